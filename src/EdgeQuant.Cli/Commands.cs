@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using EdgeQuant.Converter;
+using EdgeQuant.Converter.Onnx;
+using EdgeQuant.Converter.Quantization;
+using EdgeQuant.Engine;
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Cli;
+
+internal static partial class Commands
+{
+    private static readonly HashSet<string> NoFlags = [];
+
+    public static int Convert(string[] argv)
+    {
+        var a = new Args(argv, NoFlags);
+        string onnx = a.Positional1("input .onnx file");
+        string output = a.Str("output") ?? throw new UsageException("convert needs -o OUT.eqm");
+        string precision = a.Str("precision", "int8");
+        if (precision is not ("int8" or "fp32")) throw new UsageException($"--precision must be int8 or fp32, got '{precision}'");
+        string? calibPath = a.Str("calib-images");
+        string calibrator = a.Str("calibrator", "percentile");
+        var ptq = new PtqOptions
+        {
+            Calibrator = calibrator switch
+            {
+                "minmax" => CalibratorKind.MinMax,
+                "percentile" => CalibratorKind.Percentile,
+                _ => throw new UsageException($"--calibrator must be minmax or percentile, got '{calibrator}'"),
+            },
+            Percentile = a.Double("percentile", 99.99),
+            Log = Console.Error.WriteLine,
+        };
+        if (ptq.Percentile is <= 50 or > 100) throw new UsageException("--percentile must be in (50, 100]");
+        string[] labels = a.Str("labels-file") is string lf ? File.ReadAllLines(lf).Where(l => l.Length > 0).ToArray()
+            : a.Str("labels")?.Split(',') ?? [];
+        var import = new VitImportOptions
+        {
+            PixelScale = (float)a.Double("pixel-scale", 1.0 / 255.0),
+            Mean = a.Floats("mean"),
+            Std = a.Floats("std"),
+            Labels = labels,
+            Log = Console.Error.WriteLine,
+        };
+        ImageSet? calib = null;
+        (int Start, int End) range = (0, 0);
+        if (calibPath != null)
+        {
+            calib = ImageSources.ReadIdx(calibPath, null);
+            range = a.Range("calib-range", calib.Count);
+            if (a.Str("calib-range") == null) range = (0, Math.Min(1000, calib.Count));
+        }
+        a.CheckAllUsed();
+        if (precision == "int8" && calib == null) throw new UsageException("int8 conversion needs calibration images (--calib-images)");
+
+        long t0 = Stopwatch.GetTimestamp();
+        FloatEncoder enc;
+        if (calib != null)
+        {
+            // The importer verifies the recognized encoder on a few real images as well as random ones.
+            var tmp = new ImageConfig { Channels = 1, Scale = import.PixelScale, Mean = import.Mean ?? [0f], Std = import.Std ?? [1f] };
+            import.VerifyInputs = [calib.ToModelInput(range.Start, tmp)];
+        }
+        enc = OnnxVitImporter.Import(onnx, import);
+        ModelWriter writer;
+        if (precision == "fp32") writer = enc.ToFp32Writer();
+        else
+        {
+            var im = enc.Image;
+            if (calib!.Height != im.Height || calib.Width != im.Width || calib.Channels != im.Channels)
+                throw new ArgumentException($"calibration images are {calib.Width}x{calib.Height}x{calib.Channels}, the model takes {im.Width}x{im.Height}x{im.Channels}");
+            var images = new List<float[]>(range.End - range.Start);
+            for (int i = range.Start; i < range.End; i++) images.Add(calib.ToModelInput(i, im));
+            Console.Error.WriteLine($"static PTQ: {images.Count} calibration images ({range.Start}..{range.End - 1}), calibrator {calibrator}");
+            writer = VitQuantizer.Quantize(enc, images, ptq);
+        }
+        writer.Write(output);
+        Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
+        return 0;
+    }
+
+    public static int Info(string[] argv)
+    {
+        var a = new Args(argv, NoFlags);
+        string path = a.Positional1("model file");
+        a.CheckAllUsed();
+        using var f = ModelFile.Open(path);
+        var m = f.Metadata;
+        var c = m.Encoder;
+        Console.WriteLine($"file            {path} ({f.Length} bytes)");
+        Console.WriteLine($"format          v{f.FormatVersion}, quantization scheme v{f.QuantSchemeVersion}, little-endian, checksums OK");
+        Console.WriteLine($"source          {m.Source}");
+        Console.WriteLine($"converter       {m.Converter}");
+        Console.WriteLine($"architecture    {m.Architecture}, precision {m.Precision}");
+        Console.WriteLine($"encoder         {c.Layers} blocks, hidden {c.Hidden}, heads {c.Heads}, MLP {c.MlpDim} ({c.Activation}), {(c.NormFirst ? "pre" : "post")}-LN eps {c.LayerNormEps}, seq {c.SeqLen}, pooling {c.Pooling}");
+        if (m.Image is { } im)
+            Console.WriteLine($"input           {im.Channels}x{im.Height}x{im.Width}, patch {im.PatchSize}, x = (pixel*{im.Scale:G6} - [{string.Join(", ", im.Mean)}]) / [{string.Join(", ", im.Std)}]");
+        Console.WriteLine($"labels          {c.NumClasses}: {string.Join(", ", m.Labels)}");
+        if (m.Quant is { } q)
+        {
+            Console.WriteLine($"quantization    W8A8 symmetric, per-channel weights, calibrator {q.Calibrator}; input scale {q.InputScale:G4}, head input scale {q.HeadInputScale:G4}");
+            for (int i = 0; i < q.Blocks.Length; i++)
+            {
+                var b = q.Blocks[i];
+                Console.WriteLine($"  block {i,-3}     x {b.AttnInputScale:G3}  q {b.QScale:G3}  k {b.KScale:G3}  v {b.VScale:G3}  ctx {b.ContextScale:G3}  mlp-in {b.MlpInputScale:G3}  act {b.ActScale:G3}");
+            }
+        }
+        long bytes = 0;
+        var byType = new SortedDictionary<string, (int, long)>();
+        foreach (var t in f.Tensors)
+        {
+            bytes += t.Size;
+            var (n, s) = byType.GetValueOrDefault(t.DType.ToString());
+            byType[t.DType.ToString()] = (n + 1, s + t.Size);
+        }
+        Console.WriteLine($"tensors         {f.Tensors.Count}, {bytes / 1024.0:F1} KiB: {string.Join(", ", byType.Select(kv => $"{kv.Key} {kv.Value.Item1} ({kv.Value.Item2 / 1024.0:F1} KiB)"))}");
+        foreach (var t in f.Tensors)
+            Console.WriteLine($"  {t.Name,-28} {t.DType,-4} {t.ShapeText,-14} offset {t.Offset,9}  {t.Size,9} B  crc {t.Crc:x8}");
+        return 0;
+    }
+
+    public static int Run(string[] argv)
+    {
+        var a = new Args(argv, NoFlags);
+        if (a.Positional.Count != 2) throw new UsageException("run needs MODEL.eqm IMAGE");
+        int top = a.Int("top", 5);
+        int index = a.Int("index", -1);
+        a.CheckAllUsed();
+        using var model = Model.Load(a.Positional[0]);
+        string imagePath = a.Positional[1];
+        ImageSet img = index >= 0 ? ImageSources.ReadIdx(imagePath, null) : ImageSources.ReadPnm(imagePath);
+        if (index >= img.Count) throw new ArgumentException($"--index {index}: the file has {img.Count} images");
+        using var session = model.CreateSession();
+        var logits = new float[model.OutputLength];
+        long t0 = Stopwatch.GetTimestamp();
+        session.RunPixels(img.Image(Math.Max(index, 0)), img.Height, img.Width, img.Channels, logits);
+        double ms = Elapsed(t0);
+        float max = logits.Max();
+        var probs = logits.Select(v => MathF.Exp(v - max)).ToArray();
+        float sum = probs.Sum();
+        var labels = model.Metadata.Labels;
+        foreach (int i in Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(top))
+            Console.WriteLine($"{(labels.Length > i ? labels[i] : i.ToString()),-16} p={probs[i] / sum:F4}  logit={logits[i]:F4}");
+        Console.Error.WriteLine($"{model.Metadata.Precision}, {session.KernelPath} kernels, {ms:F2} ms (first run)");
+        return 0;
+    }
+
+    public static int Eval(string[] argv)
+    {
+        var a = new Args(argv, NoFlags);
+        string path = a.Positional1("model file");
+        string images = a.Str("images") ?? throw new UsageException("eval needs --images IDX");
+        string labelsPath = a.Str("labels") ?? throw new UsageException("eval needs --labels IDX");
+        var set = ImageSources.ReadIdx(images, labelsPath);
+        var (start, end) = a.Range("range", set.Count);
+        a.CheckAllUsed();
+        long tl = Stopwatch.GetTimestamp();
+        using var model = Model.Load(path);
+        double loadMs = Elapsed(tl);
+        using var session = model.CreateSession();
+        var logits = new float[model.OutputLength];
+        var times = new List<double>(end - start);
+        int correct = 0;
+        var progress = new Progress("eval", end - start, Console.Error.WriteLine);
+        for (int i = start; i < end; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            session.RunPixels(set.Image(i), set.Height, set.Width, set.Channels, logits);
+            times.Add(Elapsed(t0));
+            if (Argmax(logits) == set.Labels![i]) correct++;
+            progress.Report(i - start + 1);
+        }
+        times.Sort();
+        int n = end - start;
+        Console.WriteLine($"model      {path} ({model.Metadata.Precision}, {session.KernelPath} kernels)");
+        Console.WriteLine($"images     {n} ({start}..{end - 1})");
+        Console.WriteLine($"top-1      {100.0 * correct / n:F2} % ({correct}/{n})");
+        Console.WriteLine($"latency    median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms (batch 1, 1 thread)");
+        Console.WriteLine($"load       {loadMs:F1} ms; arena {session.ArenaBytes / 1024.0:F1} KiB; peak RSS {PeakRssMiB():F1} MiB");
+        return 0;
+    }
+}

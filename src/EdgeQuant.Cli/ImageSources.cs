@@ -1,0 +1,102 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace EdgeQuant.Cli;
+
+/// <summary>A set of 8-bit images of one size, [N, H, W, C], with optional labels.</summary>
+internal sealed class ImageSet(byte[] pixels, int count, int height, int width, int channels, int[]? labels)
+{
+    public byte[] Pixels { get; } = pixels;
+    public int Count { get; } = count;
+    public int Height { get; } = height;
+    public int Width { get; } = width;
+    public int Channels { get; } = channels;
+    public int[]? Labels { get; } = labels;
+    public int ImageBytes => Height * Width * Channels;
+    public ReadOnlySpan<byte> Image(int i) => Pixels.AsSpan(i * ImageBytes, ImageBytes);
+
+    /// <summary>Image i in the ONNX input convention [C, H, W]: (p·scale − mean)/std.</summary>
+    public float[] ToModelInput(int i, Format.ImageConfig im)
+    {
+        var x = new float[Channels * Height * Width];
+        ReadOnlySpan<byte> p = Image(i);
+        for (int c = 0; c < Channels; c++)
+            for (int j = 0; j < Height * Width; j++)
+                x[c * Height * Width + j] = (p[j * Channels + c] * im.Scale - im.Mean[c]) / im.Std[c];
+        return x;
+    }
+}
+
+/// <summary>Readers for IDX (MNIST-style, optionally gzipped) and binary PGM/PPM images.</summary>
+internal static class ImageSources
+{
+    public static byte[] ReadMaybeGzip(string path)
+    {
+        byte[] b = File.ReadAllBytes(path);
+        if (b.Length >= 2 && b[0] == 0x1F && b[1] == 0x8B)
+        {
+            using var gz = new GZipStream(new MemoryStream(b), CompressionMode.Decompress);
+            using var ms = new MemoryStream();
+            gz.CopyTo(ms);
+            return ms.ToArray();
+        }
+        return b;
+    }
+
+    /// <summary>IDX3 images (u8, [N, H, W]) with optional IDX1 labels.</summary>
+    public static ImageSet ReadIdx(string imagesPath, string? labelsPath)
+    {
+        byte[] b = ReadMaybeGzip(imagesPath);
+        if (b.Length < 16 || BinaryPrimitives.ReadInt32BigEndian(b) != 0x803)
+            throw new InvalidDataException($"{imagesPath}: not an IDX3 u8 image file (magic 0x00000803)");
+        int n = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4)), h = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(8)), w = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(12));
+        if (n < 0 || h <= 0 || w <= 0 || 16 + (long)n * h * w != b.Length)
+            throw new InvalidDataException($"{imagesPath}: header says {n} images of {h}x{w}, file has {b.Length - 16} data bytes");
+        int[]? labels = null;
+        if (labelsPath != null)
+        {
+            byte[] l = ReadMaybeGzip(labelsPath);
+            if (l.Length < 8 || BinaryPrimitives.ReadInt32BigEndian(l) != 0x801)
+                throw new InvalidDataException($"{labelsPath}: not an IDX1 u8 label file (magic 0x00000801)");
+            int ln = BinaryPrimitives.ReadInt32BigEndian(l.AsSpan(4));
+            if (ln != n || l.Length != 8 + n) throw new InvalidDataException($"{labelsPath}: {ln} labels for {n} images");
+            labels = new int[n];
+            for (int i = 0; i < n; i++) labels[i] = l[8 + i];
+        }
+        return new ImageSet(b[16..], n, h, w, 1, labels);
+    }
+
+    /// <summary>One binary PGM (P5) or PPM (P6) image with maxval 255.</summary>
+    public static ImageSet ReadPnm(string path)
+    {
+        byte[] b = File.ReadAllBytes(path);
+        int pos = 0;
+        string Token()
+        {
+            while (pos < b.Length && (char.IsWhiteSpace((char)b[pos]) || b[pos] == '#'))
+            {
+                if (b[pos] == '#') while (pos < b.Length && b[pos] != '\n') pos++;
+                else pos++;
+            }
+            int s = pos;
+            while (pos < b.Length && !char.IsWhiteSpace((char)b[pos])) pos++;
+            return System.Text.Encoding.ASCII.GetString(b, s, pos - s);
+        }
+        string magic = Token();
+        int channels = magic switch { "P5" => 1, "P6" => 3, _ => throw new InvalidDataException($"{path}: not a binary PGM/PPM (P5/P6) image") };
+        if (!int.TryParse(Token(), out int w) || !int.TryParse(Token(), out int h) || !int.TryParse(Token(), out int max) || w <= 0 || h <= 0 || max != 255)
+            throw new InvalidDataException($"{path}: bad PGM/PPM header (only maxval 255 is supported)");
+        pos++; // single whitespace after maxval
+        int size = w * h * channels;
+        if (b.Length - pos < size) throw new InvalidDataException($"{path}: truncated image data");
+        return new ImageSet(b.AsSpan(pos, size).ToArray(), 1, h, w, channels, null);
+    }
+
+    /// <summary>Writes one image as PGM/PPM.</summary>
+    public static void WritePnm(string path, ReadOnlySpan<byte> pixels, int height, int width, int channels)
+    {
+        using var f = File.Create(path);
+        f.Write(System.Text.Encoding.ASCII.GetBytes($"{(channels == 1 ? "P5" : "P6")}\n{width} {height}\n255\n"));
+        f.Write(pixels);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Globalization;
+using EdgeQuant.Cli;
+using EdgeQuant.Converter.Onnx;
+using EdgeQuant.Format;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+{
+    Console.WriteLine(Commands.Usage);
+    return args.Length == 0 ? 2 : 0;
+}
+try
+{
+    return args[0] switch
+    {
+        "convert" => Commands.Convert(args[1..]),
+        "info" => Commands.Info(args[1..]),
+        "run" => Commands.Run(args[1..]),
+        "eval" => Commands.Eval(args[1..]),
+        "selftest" => SelfTest.Execute(args[1..]),
+        "--version" or "version" => Commands.Version(),
+        _ => throw new UsageException($"unknown command '{args[0]}'"),
+    };
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"edgequant: {e.Message}\n\n{Commands.Usage}");
+    return 2;
+}
+catch (Exception e) when (e is ModelFormatException or OnnxImportException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"edgequant: error: {e.Message}");
+    return 1;
+}
+
+namespace EdgeQuant.Cli
+{
+    internal static partial class Commands
+    {
+        public const string Usage = """
+            usage: edgequant <command> [options]
+
+              convert MODEL.onnx -o OUT.eqm   import a PyTorch-exported ONNX ViT and write an EdgeQuant model
+                  --precision int8|fp32        (default int8: static PTQ)
+                  --calib-images IDX           calibration images (IDX3, e.g. MNIST t10k-images-idx3-ubyte[.gz])
+                  --calib-range A:B            use images A..B-1 (default 0:1000)
+                  --calibrator minmax|percentile   (default percentile)   --percentile P (default 99.99)
+                  --labels a,b,c | --labels-file FILE   class names
+                  --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
+              info MODEL.eqm                   header, metadata, tensors and quantization summary
+              run MODEL.eqm IMAGE              classify one image (binary PGM/PPM, or IDX file with --index N)
+                  --top K (default 5)
+              eval MODEL.eqm --images IDX --labels IDX [--range A:B]
+                                               accuracy, latency median/p90, peak RSS
+              selftest [MODEL.eqm --images IDX --count N]
+                                               check every kernel path against the reference on this CPU,
+                                               engine invariants, and print a hash of the model's outputs
+              version
+            """;
+
+        public static int Version()
+        {
+            Console.WriteLine($"{Converter.FloatEncoder.ConverterVersion}; format v{ModelFileLayout.FormatVersion}, quant scheme v{ModelFileLayout.QuantSchemeVersion}; " +
+                $"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}; kernels: {string.Join(", ", Kernels.KernelTable.Available)}");
+            return 0;
+        }
+
+        /// <summary>Peak resident set size of this process in MiB (Linux VmHWM), or -1.</summary>
+        public static double PeakRssMiB()
+        {
+            try
+            {
+                foreach (string line in File.ReadLines("/proc/self/status"))
+                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                        return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+            }
+            catch (IOException) { }
+            return -1;
+        }
+
+        public static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100.0 * sorted.Count) - 1)];
+
+        public static int Argmax(ReadOnlySpan<float> v)
+        {
+            int best = 0;
+            for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+            return best;
+        }
+
+        public static double Elapsed(long start) => Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+}

@@ -1,0 +1,71 @@
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Converter;
+
+/// <summary>
+/// The imported encoder in float: hyper-parameters and named FP32 tensors in the engine's naming and layout
+/// (linear weights [out, in]). Written as an FP32 model file, or quantized into an INT8 one.
+/// </summary>
+public sealed class FloatEncoder
+{
+    /// <summary>Encoder hyper-parameters.</summary>
+    public EncoderConfig Config { get; init; } = new();
+    /// <summary>Image input description.</summary>
+    public ImageConfig Image { get; init; } = new();
+    /// <summary>Class labels (may be empty).</summary>
+    public string[] Labels { get; set; } = [];
+    /// <summary>Source description.</summary>
+    public string Source { get; init; } = "";
+    /// <summary>Named tensors: data and dims.</summary>
+    public Dictionary<string, (float[] Data, int[] Dims)> Tensors { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Version string written into converted files.</summary>
+    public const string ConverterVersion = "edgequant-converter 0.1";
+
+    /// <summary>Adds a tensor after checking its element count.</summary>
+    public void Add(string name, float[] data, params int[] dims)
+    {
+        long n = 1;
+        foreach (int d in dims) n *= d;
+        if (n != data.Length) throw new ArgumentException($"tensor '{name}': {data.Length} values for dims [{string.Join(", ", dims)}]");
+        Tensors[name] = (data, dims);
+    }
+
+    /// <summary>Data of a tensor.</summary>
+    public float[] Get(string name) => Tensors[name].Data;
+
+    /// <summary>Metadata shared by the FP32 and INT8 files.</summary>
+    public ModelMetadata Metadata(string precision, QuantConfig? quant) => new()
+    {
+        Architecture = "vit",
+        Precision = precision,
+        Encoder = Config,
+        Image = Image,
+        Labels = Labels,
+        Quant = quant,
+        Source = Source,
+        Converter = ConverterVersion,
+    };
+
+    /// <summary>Builds the FP32 model file.</summary>
+    public ModelWriter ToFp32Writer()
+    {
+        var w = new ModelWriter { Metadata = Metadata("fp32", null) };
+        foreach (var (name, (data, dims)) in Tensors) w.Add<float>(name, TensorDType.F32, data, dims);
+        return w;
+    }
+
+    /// <summary>Names of the linear layers in execution order: (prefix, requantized output).</summary>
+    public IEnumerable<string> LinearPrefixes()
+    {
+        yield return "embed.patch";
+        for (int i = 0; i < Config.Layers; i++)
+        {
+            yield return $"blocks.{i}.qkv";
+            yield return $"blocks.{i}.out";
+            yield return $"blocks.{i}.fc1";
+            yield return $"blocks.{i}.fc2";
+        }
+        yield return "head";
+    }
+}

@@ -1,0 +1,136 @@
+using EdgeQuant.Engine;
+using EdgeQuant.Format;
+using EdgeQuant.Kernels.Reference;
+
+namespace EdgeQuant.Converter.Quantization;
+
+/// <summary>Options of static post-training quantization.</summary>
+public sealed class PtqOptions
+{
+    /// <summary>Activation calibrator.</summary>
+    public CalibratorKind Calibrator { get; set; } = CalibratorKind.Percentile;
+    /// <summary>Percentile for <see cref="CalibratorKind.Percentile"/> (e.g. 99.99).</summary>
+    public double Percentile { get; set; } = 99.99;
+    /// <summary>Receives progress lines.</summary>
+    public Action<string>? Log { get; set; }
+}
+
+/// <summary>
+/// Static PTQ of a <see cref="FloatEncoder"/>: symmetric per-output-channel int8 weights, per-tensor int8 activations
+/// calibrated on images run through the FP32 engine, int32 biases, and the fixed-point requantization parameters
+/// the integer kernels consume.
+/// </summary>
+public static class VitQuantizer
+{
+    /// <summary>Calibrates on <paramref name="images"/> (each [C·H·W], ONNX input convention) and returns the INT8 model file.</summary>
+    public static ModelWriter Quantize(FloatEncoder enc, IReadOnlyList<float[]> images, PtqOptions options)
+    {
+        if (images.Count == 0) throw new ArgumentException("static quantization needs at least one calibration image");
+        var log = options.Log ?? (_ => { });
+        var stats = Calibrate(enc, images, options, log);
+        var c = enc.Config;
+        int d = c.Hidden, dh = d / c.Heads;
+        float Scale(ActivationSite s, int layer) => stats.ClipValue(s, layer, options.Calibrator, options.Percentile) / 127f;
+
+        var w = new ModelWriter();
+        var quant = new QuantConfig
+        {
+            Calibrator = options.Calibrator == CalibratorKind.MinMax ? "minmax" : $"percentile {options.Percentile}",
+            InputScale = Scale(ActivationSite.PatchInput, -1),
+            HeadInputScale = Scale(ActivationSite.HeadInput, -1),
+            Blocks = new BlockQuant[c.Layers],
+        };
+        QuantizeLinear(enc, w, "embed.patch", quant.InputScale, null);
+        QuantizeLinear(enc, w, "head", quant.HeadInputScale, null);
+        for (int i = 0; i < c.Layers; i++)
+        {
+            string p = $"blocks.{i}.";
+            var q = new BlockQuant
+            {
+                AttnInputScale = Scale(ActivationSite.AttnInput, i),
+                QScale = Scale(ActivationSite.Query, i),
+                KScale = Scale(ActivationSite.Key, i),
+                VScale = Scale(ActivationSite.Value, i),
+                ContextScale = Scale(ActivationSite.Context, i),
+                MlpInputScale = Scale(ActivationSite.MlpInput, i),
+                ActScale = Scale(ActivationSite.MlpActivation, i),
+            };
+            (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
+            (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
+            QuantizeLinear(enc, w, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale);
+            QuantizeLinear(enc, w, p + "out", q.ContextScale, null);
+            if (c.Activation == "gelu")
+            {
+                QuantizeLinear(enc, w, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale);
+                (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
+                float pre = stats.AbsMax(ActivationSite.MlpPreActivation, i);
+                if (pre > 32) log($"  note: block {i} MLP pre-activations reach {pre:F1}; the fixed-point GELU input saturates at 32");
+            }
+            else
+            {
+                QuantizeLinear(enc, w, p + "fc1", q.MlpInputScale, _ => q.ActScale);
+                (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
+            }
+            QuantizeLinear(enc, w, p + "fc2", q.ActScale, null);
+            quant.Blocks[i] = q;
+        }
+        // Float tensors the int8 path keeps: embeddings and LayerNorms.
+        foreach (var (name, (data, dims)) in enc.Tensors)
+            if (name is "embed.cls" or "embed.pos" || name.Contains("ln", StringComparison.Ordinal))
+                w.Add<float>(name, TensorDType.F32, data, dims);
+        w.Metadata = enc.Metadata("int8", quant);
+        return w;
+    }
+
+    private static ActivationStatistics Calibrate(FloatEncoder enc, IReadOnlyList<float[]> images, PtqOptions options, Action<string> log)
+    {
+        var stats = new ActivationStatistics();
+        using var model = Model.Load(enc.ToFp32Writer().ToArray());
+        using var session = model.CreateSession(new SessionOptions { Observer = stats });
+        var logits = new float[model.OutputLength];
+        int passes = options.Calibrator == CalibratorKind.Percentile ? 2 : 1;
+        for (int pass = 0; pass < passes; pass++)
+        {
+            if (pass == 1) stats.BeginHistogramPass();
+            var progress = new Progress($"calibration pass {pass + 1}/{passes}", images.Count, log);
+            for (int i = 0; i < images.Count; i++)
+            {
+                session.Run(images[i], logits);
+                progress.Report(i + 1);
+            }
+        }
+        return stats;
+    }
+
+    /// <summary>
+    /// Per-output-channel symmetric int8 weights and int32 bias for input scale <paramref name="inScale"/>; with
+    /// <paramref name="outScale"/> the output is requantized (".rq" [2, out]: multipliers then shifts), otherwise
+    /// dequantized to float (".dq" [out]).
+    /// </summary>
+    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, string prefix, float inScale, Func<int, float>? outScale)
+    {
+        var (wf, dims) = enc.Tensors[prefix + ".w"];
+        float[] bf = enc.Get(prefix + ".b");
+        int outDim = dims[0], inDim = dims[1];
+        var wq = new sbyte[wf.Length];   // [out, in]
+        var bq = new int[outDim];        // [out]
+        var rq = new int[2 * outDim];    // [2, out]
+        var dq = new float[outDim];      // [out]
+        for (int o = 0; o < outDim; o++)
+        {
+            ReadOnlySpan<float> row = wf.AsSpan(o * inDim, inDim);
+            float amax = 0;
+            foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
+            float sw = amax > 0 ? amax / 127f : 1f;
+            for (int k = 0; k < inDim; k++) wq[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / sw), -127, 127);
+            double accScale = (double)inScale * sw;
+            bq[o] = (int)Math.Clamp(Math.Round(bf[o] / accScale), int.MinValue, int.MaxValue);
+            if (outScale != null) (rq[o], rq[outDim + o]) = Requantize.FromScale(accScale / outScale(o));
+            else dq[o] = (float)accScale;
+        }
+        w.Add<sbyte>(prefix + ".w", TensorDType.S8, wq, outDim, inDim);
+        w.Add<int>(prefix + ".b", TensorDType.S32, bq, outDim);
+        if (outScale != null) w.Add<int>(prefix + ".rq", TensorDType.S32, rq, 2, outDim);
+        else w.Add<float>(prefix + ".dq", TensorDType.F32, dq, outDim);
+    }
+}

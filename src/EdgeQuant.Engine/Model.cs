@@ -1,0 +1,155 @@
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Engine;
+
+/// <summary>
+/// An immutable, memory-mapped EdgeQuant model. Validates the file and every tensor the encoder needs once, at load;
+/// safe to share between threads, each of which creates its own <see cref="Session"/>.
+/// </summary>
+public sealed unsafe class Model : IDisposable
+{
+    private readonly ModelFile _file;
+
+    /// <summary>Parsed metadata.</summary>
+    public ModelMetadata Metadata => _file.Metadata;
+    /// <summary>Encoder hyper-parameters.</summary>
+    public EncoderConfig Config { get; }
+    /// <summary>Image input description.</summary>
+    public ImageConfig Image { get; }
+    /// <summary>True for int8 weights and integer kernels, false for the FP32 reference path.</summary>
+    public bool IsQuantized { get; }
+    /// <summary>The underlying validated file.</summary>
+    public ModelFile File => _file;
+
+    /// <summary>Elements of one input image, C·H·W.</summary>
+    public int InputLength => Image.Channels * Image.Height * Image.Width;
+    /// <summary>Number of image patches.</summary>
+    public int Patches => (Image.Height / Image.PatchSize) * (Image.Width / Image.PatchSize);
+    /// <summary>Length of one flattened patch, C·p·p.</summary>
+    public int PatchLength => Image.Channels * Image.PatchSize * Image.PatchSize;
+    /// <summary>Number of outputs (classes).</summary>
+    public int OutputLength => Config.NumClasses;
+
+    internal readonly LinearF32 PatchF, HeadF;
+    internal readonly LinearS8 PatchQ, HeadQ;
+    internal readonly NormParams FinalNorm;
+    internal readonly float* ClassToken; // [D]
+    internal readonly float* Positions;  // [T, D]
+    internal readonly BlockWeights[] Blocks;
+
+    private Model(ModelFile file)
+    {
+        _file = file;
+        var m = file.Metadata;
+        if (m.Architecture != "vit")
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"architecture '{m.Architecture}' is not supported by this build (supported: vit)");
+        IsQuantized = m.Precision switch
+        {
+            "int8" => true,
+            "fp32" => false,
+            _ => throw new ModelFormatException(ModelFormatError.BadMetadata, $"precision '{m.Precision}' is not supported (fp32, int8)"),
+        };
+        Config = m.Encoder;
+        Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
+        ValidateConfig();
+
+        var c = Config;
+        int d = c.Hidden;
+        if (IsQuantized)
+        {
+            var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
+            if (q.Blocks.Length != c.Layers)
+                throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
+            if (!(q.InputScale > 0) || !(q.HeadInputScale > 0))
+                throw new ModelFormatException(ModelFormatError.BadMetadata, "input/head quantization scales must be positive");
+            PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: false);
+            HeadQ = LinearS8.Load(file, "head", c.NumClasses, d, requantized: false);
+        }
+        else
+        {
+            PatchF = LinearF32.Load(file, "embed.patch", d, PatchLength);
+            HeadF = LinearF32.Load(file, "head", c.NumClasses, d);
+        }
+        if (c.FinalNorm) FinalNorm = NormParams.Load(file, "final_ln", d);
+        if (c.ClassToken) ClassToken = (float*)file.Pointer(file.Require("embed.cls", TensorDType.F32, d));
+        Positions = (float*)file.Pointer(file.Require("embed.pos", TensorDType.F32, c.SeqLen, d));
+
+        Blocks = new BlockWeights[c.Layers];
+        for (int i = 0; i < c.Layers; i++)
+        {
+            string p = $"blocks.{i}.";
+            var b = new BlockWeights { Ln1 = NormParams.Load(file, p + "ln1", d), Ln2 = NormParams.Load(file, p + "ln2", d) };
+            if (IsQuantized)
+            {
+                b.Quant = m.Quant!.Blocks[i];
+                ValidateBlockQuant(b.Quant, i);
+                b.QkvQ = LinearS8.Load(file, p + "qkv", 3 * d, d, requantized: true);
+                b.OutQ = LinearS8.Load(file, p + "out", d, d, requantized: false);
+                b.Fc1Q = LinearS8.Load(file, p + "fc1", c.MlpDim, d, requantized: true);
+                b.Fc2Q = LinearS8.Load(file, p + "fc2", d, c.MlpDim, requantized: false);
+            }
+            else
+            {
+                b.QkvF = LinearF32.Load(file, p + "qkv", 3 * d, d);
+                b.OutF = LinearF32.Load(file, p + "out", d, d);
+                b.Fc1F = LinearF32.Load(file, p + "fc1", c.MlpDim, d);
+                b.Fc2F = LinearF32.Load(file, p + "fc2", d, c.MlpDim);
+            }
+            Blocks[i] = b;
+        }
+    }
+
+    /// <summary>Memory-maps, validates and prepares a model file.</summary>
+    /// <param name="path">Path of an .eqm file.</param>
+    /// <param name="verifyChecksums">Check the CRC-32 of every tensor (touches every page once).</param>
+    public static Model Load(string path, bool verifyChecksums = true) => Wrap(ModelFile.Open(path, verifyChecksums));
+
+    /// <summary>Loads a model from bytes in memory (copied into aligned native memory).</summary>
+    public static Model Load(ReadOnlySpan<byte> bytes, bool verifyChecksums = true) => Wrap(ModelFile.FromMemory(bytes, verifyChecksums));
+
+    private static Model Wrap(ModelFile file)
+    {
+        try { return new Model(file); }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a session (one per thread) with its own pre-sized arena.</summary>
+    public Session CreateSession(SessionOptions? options = null) => new(this, options ?? new SessionOptions());
+
+    /// <inheritdoc/>
+    public void Dispose() => _file.Dispose();
+
+    private void ValidateConfig()
+    {
+        var c = Config;
+        var im = Image;
+        void Fail(string msg) => throw new ModelFormatException(ModelFormatError.BadMetadata, msg);
+        if (c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.MlpDim <= 0 || c.NumClasses <= 0 || c.SeqLen <= 0)
+            Fail("encoder dims must be positive");
+        if (c.Hidden % c.Heads != 0) Fail($"hidden size {c.Hidden} is not divisible by {c.Heads} heads");
+        if (c.Hidden > 16384 || c.MlpDim > 65536 || c.SeqLen > 4096 || c.Layers > 256) Fail("encoder dims exceed this build's limits");
+        if (c.Activation is not ("gelu" or "relu")) Fail($"activation '{c.Activation}' is not supported (gelu, relu)");
+        if (c.Pooling is not ("cls" or "mean")) Fail($"pooling '{c.Pooling}' is not supported (cls, mean)");
+        if (c.Pooling == "cls" && !c.ClassToken) Fail("cls pooling needs a class token");
+        if (!(c.LayerNormEps > 0)) Fail("LayerNorm epsilon must be positive");
+        if (im.Channels is < 1 or > 4 || im.PatchSize <= 0 || im.Height <= 0 || im.Width <= 0 || im.Height % im.PatchSize != 0 || im.Width % im.PatchSize != 0)
+            Fail($"image {im.Channels}x{im.Height}x{im.Width} with patch {im.PatchSize} is not valid");
+        if (im.Mean.Length != im.Channels || im.Std.Length != im.Channels) Fail("image mean/std must have one value per channel");
+        foreach (float s in im.Std) if (!(s > 0)) Fail("image std must be positive");
+        int expectedSeq = Patches + (c.ClassToken ? 1 : 0);
+        if (c.SeqLen != expectedSeq) Fail($"sequence length {c.SeqLen} does not match {Patches} patches{(c.ClassToken ? " + class token" : "")}");
+        if (Metadata.Labels.Length != 0 && Metadata.Labels.Length != c.NumClasses) Fail($"{Metadata.Labels.Length} labels for {c.NumClasses} classes");
+    }
+
+    private static void ValidateBlockQuant(BlockQuant q, int i)
+    {
+        bool ok = q.AttnInputScale > 0 && q.MlpInputScale > 0 && q.QScale > 0 && q.KScale > 0 && q.VScale > 0 && q.ContextScale > 0 && q.ActScale > 0
+            && q.ScoreShift is >= 1 and <= 62 && q.ContextShift is >= 1 and <= 62 && q.ActShift is >= 1 and <= 62
+            && q.ScoreMultiplier >= 0 && q.ContextMultiplier >= 0 && q.ActMultiplier >= 0;
+        if (!ok) throw new ModelFormatException(ModelFormatError.BadMetadata, $"block {i}: invalid quantization parameters");
+    }
+}

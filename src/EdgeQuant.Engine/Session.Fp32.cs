@@ -1,0 +1,104 @@
+using EdgeQuant.Kernels.Reference;
+
+namespace EdgeQuant.Engine;
+
+// FP32 reference path: the float model the int8 path is measured against, and the calibration source.
+public sealed partial class Session
+{
+    private void ForwardF32(Span<float> logits)
+    {
+        var m = _model;
+        var c = m.Config;
+        int t = _t, d = _d, f = _f;
+        Span<float> patches = _arena.Get<float>(_patches); // [P, C·p·p]
+        Span<float> x = _arena.Get<float>(_x);             // [T, D]
+        Span<float> h = _arena.Get<float>(_h);             // [T, D]
+        Span<float> q = _arena.Get<float>(_q), k = _arena.Get<float>(_kf), v = _arena.Get<float>(_v); // [T, D]
+        Span<float> ctx = _arena.Get<float>(_ctx);         // [T, D]
+        Span<float> mlp = _arena.Get<float>(_mlp);         // [T, F]
+
+        _obs?.Observe(ActivationSite.PatchInput, -1, patches);
+        int first = c.ClassToken ? 1 : 0;
+        _k.GemmF32(patches, _kp, m.PatchF.W, _kp, m.PatchF.B, x[(first * d)..], d, _p, d, _kp);
+        AddTokenAndPositions(x);
+
+        for (int i = 0; i < c.Layers; i++)
+        {
+            var b = m.Blocks[i];
+            Span<float> src = x;
+            if (c.NormFirst)
+            {
+                _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, h, t, d);
+                src = h;
+            }
+            _obs?.Observe(ActivationSite.AttnInput, i, src);
+            ReadOnlySpan<float> w = b.QkvF.W, bias = b.QkvF.B; // [3D, D], [3D]
+            _k.GemmF32(src, d, w[..(d * d)], d, bias[..d], q, d, t, d, d);
+            _k.GemmF32(src, d, w.Slice(d * d, d * d), d, bias.Slice(d, d), k, d, t, d, d);
+            _k.GemmF32(src, d, w.Slice(2 * d * d, d * d), d, bias.Slice(2 * d, d), v, d, t, d, d);
+            _obs?.Observe(ActivationSite.Query, i, q);
+            _obs?.Observe(ActivationSite.Key, i, k);
+            _obs?.Observe(ActivationSite.Value, i, v);
+            AttentionF32(q, k, v, ctx);
+            _obs?.Observe(ActivationSite.Context, i, ctx);
+            _k.GemmF32(ctx, d, b.OutF.W, d, b.OutF.B, h, d, t, d, d);
+            AddInPlace(x, h);
+            if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
+
+            src = x;
+            if (c.NormFirst)
+            {
+                _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, h, t, d);
+                src = h;
+            }
+            _obs?.Observe(ActivationSite.MlpInput, i, src);
+            _k.GemmF32(src, d, b.Fc1F.W, d, b.Fc1F.B, mlp, f, t, f, d);
+            _obs?.Observe(ActivationSite.MlpPreActivation, i, mlp);
+            if (c.Activation == "gelu")
+                for (int j = 0; j < mlp.Length; j++) mlp[j] = FloatReference.Gelu(mlp[j]);
+            else
+                for (int j = 0; j < mlp.Length; j++) mlp[j] = MathF.Max(mlp[j], 0f);
+            _obs?.Observe(ActivationSite.MlpActivation, i, mlp);
+            _k.GemmF32(mlp, f, b.Fc2F.W, f, b.Fc2F.B, h, d, t, d, f);
+            AddInPlace(x, h);
+            if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
+        }
+
+        Pool(x);
+        Span<float> pooled = _arena.Get<float>(_pooled);
+        _obs?.Observe(ActivationSite.HeadInput, -1, pooled);
+        _k.GemmF32(pooled, d, m.HeadF.W, d, m.HeadF.B, logits, c.NumClasses, 1, c.NumClasses, d);
+    }
+
+    /// <summary>Multi-head scaled dot-product attention in float: ctx_h = softmax(q_h k_hᵀ / √dh) v_h.</summary>
+    private void AttentionF32(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> ctx)
+    {
+        int t = _t, d = _d, dh = _dh;
+        Span<float> s = _arena.Get<float>(_scores); // [T, T]
+        float scale = 1f / MathF.Sqrt(dh);
+        for (int hd = 0; hd < _heads; hd++)
+        {
+            int o = hd * dh;
+            _k.GemmF32(q[o..], d, k[o..], d, default, s, t, t, t, dh);
+            for (int r = 0; r < t; r++)
+            {
+                Span<float> row = s.Slice(r * t, t);
+                for (int j = 0; j < t; j++) row[j] *= scale;
+                FloatReference.Softmax(row);
+                Span<float> out_ = ctx.Slice(r * d + o, dh);
+                out_.Clear();
+                for (int j = 0; j < t; j++)
+                {
+                    float p = row[j];
+                    ReadOnlySpan<float> vr = v.Slice(j * d + o, dh);
+                    for (int e = 0; e < dh; e++) out_[e] += p * vr[e];
+                }
+            }
+        }
+    }
+
+    private static void AddInPlace(Span<float> x, ReadOnlySpan<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] += y[i];
+    }
+}

@@ -1,0 +1,94 @@
+namespace EdgeQuant.Engine;
+
+// INT8 path, mixed profile: float residual stream and LayerNorm; int8 GEMMs with int32 accumulation,
+// fixed-point requantization, softmax and GELU in between (FP32 → LayerNorm → quantize → INT8 proj → dequantize).
+public sealed partial class Session
+{
+    private void ForwardInt8(Span<float> logits)
+    {
+        var m = _model;
+        var c = m.Config;
+        var qc = m.Metadata.Quant!;
+        int t = _t, d = _d, f = _f;
+        Span<float> x = _arena.Get<float>(_x);        // [T, D]
+        Span<float> h = _arena.Get<float>(_h);        // [T, D]
+        Span<sbyte> hQ = _arena.Get<sbyte>(_hQ);      // [T, D]
+        Span<sbyte> qkv = _arena.Get<sbyte>(_qkvQ);   // [T, 3D]
+        Span<sbyte> ctxQ = _arena.Get<sbyte>(_ctxQ);  // [T, D]
+        Span<sbyte> actQ = _arena.Get<sbyte>(_actQ);  // [T, F]
+        Span<int> acc = _arena.Get<int>(_acc);        // [max(T·3D, T·F, P·D)]
+
+        // Patch embedding.
+        Span<sbyte> pq = _arena.Get<sbyte>(_patchesQ); // [P, C·p·p]
+        _k.QuantizeS8(_arena.Get<float>(_patches), 1f / qc.InputScale, pq);
+        _k.GemmS8S8(pq, _kp, m.PatchQ.W, _kp, m.PatchQ.Bias, acc, d, _p, d, _kp);
+        int first = c.ClassToken ? 1 : 0;
+        _k.Dequantize(acc, m.PatchQ.DequantScales, x[(first * d)..], _p, d);
+        AddTokenAndPositions(x);
+
+        for (int i = 0; i < c.Layers; i++)
+        {
+            var b = m.Blocks[i];
+            var bq = b.Quant!;
+            Span<float> src = x;
+            if (c.NormFirst)
+            {
+                _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, h, t, d);
+                src = h;
+            }
+            _k.QuantizeS8(src, 1f / bq.AttnInputScale, hQ);
+            _k.GemmS8S8(hQ, d, b.QkvQ.W, d, b.QkvQ.Bias, acc, 3 * d, t, 3 * d, d);
+            _k.RequantizeRowsS8(acc, 3 * d, b.QkvQ.Multipliers, b.QkvQ.Shifts, qkv, 3 * d, t, 3 * d);
+            AttentionInt8(qkv, bq, ctxQ);
+            _k.GemmS8S8(ctxQ, d, b.OutQ.W, d, b.OutQ.Bias, acc, d, t, d, d);
+            _k.DequantizeAdd(acc, b.OutQ.DequantScales, x, t, d);
+            if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
+
+            src = x;
+            if (c.NormFirst)
+            {
+                _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, h, t, d);
+                src = h;
+            }
+            _k.QuantizeS8(src, 1f / bq.MlpInputScale, hQ);
+            _k.GemmS8S8(hQ, d, b.Fc1Q.W, d, b.Fc1Q.Bias, acc, f, t, f, d);
+            if (c.Activation == "gelu")
+                _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, actQ, t, f);
+            else
+                _k.ReluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, actQ, t, f);
+            _k.GemmS8S8(actQ, f, b.Fc2Q.W, f, b.Fc2Q.Bias, acc, d, t, d, f);
+            _k.DequantizeAdd(acc, b.Fc2Q.DequantScales, x, t, d);
+            if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
+        }
+
+        Pool(x);
+        Span<sbyte> pooledQ = _arena.Get<sbyte>(_pooledQ); // [D]
+        _k.QuantizeS8(_arena.Get<float>(_pooled), 1f / qc.HeadInputScale, pooledQ);
+        _k.GemmS8S8(pooledQ, d, m.HeadQ.W, d, m.HeadQ.Bias, acc, c.NumClasses, 1, c.NumClasses, d);
+        _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
+    }
+
+    /// <summary>Integer attention: s8 Q·Kᵀ → fixed-point softmax (u8, 2^−8) → P·V (u8×s8) → requantized s8 context.</summary>
+    private void AttentionInt8(ReadOnlySpan<sbyte> qkv, Format.BlockQuant bq, Span<sbyte> ctxQ)
+    {
+        int t = _t, d = _d, dh = _dh;
+        Span<sbyte> vt = _arena.Get<sbyte>(_vt);        // [heads, dh, T]
+        Span<int> scores = _arena.Get<int>(_scoreAcc);  // [T, T]
+        Span<byte> probs = _arena.Get<byte>(_probs);    // [T, T]
+        Span<int> scratch = _arena.Get<int>(_smScratch); // [T]
+        Span<int> acc = _arena.Get<int>(_acc);          // [T, dh] used
+        // V arrives [T, 3D]; the NT GEMM wants it [dh, T] per head.
+        for (int r = 0; r < t; r++)
+            for (int j = 0; j < d; j++)
+                vt[j * t + r] = qkv[r * 3 * d + 2 * d + j];
+        for (int hd = 0; hd < _heads; hd++)
+        {
+            int o = hd * dh;
+            _k.GemmS8S8(qkv[o..], 3 * d, qkv[(d + o)..], 3 * d, default, scores, t, t, t, dh);
+            for (int r = 0; r < t; r++)
+                _k.SoftmaxRow(scores.Slice(r * t, t), bq.ScoreMultiplier, bq.ScoreShift, scratch, probs.Slice(r * t, t));
+            _k.GemmU8S8(probs, t, vt.Slice(o * t, dh * t), t, default, acc, dh, t, dh, t);
+            _k.RequantizeRowsS8(acc, dh, bq.ContextMultiplier, bq.ContextShift, ctxQ[o..], d, t, dh);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+using EdgeQuant.Kernels;
+
+namespace EdgeQuant.Engine;
+
+/// <summary>
+/// Runs a <see cref="Model"/> on one thread. Owns one arena sized at creation; <see cref="Run"/> allocates nothing.
+/// Not thread-safe: create one session per thread (sessions of one model may run concurrently).
+/// </summary>
+public sealed partial class Session : IDisposable
+{
+    private readonly Model _model;
+    private readonly KernelSet _k;
+    private readonly IActivationObserver? _obs;
+    private readonly Arena _arena;
+    private readonly int _t, _d, _f, _heads, _dh, _p, _kp;
+
+    // Float regions (both paths).
+    private readonly Region _input;    // [C, H, W] preprocessed image
+    private readonly Region _patches;  // [P, C·p·p]
+    private readonly Region _x;        // [T, D] residual stream
+    private readonly Region _h;        // [T, D] normalized / projection output
+    private readonly Region _pooled;   // [D]
+    // FP32 path.
+    private readonly Region _q, _kf, _v; // [T, D] each
+    private readonly Region _ctx;        // [T, D]
+    private readonly Region _scores;     // [T, T]
+    private readonly Region _mlp;        // [T, F]
+    // INT8 path.
+    private readonly Region _patchesQ;   // s8 [P, C·p·p]
+    private readonly Region _hQ;         // s8 [T, D]
+    private readonly Region _qkvQ;       // s8 [T, 3D]
+    private readonly Region _vt;         // s8 [heads, dh, T] values transposed per head
+    private readonly Region _ctxQ;       // s8 [T, D]
+    private readonly Region _actQ;       // s8 [T, F]
+    private readonly Region _pooledQ;    // s8 [D]
+    private readonly Region _acc;        // s32 [max(T·3D, T·F, P·D)]
+    private readonly Region _scoreAcc;   // s32 [T, T]
+    private readonly Region _probs;      // u8 [T, T]
+    private readonly Region _smScratch;  // s32 [T]
+
+    internal Session(Model model, SessionOptions options)
+    {
+        _model = model;
+        _k = options.Kernels ?? KernelTable.Default;
+        _obs = options.Observer;
+        if (_obs != null && model.IsQuantized) throw new ArgumentException("activation observers are only supported on FP32 models");
+        var c = model.Config;
+        (_t, _d, _f, _heads) = (c.SeqLen, c.Hidden, c.MlpDim, c.Heads);
+        _dh = _d / _heads;
+        (_p, _kp) = (model.Patches, model.PatchLength);
+
+        var plan = new ArenaPlan();
+        _input = plan.Add<float>(model.InputLength);
+        _patches = plan.Add<float>((long)_p * _kp);
+        _x = plan.Add<float>((long)_t * _d);
+        _h = plan.Add<float>((long)_t * _d);
+        _pooled = plan.Add<float>(_d);
+        if (model.IsQuantized)
+        {
+            _patchesQ = plan.Add<sbyte>((long)_p * _kp);
+            _hQ = plan.Add<sbyte>((long)_t * _d);
+            _qkvQ = plan.Add<sbyte>((long)_t * 3 * _d);
+            _vt = plan.Add<sbyte>((long)_d * _t);
+            _ctxQ = plan.Add<sbyte>((long)_t * _d);
+            _actQ = plan.Add<sbyte>((long)_t * _f);
+            _pooledQ = plan.Add<sbyte>(_d);
+            _acc = plan.Add<int>(Math.Max(Math.Max((long)_t * 3 * _d, (long)_t * _f), Math.Max((long)_p * _d, c.NumClasses)));
+            _scoreAcc = plan.Add<int>((long)_t * _t);
+            _probs = plan.Add<byte>((long)_t * _t);
+            _smScratch = plan.Add<int>(_t);
+        }
+        else
+        {
+            _q = plan.Add<float>((long)_t * _d);
+            _kf = plan.Add<float>((long)_t * _d);
+            _v = plan.Add<float>((long)_t * _d);
+            _ctx = plan.Add<float>((long)_t * _d);
+            _scores = plan.Add<float>((long)_t * _t);
+            _mlp = plan.Add<float>((long)_t * _f);
+        }
+        _arena = new Arena(plan.Size);
+    }
+
+    /// <summary>The model this session runs.</summary>
+    public Model Model => _model;
+
+    /// <summary>Name of the kernel path in use.</summary>
+    public string KernelPath => _k.Name;
+
+    /// <summary>Bytes of the session's arena.</summary>
+    public long ArenaBytes => _arena.Size;
+
+    /// <summary>
+    /// Runs a batch of preprocessed images, <paramref name="input"/> [B, C, H, W] (as the source ONNX model's input),
+    /// writing <paramref name="logits"/> [B, classes].
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong input/output length, or a NaN/infinite input value.</exception>
+    public void Run(ReadOnlySpan<float> input, Span<float> logits)
+    {
+        int n = _model.InputLength, classes = _model.OutputLength;
+        var im = _model.Image;
+        if (input.Length == 0 || input.Length % n != 0)
+            throw new ArgumentException($"input has {input.Length} values; expected a batch of [{im.Channels}, {im.Height}, {im.Width}] images ({n} values each)");
+        int batch = input.Length / n;
+        if (logits.Length != batch * classes)
+            throw new ArgumentException($"output has {logits.Length} values; expected {batch} x {classes}");
+        for (int b = 0; b < batch; b++)
+        {
+            ReadOnlySpan<float> img = input.Slice(b * n, n);
+            CheckFinite(img, b);
+            img.CopyTo(_arena.Get<float>(_input));
+            RunOne(logits.Slice(b * classes, classes));
+        }
+    }
+
+    /// <summary>
+    /// Runs one image given as interleaved 8-bit pixels [height, width, channels]; applies the model's preprocessing
+    /// (pixel·scale − mean) / std. Writes <paramref name="logits"/> [classes].
+    /// </summary>
+    /// <exception cref="ArgumentException">Image size or channel count differs from the model's input.</exception>
+    public void RunPixels(ReadOnlySpan<byte> pixels, int height, int width, int channels, Span<float> logits)
+    {
+        var im = _model.Image;
+        if (height != im.Height || width != im.Width || channels != im.Channels)
+            throw new ArgumentException($"image is {width}x{height} with {channels} channel(s); the model expects {im.Width}x{im.Height} with {im.Channels} channel(s)");
+        if (pixels.Length != height * width * channels)
+            throw new ArgumentException($"pixel buffer has {pixels.Length} bytes, expected {height * width * channels}");
+        if (logits.Length != _model.OutputLength)
+            throw new ArgumentException($"output has {logits.Length} values; expected {_model.OutputLength}");
+        Span<float> x = _arena.Get<float>(_input); // [C, H, W]
+        for (int ch = 0; ch < channels; ch++)
+        {
+            float mean = im.Mean[ch], invStd = 1f / im.Std[ch];
+            for (int i = 0; i < height * width; i++)
+                x[ch * height * width + i] = (pixels[i * channels + ch] * im.Scale - mean) * invStd;
+        }
+        RunOne(logits);
+    }
+
+    private static void CheckFinite(ReadOnlySpan<float> img, int batchIndex)
+    {
+        for (int i = 0; i < img.Length; i++)
+            if (!float.IsFinite(img[i]))
+                throw new ArgumentException($"input image {batchIndex} has a non-finite value ({img[i]}) at index {i}");
+    }
+
+    private void RunOne(Span<float> logits)
+    {
+        Im2Col();
+        if (_model.IsQuantized) ForwardInt8(logits);
+        else ForwardF32(logits);
+    }
+
+    /// <summary>[C, H, W] → [P, C·p·p] with patch-major rows and (c, ky, kx) columns, matching a [D, C, p, p] conv weight.</summary>
+    private void Im2Col()
+    {
+        var im = _model.Image;
+        int ps = im.PatchSize, pw = im.Width / ps, ph = im.Height / ps;
+        ReadOnlySpan<float> src = _arena.Get<float>(_input); // [C, H, W]
+        Span<float> dst = _arena.Get<float>(_patches);       // [P, C·p·p]
+        int o = 0;
+        for (int py = 0; py < ph; py++)
+            for (int px = 0; px < pw; px++)
+                for (int ch = 0; ch < im.Channels; ch++)
+                    for (int ky = 0; ky < ps; ky++)
+                    {
+                        src.Slice((ch * im.Height + py * ps + ky) * im.Width + px * ps, ps).CopyTo(dst.Slice(o, ps));
+                        o += ps;
+                    }
+    }
+
+    /// <summary>Class token into row 0 (if any) and learned positions added to every row of the residual stream.</summary>
+    private unsafe void AddTokenAndPositions(Span<float> x)
+    {
+        int d = _d;
+        if (_model.Config.ClassToken) new ReadOnlySpan<float>(_model.ClassToken, d).CopyTo(x[..d]);
+        var pos = new ReadOnlySpan<float>(_model.Positions, _t * d); // [T, D]
+        for (int i = 0; i < pos.Length; i++) x[i] += pos[i];
+    }
+
+    /// <summary>Final LayerNorm and pooling into <see cref="_pooled"/>.</summary>
+    private void Pool(Span<float> x)
+    {
+        var c = _model.Config;
+        Span<float> pooled = _arena.Get<float>(_pooled); // [D]
+        if (c.Pooling == "cls")
+        {
+            if (c.FinalNorm) _k.LayerNorm(x[.._d], _model.FinalNorm.Gamma, _model.FinalNorm.Beta, c.LayerNormEps, pooled, 1, _d);
+            else x[.._d].CopyTo(pooled);
+            return;
+        }
+        if (c.FinalNorm) _k.LayerNorm(x, _model.FinalNorm.Gamma, _model.FinalNorm.Beta, c.LayerNormEps, x, _t, _d);
+        pooled.Clear();
+        for (int r = 0; r < _t; r++)
+            for (int j = 0; j < _d; j++) pooled[j] += x[r * _d + j];
+        float inv = 1f / _t;
+        for (int j = 0; j < _d; j++) pooled[j] *= inv;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _arena.Dispose();
+}

@@ -1,0 +1,45 @@
+using EdgeQuant.Kernels;
+
+namespace EdgeQuant.Engine;
+
+/// <summary>Options of a <see cref="Session"/>.</summary>
+public sealed class SessionOptions
+{
+    /// <summary>Kernel path; null = <see cref="KernelTable.Default"/>.</summary>
+    public KernelSet? Kernels { get; set; }
+
+    /// <summary>Receives float activations at the quantization points (FP32 models only; used by calibration). Slows Run down.</summary>
+    public IActivationObserver? Observer { get; set; }
+}
+
+/// <summary>Where in the encoder an activation is observed.</summary>
+public enum ActivationSite
+{
+    /// <summary>Flattened image patches entering the patch embedding [patches, C·p·p].</summary>
+    PatchInput,
+    /// <summary>Input of the QKV projection [T, D] (LN1 output in pre-LN blocks).</summary>
+    AttnInput,
+    /// <summary>Queries [T, D].</summary>
+    Query,
+    /// <summary>Keys [T, D].</summary>
+    Key,
+    /// <summary>Values [T, D].</summary>
+    Value,
+    /// <summary>Attention context, input of the output projection [T, D].</summary>
+    Context,
+    /// <summary>Input of the first MLP linear [T, D].</summary>
+    MlpInput,
+    /// <summary>First MLP linear output before the activation [T, F].</summary>
+    MlpPreActivation,
+    /// <summary>Activation output, input of the second MLP linear [T, F].</summary>
+    MlpActivation,
+    /// <summary>Pooled vector entering the head [D].</summary>
+    HeadInput,
+}
+
+/// <summary>Observer of float activations (calibration).</summary>
+public interface IActivationObserver
+{
+    /// <summary>Called with the values at <paramref name="site"/> of block <paramref name="layer"/> (−1 outside blocks).</summary>
+    void Observe(ActivationSite site, int layer, ReadOnlySpan<float> values);
+}

@@ -1,0 +1,78 @@
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Engine;
+
+/// <summary>A float linear layer stored [out, in] with bias [out].</summary>
+internal readonly unsafe struct LinearF32(float* w, float* b, int outDim, int inDim)
+{
+    public readonly int Out = outDim, In = inDim;
+    public ReadOnlySpan<float> W => new(w, Out * In);   // [out, in]
+    public ReadOnlySpan<float> B => new(b, Out);        // [out]
+
+    public static LinearF32 Load(ModelFile f, string prefix, int outDim, int inDim) => new(
+        (float*)f.Pointer(f.Require(prefix + ".w", TensorDType.F32, outDim, inDim)),
+        (float*)f.Pointer(f.Require(prefix + ".b", TensorDType.F32, outDim)), outDim, inDim);
+}
+
+/// <summary>
+/// An int8 linear layer: s8 weights [out, in], s32 bias [out] (in units of in_scale·w_scale[o]), and either
+/// per-channel requantization (M, s) into an integer output domain or per-channel dequantization scales to float.
+/// </summary>
+internal readonly unsafe struct LinearS8
+{
+    public readonly int Out, In;
+    private readonly sbyte* _w;
+    private readonly int* _b, _rq;
+    private readonly float* _dq;
+
+    private LinearS8(sbyte* w, int* b, int* rq, float* dq, int outDim, int inDim)
+    {
+        _w = w; _b = b; _rq = rq; _dq = dq; Out = outDim; In = inDim;
+    }
+
+    public ReadOnlySpan<sbyte> W => new(_w, Out * In);         // [out, in]
+    public ReadOnlySpan<int> Bias => new(_b, Out);             // [out]
+    public ReadOnlySpan<int> Multipliers => new(_rq, Out);     // [out]
+    public ReadOnlySpan<int> Shifts => new(_rq + Out, Out);    // [out]
+    public ReadOnlySpan<float> DequantScales => new(_dq, Out); // [out]
+
+    /// <summary>Loads "prefix.w/.b" plus "prefix.rq" (requantized output) or "prefix.dq" (float output).</summary>
+    public static LinearS8 Load(ModelFile f, string prefix, int outDim, int inDim, bool requantized)
+    {
+        var w = (sbyte*)f.Pointer(f.Require(prefix + ".w", TensorDType.S8, outDim, inDim));
+        var b = (int*)f.Pointer(f.Require(prefix + ".b", TensorDType.S32, outDim));
+        if (requantized)
+        {
+            var rq = (int*)f.Pointer(f.Require(prefix + ".rq", TensorDType.S32, 2, outDim));
+            for (int i = 0; i < outDim; i++)
+                if (rq[outDim + i] is < 1 or > 62 || rq[i] < 0)
+                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.rq': channel {i} has invalid multiplier/shift ({rq[i]}, {rq[outDim + i]})");
+            return new LinearS8(w, b, rq, null, outDim, inDim);
+        }
+        var dq = (float*)f.Pointer(f.Require(prefix + ".dq", TensorDType.F32, outDim));
+        for (int i = 0; i < outDim; i++)
+            if (!float.IsFinite(dq[i]))
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.dq': channel {i} scale is not finite");
+        return new LinearS8(w, b, null, dq, outDim, inDim);
+    }
+}
+
+/// <summary>LayerNorm affine parameters [dim].</summary>
+internal readonly unsafe struct NormParams(float* gamma, float* beta, int dim)
+{
+    public ReadOnlySpan<float> Gamma => new(gamma, dim);
+    public ReadOnlySpan<float> Beta => new(beta, dim);
+
+    public static NormParams Load(ModelFile f, string prefix, int dim) => new(
+        (float*)f.Pointer(f.Require(prefix + ".g", TensorDType.F32, dim)),
+        (float*)f.Pointer(f.Require(prefix + ".b", TensorDType.F32, dim)), dim);
+}
+
+/// <summary>Weights of one encoder block; the float or the int8 set is filled, per the model's precision.</summary>
+internal sealed class BlockWeights
+{
+    public NormParams Ln1, Ln2;
+    public LinearF32 QkvF, OutF, Fc1F, Fc2F;
+    public LinearS8 QkvQ, OutQ, Fc1Q, Fc2Q;
+    public BlockQuant? Quant;
+}

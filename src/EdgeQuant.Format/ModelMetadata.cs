@@ -1,0 +1,145 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace EdgeQuant.Format;
+
+/// <summary>Model-level description stored as UTF-8 JSON in the file (see docs/FORMAT.md).</summary>
+public sealed class ModelMetadata
+{
+    /// <summary>Architecture family: "vit".</summary>
+    public string Architecture { get; set; } = "vit";
+
+    /// <summary>"fp32" (float weights, reference path) or "int8" (quantized weights, integer kernels).</summary>
+    public string Precision { get; set; } = "fp32";
+
+    /// <summary>Encoder hyper-parameters.</summary>
+    public EncoderConfig Encoder { get; set; } = new();
+
+    /// <summary>Image input and its preprocessing (vision models).</summary>
+    public ImageConfig? Image { get; set; }
+
+    /// <summary>Class labels, index = output row.</summary>
+    public string[] Labels { get; set; } = [];
+
+    /// <summary>Activation quantization parameters (int8 only).</summary>
+    public QuantConfig? Quant { get; set; }
+
+    /// <summary>Where the model came from (file name, producer).</summary>
+    public string Source { get; set; } = "";
+
+    /// <summary>Converter that wrote the file.</summary>
+    public string Converter { get; set; } = "";
+
+    /// <summary>Serializes to UTF-8 JSON.</summary>
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, MetadataJsonContext.Default.ModelMetadata);
+
+    /// <summary>Parses UTF-8 JSON; throws <see cref="ModelFormatException"/> on malformed input.</summary>
+    public static ModelMetadata FromJson(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, MetadataJsonContext.Default.ModelMetadata)
+                ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "metadata is JSON null");
+        }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"metadata JSON is malformed: {e.Message}");
+        }
+    }
+}
+
+/// <summary>Transformer encoder hyper-parameters.</summary>
+public sealed class EncoderConfig
+{
+    /// <summary>Hidden size D.</summary>
+    public int Hidden { get; set; }
+    /// <summary>Number of encoder blocks.</summary>
+    public int Layers { get; set; }
+    /// <summary>Attention heads (Hidden divisible by Heads).</summary>
+    public int Heads { get; set; }
+    /// <summary>MLP inner size.</summary>
+    public int MlpDim { get; set; }
+    /// <summary>Number of output classes.</summary>
+    public int NumClasses { get; set; }
+    /// <summary>Sequence length (patches + class token).</summary>
+    public int SeqLen { get; set; }
+    /// <summary>True for pre-LayerNorm blocks, false for post-LayerNorm.</summary>
+    public bool NormFirst { get; set; } = true;
+    /// <summary>MLP activation: "gelu" (erf) or "relu".</summary>
+    public string Activation { get; set; } = "gelu";
+    /// <summary>Pooling before the head: "cls" or "mean".</summary>
+    public string Pooling { get; set; } = "cls";
+    /// <summary>Whether a class token is prepended.</summary>
+    public bool ClassToken { get; set; } = true;
+    /// <summary>Whether a LayerNorm follows the last block.</summary>
+    public bool FinalNorm { get; set; } = true;
+    /// <summary>LayerNorm epsilon.</summary>
+    public float LayerNormEps { get; set; } = 1e-5f;
+}
+
+/// <summary>Image input description: the engine takes pixels in [0,255] and applies (p*Scale - Mean[c]) / Std[c].</summary>
+public sealed class ImageConfig
+{
+    /// <summary>Channels (1 or 3).</summary>
+    public int Channels { get; set; }
+    /// <summary>Height in pixels.</summary>
+    public int Height { get; set; }
+    /// <summary>Width in pixels.</summary>
+    public int Width { get; set; }
+    /// <summary>Square patch size (= conv stride).</summary>
+    public int PatchSize { get; set; }
+    /// <summary>Pixel multiplier (1/255 for [0,1] input).</summary>
+    public float Scale { get; set; } = 1f / 255f;
+    /// <summary>Per-channel mean subtracted after scaling.</summary>
+    public float[] Mean { get; set; } = [];
+    /// <summary>Per-channel std divided after mean subtraction.</summary>
+    public float[] Std { get; set; } = [];
+}
+
+/// <summary>Activation quantization of an int8 model: scales (float) and the integer requantization parameters derived from them.</summary>
+public sealed class QuantConfig
+{
+    /// <summary>Calibrator used ("minmax", "percentile").</summary>
+    public string Calibrator { get; set; } = "";
+    /// <summary>Scale of the quantized patch vectors fed to the patch embedding.</summary>
+    public float InputScale { get; set; }
+    /// <summary>Scale of the quantized pooled vector fed to the head.</summary>
+    public float HeadInputScale { get; set; }
+    /// <summary>Per-block parameters.</summary>
+    public BlockQuant[] Blocks { get; set; } = [];
+}
+
+/// <summary>Quantization parameters of one encoder block.</summary>
+public sealed class BlockQuant
+{
+    /// <summary>Scale of the int8 input of the QKV projection.</summary>
+    public float AttnInputScale { get; set; }
+    /// <summary>Scales of int8 Q, K, V.</summary>
+    public float QScale { get; set; }
+    /// <summary>Scale of int8 K.</summary>
+    public float KScale { get; set; }
+    /// <summary>Scale of int8 V.</summary>
+    public float VScale { get; set; }
+    /// <summary>Requantization of Q·Kᵀ (with 1/sqrt(head dim)) into the softmax input domain.</summary>
+    public int ScoreMultiplier { get; set; }
+    /// <summary>Shift paired with <see cref="ScoreMultiplier"/>.</summary>
+    public int ScoreShift { get; set; }
+    /// <summary>Scale of the int8 attention context (input of the output projection).</summary>
+    public float ContextScale { get; set; }
+    /// <summary>Requantization of P·V into int8 context.</summary>
+    public int ContextMultiplier { get; set; }
+    /// <summary>Shift paired with <see cref="ContextMultiplier"/>.</summary>
+    public int ContextShift { get; set; }
+    /// <summary>Scale of the int8 input of the first MLP linear.</summary>
+    public float MlpInputScale { get; set; }
+    /// <summary>Scale of the int8 activation output (input of the second MLP linear).</summary>
+    public float ActScale { get; set; }
+    /// <summary>Requantization of the activation output into int8.</summary>
+    public int ActMultiplier { get; set; }
+    /// <summary>Shift paired with <see cref="ActMultiplier"/>.</summary>
+    public int ActShift { get; set; }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(ModelMetadata))]
+internal sealed partial class MetadataJsonContext : JsonSerializerContext;

@@ -1,0 +1,98 @@
+using EdgeQuant.Kernels.Reference;
+
+namespace EdgeQuant.Kernels;
+
+/// <summary>
+/// The integer and float kernels the engine calls. Each ISA path overrides what it accelerates;
+/// every override must equal the scalar reference (<see cref="ReferenceKernels"/>) bit for bit.
+/// </summary>
+public abstract class KernelSet
+{
+    /// <summary>Path name, e.g. "reference".</summary>
+    public abstract string Name { get; }
+
+    /// <summary>s8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmS8S8"/>).</summary>
+    public virtual void GemmS8S8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+        => GemmS8Reference.GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
+
+    /// <summary>u8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmU8S8"/>).</summary>
+    public virtual void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+        => GemmS8Reference.GemmU8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
+
+    /// <summary>Per-column requantization of s32 rows to s8 (see <see cref="Requantize"/>).</summary>
+    public virtual void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
+        => Requantize.RowsToS8(x, ldx, multipliers, shifts, y, ldy, rows, cols);
+
+    /// <summary>Requantization of s32 rows to s8 with one (M, s) for all columns.</summary>
+    public virtual void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
+        => Requantize.RowsToS8(x, ldx, multiplier, shift, y, ldy, rows, cols);
+
+    /// <summary>Fixed-point softmax of one row (see <see cref="SoftmaxFixedPoint.Row"/>).</summary>
+    public virtual void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
+        => SoftmaxFixedPoint.Row(acc, multiplier, shift, scratch, p);
+
+    /// <summary>Fixed-point GELU epilogue (see <see cref="GeluFixedPoint.RowsToS8"/>).</summary>
+    public virtual void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
+        => GeluFixedPoint.RowsToS8(acc, inMultipliers, inShifts, outMultiplier, outShift, y, rows, cols);
+
+    /// <summary>Integer ReLU epilogue (see <see cref="ReluReference.RowsToS8"/>).</summary>
+    public virtual void ReluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int rows, int cols)
+        => ReluReference.RowsToS8(acc, multipliers, shifts, y, rows, cols);
+
+    /// <summary>Float LayerNorm (see <see cref="FloatReference.LayerNorm"/>).</summary>
+    public virtual void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps, Span<float> y, int rows, int cols)
+        => FloatReference.LayerNorm(x, gamma, beta, eps, y, rows, cols);
+
+    /// <summary>Float → s8 quantization (see <see cref="FloatReference.QuantizeS8"/>).</summary>
+    public virtual void QuantizeS8(ReadOnlySpan<float> x, float invScale, Span<sbyte> y)
+        => FloatReference.QuantizeS8(x, invScale, y);
+
+    /// <summary>Dequantize and add to the residual (see <see cref="FloatReference.DequantizeAdd"/>).</summary>
+    public virtual void DequantizeAdd(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
+        => FloatReference.DequantizeAdd(acc, scales, y, rows, cols);
+
+    /// <summary>Dequantize (see <see cref="FloatReference.Dequantize"/>).</summary>
+    public virtual void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
+        => FloatReference.Dequantize(acc, scales, y, rows, cols);
+
+    /// <summary>Float GEMM of the FP32 reference path (see <see cref="FloatReference.Gemm"/>).</summary>
+    public virtual void GemmF32(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias, Span<float> c, int ldc, int m, int n, int k)
+        => FloatReference.Gemm(a, lda, b, ldb, bias, c, ldc, m, n, k);
+}
+
+/// <summary>The scalar reference: the specification of every kernel.</summary>
+public sealed class ReferenceKernels : KernelSet
+{
+    /// <inheritdoc/>
+    public override string Name => "reference";
+}
+
+/// <summary>
+/// Chooses the kernel path once at start-up. The environment variable <c>EDGEQUANT_KERNELS</c>
+/// (or <see cref="Select"/>) forces a named path so tests can run every path on one machine.
+/// </summary>
+public static class KernelTable
+{
+    private static readonly KernelSet[] All = [new ReferenceKernels()];
+
+    /// <summary>Names of the paths this build has that the current CPU can run, best first.</summary>
+    public static IEnumerable<string> Available
+    {
+        get
+        {
+            foreach (var k in All) yield return k.Name;
+        }
+    }
+
+    /// <summary>The path chosen at start-up (best for this CPU, or the one named by EDGEQUANT_KERNELS).</summary>
+    public static KernelSet Default { get; } = Select(Environment.GetEnvironmentVariable("EDGEQUANT_KERNELS"));
+
+    /// <summary>Returns the named path (null or empty = best available); throws if unknown or unsupported on this CPU.</summary>
+    public static KernelSet Select(string? name)
+    {
+        if (string.IsNullOrEmpty(name)) return All[0];
+        foreach (var k in All)
+            if (string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase)) return k;
+        throw new ArgumentException($"kernel path '{name}' is not available on this CPU/build; available: {string.Join(", ", Available)}");
+    }
+}

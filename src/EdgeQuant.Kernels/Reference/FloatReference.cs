@@ -1,0 +1,101 @@
+namespace EdgeQuant.Kernels.Reference;
+
+/// <summary>
+/// Float kernels of the mixed profile (LayerNorm, quantize, dequantize + residual) and of the FP32 reference path.
+/// Fixed operation order and no fused multiply-add, so results are identical on every ISA.
+/// </summary>
+public static class FloatReference
+{
+    /// <summary>LayerNorm over each row of x [rows, cols] (two-pass mean/variance).</summary>
+    public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps,
+        Span<float> y, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> xr = x.Slice(r * cols, cols);
+            Span<float> yr = y.Slice(r * cols, cols);
+            float sum = 0;
+            for (int c = 0; c < cols; c++) sum += xr[c];
+            float mean = sum / cols;
+            float sq = 0;
+            for (int c = 0; c < cols; c++)
+            {
+                float d = xr[c] - mean;
+                sq += d * d;
+            }
+            float inv = 1f / MathF.Sqrt(sq / cols + eps);
+            for (int c = 0; c < cols; c++) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
+        }
+    }
+
+    /// <summary>Symmetric quantization: round-half-even(x · invScale), saturated to [−127, 127].</summary>
+    public static void QuantizeS8(ReadOnlySpan<float> x, float invScale, Span<sbyte> y)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = MathF.Round(x[i] * invScale);
+            y[i] = (sbyte)Math.Clamp(v, -127f, 127f);
+        }
+    }
+
+    /// <summary>y[r, c] += acc[r, c] · scales[c] (dequantized GEMM output added to the float residual stream).</summary>
+    public static void DequantizeAdd(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                y[r * cols + c] += acc[r * cols + c] * scales[c];
+    }
+
+    /// <summary>y[r, c] = acc[r, c] · scales[c].</summary>
+    public static void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                y[r * cols + c] = acc[r * cols + c] * scales[c];
+    }
+
+    /// <summary>Float GEMM, NT form: C[m, n] = bias[n] + Σ_k A[m, k]·B[n, k]; bias may be empty.</summary>
+    public static void Gemm(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
+        Span<float> c, int ldc, int m, int n, int k)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            ReadOnlySpan<float> ar = a.Slice(i * lda, k);
+            for (int j = 0; j < n; j++)
+            {
+                ReadOnlySpan<float> br = b.Slice(j * ldb, k);
+                float acc = 0;
+                for (int p = 0; p < k; p++) acc += ar[p] * br[p];
+                c[i * ldc + j] = bias.IsEmpty ? acc : acc + bias[j];
+            }
+        }
+    }
+
+    /// <summary>Float softmax of one row in place (max-subtracted).</summary>
+    public static void Softmax(Span<float> x)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in x) max = MathF.Max(max, v);
+        float sum = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = MathF.Exp(x[i] - max);
+            sum += x[i];
+        }
+        float inv = 1f / sum;
+        for (int i = 0; i < x.Length; i++) x[i] *= inv;
+    }
+
+    /// <summary>Exact (erf) GELU.</summary>
+    public static float Gelu(float x) => (float)(0.5 * x * (1.0 + Erf(x * 0.70710678118654752)));
+
+    /// <summary>erf(x), absolute error below 1.2e-7 (Numerical Recipes erfc Chebyshev fit).</summary>
+    public static double Erf(double x)
+    {
+        double z = Math.Abs(x);
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double r = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? 1.0 - r : r - 1.0;
+    }
+}

@@ -29,13 +29,15 @@ public class FixedPointTests(ITestOutputHelper output)
         var rng = new Random(3);
         for (int i = 0; i < 10000; i++)
         {
-            double scale = Math.Exp(rng.NextDouble() * 40 - 30);
+            double scale = Math.Exp(rng.NextDouble() * 40 - 20); // ~2^-29 .. 2^29
             var (m, s) = Requantize.FromScale(scale);
             Assert.InRange(m, 1 << 30, int.MaxValue);
             Assert.InRange(s, Requantize.MinShift, Requantize.MaxShift);
             Assert.True(Math.Abs(m * Math.Pow(2, -s) / scale - 1) < 1e-9);
         }
+        Assert.Equal((0, Requantize.MaxShift), Requantize.FromScale(1e-12)); // below 2^-31: everything rounds to 0
         Assert.Throws<ArgumentOutOfRangeException>(() => Requantize.FromScale(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Requantize.FromScale(1e10));
         Assert.Throws<ArgumentOutOfRangeException>(() => Requantize.FromScale(double.NaN));
         Assert.Equal(127, Requantize.ToS8(1 << 20, 1 << 30, 30));
         Assert.Equal(-128, Requantize.ToS8(-(1 << 20), 1 << 30, 30));

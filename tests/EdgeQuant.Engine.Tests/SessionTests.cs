@@ -1,0 +1,134 @@
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Engine.Tests;
+
+public class SessionTests
+{
+    public static TheoryData<string, bool> Models() => new()
+    {
+        { "vit_postln_relu", false }, { "vit_postln_relu", true },
+        { "vit_preln_oddheads", false }, { "vit_preln_oddheads", true },
+        { "vit_meanpool", false }, { "vit_meanpool", true },
+    };
+
+    private static Model Load(string name, bool int8)
+    {
+        var (f, q, _) = TestModels.Get(name);
+        return Model.Load(int8 ? q : f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void RunAllocatesNothingAfterWarmUp(string name, bool int8)
+    {
+        using var m = Load(name, int8);
+        using var s = m.CreateSession();
+        float[] x = TestModels.RandomImage(m, 1);
+        var y = new float[m.OutputLength];
+        var pixels = new byte[m.InputLength];
+        s.Run(x, y);
+        s.RunPixels(pixels, m.Image.Height, m.Image.Width, m.Image.Channels, y);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++)
+        {
+            s.Run(x, y);
+            s.RunPixels(pixels, m.Image.Height, m.Image.Width, m.Image.Channels, y);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void BatchEqualsSingleRuns(string name, bool int8)
+    {
+        using var m = Load(name, int8);
+        using var s = m.CreateSession();
+        float[][] xs = [TestModels.RandomImage(m, 1), TestModels.RandomImage(m, 2), TestModels.RandomImage(m, 3)];
+        var batch = new float[3 * m.OutputLength];
+        s.Run(xs.SelectMany(v => v).ToArray(), batch);
+        for (int i = 0; i < 3; i++)
+        {
+            var y = new float[m.OutputLength];
+            s.Run(xs[i], y);
+            Assert.Equal(y, batch.AsSpan(i * m.OutputLength, m.OutputLength).ToArray());
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SessionsOnManyThreadsShareOneModel(bool int8)
+    {
+        using var m = Load("vit_preln_oddheads", int8);
+        float[] x = TestModels.RandomImage(m, 9);
+        var expected = new float[m.OutputLength];
+        using (var s = m.CreateSession()) s.Run(x, expected);
+        var results = new float[4][];
+        Parallel.For(0, 4, i =>
+        {
+            using var s = m.CreateSession();
+            var y = new float[m.OutputLength];
+            for (int k = 0; k < 50; k++) s.Run(x, y);
+            results[i] = y;
+        });
+        foreach (var r in results) Assert.Equal(expected, r);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BadInputsAreClearErrors(bool int8)
+    {
+        using var m = Load("vit_postln_relu", int8); // 3 x 12 x 12
+        using var s = m.CreateSession();
+        var y = new float[m.OutputLength];
+        Assert.Contains("expected a batch", Assert.Throws<ArgumentException>(() => s.Run(new float[m.InputLength - 1], y)).Message);
+        Assert.Contains("expected a batch", Assert.Throws<ArgumentException>(() => s.Run([], y)).Message);
+        Assert.Contains("output has", Assert.Throws<ArgumentException>(() => s.Run(new float[2 * m.InputLength], y)).Message);
+        var x = TestModels.RandomImage(m, 4);
+        x[17] = float.NaN;
+        Assert.Contains("non-finite", Assert.Throws<ArgumentException>(() => s.Run(x, y)).Message);
+        x[17] = float.PositiveInfinity;
+        Assert.Contains("index 17", Assert.Throws<ArgumentException>(() => s.Run(x, y)).Message);
+        Assert.Contains("expects 12x12 with 3", Assert.Throws<ArgumentException>(() => s.RunPixels(new byte[28 * 28], 28, 28, 1, y)).Message);
+        Assert.Contains("3 channel", Assert.Throws<ArgumentException>(() => s.RunPixels(new byte[12 * 12], 12, 12, 1, y)).Message);
+        Assert.Contains("bytes", Assert.Throws<ArgumentException>(() => s.RunPixels(new byte[10], 12, 12, 3, y)).Message);
+    }
+
+    [Fact]
+    public void MissingTensorIsNamed()
+    {
+        var (_, _, enc) = TestModels.Get("vit_meanpool");
+        var w = new ModelWriter { Metadata = enc.Metadata("fp32", null) };
+        foreach (var (n, (d, dims)) in enc.Tensors)
+            if (n != "blocks.0.fc1.w") w.Add<float>(n, TensorDType.F32, d, dims);
+        var e = Assert.Throws<ModelFormatException>(() => Model.Load(w.ToArray()));
+        Assert.Contains("blocks.0.fc1.w", e.Message);
+    }
+
+    [Fact]
+    public void InconsistentMetadataIsRejected()
+    {
+        var (_, _, enc) = TestModels.Get("vit_meanpool");
+        var w = enc.ToFp32Writer();
+        w.Metadata.Encoder = new EncoderConfig { Hidden = 16, Heads = 3, Layers = 1, MlpDim = 32, NumClasses = 3, SeqLen = 4, ClassToken = false, Pooling = "mean" };
+        Assert.Contains("divisible", Assert.Throws<ModelFormatException>(() => Model.Load(w.ToArray())).Message);
+        var q = Model.Load(TestModels.Get("vit_meanpool").Int8);
+        q.Dispose();
+        w = enc.ToFp32Writer();
+        w.Metadata.Precision = "int8";
+        Assert.Contains("quantization parameters", Assert.Throws<ModelFormatException>(() => Model.Load(w.ToArray())).Message);
+    }
+
+    [Fact]
+    public void ObserversAreRejectedOnInt8Models()
+    {
+        using var m = Load("vit_meanpool", true);
+        Assert.Throws<ArgumentException>(() => m.CreateSession(new SessionOptions { Observer = new NullObserver() }));
+    }
+
+    private sealed class NullObserver : IActivationObserver
+    {
+        public void Observe(ActivationSite site, int layer, ReadOnlySpan<float> values) { }
+    }
+}

@@ -42,8 +42,10 @@ internal static partial class Commands
             Labels = labels,
             Log = Console.Error.WriteLine,
         };
+        int calibRandom = a.Int("calib-random", 0);
         ImageSet? calib = null;
         (int Start, int End) range = (0, 0);
+        if (calibPath != null && calibRandom > 0) throw new UsageException("use either --calib-images or --calib-random");
         if (calibPath != null)
         {
             calib = ImageSources.ReadIdx(calibPath, null);
@@ -51,7 +53,7 @@ internal static partial class Commands
             if (a.Str("calib-range") == null) range = (0, Math.Min(1000, calib.Count));
         }
         a.CheckAllUsed();
-        if (precision == "int8" && calib == null) throw new UsageException("int8 conversion needs calibration images (--calib-images)");
+        if (precision == "int8" && calib == null && calibRandom <= 0) throw new UsageException("int8 conversion needs calibration images (--calib-images IDX, or --calib-random N for a smoke test)");
 
         long t0 = Stopwatch.GetTimestamp();
         FloatEncoder enc;
@@ -67,11 +69,20 @@ internal static partial class Commands
         else
         {
             var im = enc.Image;
-            if (calib!.Height != im.Height || calib.Width != im.Width || calib.Channels != im.Channels)
+            if (calib == null)
+            {
+                // Seeded uniform-noise images: only for smoke tests of models without a data set.
+                var rnd = new Random(7);
+                var noise = new byte[calibRandom * im.Height * im.Width * im.Channels];
+                rnd.NextBytes(noise);
+                calib = new ImageSet(noise, calibRandom, im.Height, im.Width, im.Channels, null);
+                range = (0, calibRandom);
+            }
+            if (calib.Height != im.Height || calib.Width != im.Width || calib.Channels != im.Channels)
                 throw new ArgumentException($"calibration images are {calib.Width}x{calib.Height}x{calib.Channels}, the model takes {im.Width}x{im.Height}x{im.Channels}");
             var images = new List<float[]>(range.End - range.Start);
             for (int i = range.Start; i < range.End; i++) images.Add(calib.ToModelInput(i, im));
-            Console.Error.WriteLine($"static PTQ: {images.Count} calibration images ({range.Start}..{range.End - 1}), calibrator {calibrator}");
+            Console.Error.WriteLine($"static PTQ: {images.Count} {(calibRandom > 0 ? "random-noise" : "calibration")} images ({range.Start}..{range.End - 1}), calibrator {calibrator}");
             writer = VitQuantizer.Quantize(enc, images, ptq);
         }
         writer.Write(output);

@@ -46,6 +46,7 @@ namespace EdgeQuant.Cli
                   --precision int8|fp32        (default int8: static PTQ)
                   --calib-images IDX           calibration images (IDX3, e.g. MNIST t10k-images-idx3-ubyte[.gz])
                   --calib-range A:B            use images A..B-1 (default 0:1000)
+                  --calib-random N             N seeded noise images instead (smoke tests only)
                   --calibrator minmax|percentile   (default percentile)   --percentile P (default 99.99)
                   --labels a,b,c | --labels-file FILE   class names
                   --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
@@ -54,7 +55,7 @@ namespace EdgeQuant.Cli
                   --top K (default 5)
               eval MODEL.eqm --images IDX --labels IDX [--range A:B]
                                                accuracy, latency median/p90, peak RSS
-              selftest [MODEL.eqm --images IDX --count N]
+              selftest [MODEL.eqm ...] [--images IDX] [--count N]
                                                check every kernel path against the reference on this CPU,
                                                engine invariants, and print a hash of the model's outputs
               version

@@ -1,6 +1,94 @@
+using System.Runtime.InteropServices;
+using EdgeQuant.Engine;
+using EdgeQuant.Kernels;
+
 namespace EdgeQuant.Cli;
 
+/// <summary>
+/// <c>edgequant selftest</c>: the engine checks that must hold on the device itself (used under qemu for arm64):
+/// every kernel path this CPU supports equals the reference, a model runs without allocating, bad input is rejected,
+/// and an FNV-1a-64 hash of the model's outputs (no OpenSSL needed on the device) is printed so runs on different ISAs can be compared bit for bit.
+/// </summary>
 internal static class SelfTest
 {
-    public static int Execute(string[] argv) => throw new UsageException("selftest is not built yet");
+    public static int Execute(string[] argv)
+    {
+        var a = new Args(argv, new HashSet<string>());
+        var models = new List<string>(a.Positional);
+        string? images = a.Str("images");
+        int count = a.Int("count", 64);
+        a.CheckAllUsed();
+        int passed = 0, failed = 0;
+        void Check(bool ok, string what)
+        {
+            if (ok) passed++;
+            else failed++;
+            Console.WriteLine($"{(ok ? "ok  " : "FAIL")} {what}");
+        }
+
+        Console.WriteLine($"cpu: {RuntimeInformation.ProcessArchitecture}, {Features()}; kernel paths: {string.Join(", ", KernelTable.Available)} (default {KernelTable.Default.Name})");
+        foreach (string path in KernelTable.Available)
+            for (int seed = 1; seed <= 3; seed++)
+            {
+                var fails = KernelConformance.Check(KernelTable.Select(path), seed);
+                foreach (var f in fails.Take(5)) Console.WriteLine("     " + f);
+                Check(fails.Count == 0, $"kernel path '{path}' equals the reference (seed {seed})");
+            }
+
+        ImageSet? set = images != null ? ImageSources.ReadIdx(images, null) : null;
+        foreach (string file in models)
+        {
+            using var model = Model.Load(file);
+            var im = model.Image;
+            bool useSet = set != null && set.Height == im.Height && set.Width == im.Width && set.Channels == im.Channels;
+            foreach (string path in KernelTable.Available)
+            {
+                using var s = model.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path) });
+                var logits = new float[model.OutputLength];
+                var all = new float[count * model.OutputLength]; // [count, classes]
+                var rnd = new Random(42);
+                var pixels = new byte[model.InputLength];
+                long before = 0;
+                for (int i = 0; i < count; i++)
+                {
+                    if (useSet) set!.Image(i % set.Count).CopyTo(pixels);
+                    else rnd.NextBytes(pixels);
+                    if (i == 1) before = GC.GetAllocatedBytesForCurrentThread();
+                    s.RunPixels(pixels, im.Height, im.Width, im.Channels, logits);
+                    logits.CopyTo(all, i * model.OutputLength);
+                }
+                long allocated = count > 1 ? GC.GetAllocatedBytesForCurrentThread() - before : 0;
+                Check(allocated == 0, $"{Path.GetFileName(file)} [{path}]: RunPixels allocated {allocated} bytes after warm-up");
+                string hash = Fnv1a64(MemoryMarshal.AsBytes(all.AsSpan())).ToString("x16");
+                Console.WriteLine($"output-hash {Path.GetFileName(file)} {model.Metadata.Precision} {path} {count} {(useSet ? "images" : "noise")} {hash}");
+                var bad = new float[model.InputLength];
+                bad[0] = float.NaN;
+                Check(Throws(() => s.Run(bad, logits)), $"{Path.GetFileName(file)} [{path}]: NaN input rejected");
+                Check(Throws(() => s.Run(new float[model.InputLength + 1], logits)), $"{Path.GetFileName(file)} [{path}]: wrong input size rejected");
+                Check(Throws(() => s.RunPixels(pixels, im.Height + 1, im.Width, im.Channels, logits)), $"{Path.GetFileName(file)} [{path}]: wrong image size rejected");
+            }
+        }
+        Console.WriteLine($"selftest: {passed} passed, {failed} failed");
+        return failed == 0 ? 0 : 1;
+    }
+
+    private static ulong Fnv1a64(ReadOnlySpan<byte> data)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (byte b in data) h = (h ^ b) * 1099511628211UL;
+        return h;
+    }
+
+    private static bool Throws(Action a)
+    {
+        try { a(); return false; }
+        catch (ArgumentException) { return true; }
+    }
+
+    private static string Features() => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.Arm64 => $"AdvSimd={System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported}, Dp={System.Runtime.Intrinsics.Arm.Dp.IsSupported}",
+        Architecture.X64 => $"AVX2={System.Runtime.Intrinsics.X86.Avx2.IsSupported}, AVX512BW={System.Runtime.Intrinsics.X86.Avx512BW.IsSupported}",
+        _ => "no SIMD paths",
+    };
 }

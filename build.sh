@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# EdgeQuant build driver. Verbs:
+#   deps                 install what a fresh Debian machine with only the .NET 10 SDK needs (idempotent)
+#   build                Release build of the solution
+#   test                 full test suite: xunit (x64, JIT) + AOT x64/arm64 publish + arm64 selftest under qemu (A72, A76)
+#   demo                 convert the embedded Fashion-MNIST ViT to FP32 and INT8 and evaluate both on the 10k test set
+#   publish <target>     self-contained AOT executable + shared library for targets/<target>.props into artifacts/<target>
+#   zoo                  retrain the model-zoo ViT (Debian python3-torch; minutes) -- never part of test
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+SHARED=${EDGEQUANT_SHARED:-$ROOT/../shared}
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  log "apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+deps() {
+  command -v dotnet >/dev/null || { echo "the .NET 10 SDK must be on PATH" >&2; exit 1; }
+  # arm64 cross toolchain for Native AOT + qemu to run it; Fashion-MNIST for the demo.
+  apt_install clang lld gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dataset-fashion-mnist
+}
+
+build() { dotnet build EdgeQuant.sln -c Release -nologo -clp:ErrorsOnly; }
+
+publish() {
+  local target=${1:?usage: ./build.sh publish <target> (one of: $(ls targets | sed 's/\.props$//' | tr '\n' ' '))}
+  [ -f "targets/$target.props" ] || { echo "unknown target '$target'; available: $(ls targets | sed 's/\.props$//' | tr '\n' ' ')" >&2; exit 2; }
+  local out="artifacts/$target"
+  log "publish $target -> $out"
+  rm -rf "$out"
+  dotnet publish src/EdgeQuant.Cli -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
+  dotnet publish src/EdgeQuant.Native -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
+  mkdir -p "$out/include" && cp src/EdgeQuant.Native/include/edgequant.h "$out/include/"
+  rm -f "$out"/*.pdb "$out"/*.xml "$out"/*.dbg
+  ls -l "$out"
+}
+
+qemu_run() { # cpu, binary, args...
+  local cpu=$1; shift
+  qemu-aarch64-static -L /usr/aarch64-linux-gnu -cpu "$cpu" "$@"
+}
+
+arm64_selftest() {
+  local X=artifacts/linux-x64/edgequant A=artifacts/linux-arm64/edgequant
+  local tmp; tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  log "convert test models with the x64 AOT build"
+  $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-int8.eqm" \
+     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:10000 2>/dev/null
+  $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-fp32.eqm" --precision fp32 2>/dev/null
+  for m in vit_preln_oddheads vit_postln_relu vit_meanpool; do
+    $X convert "tests/assets/$m.onnx" -o "$tmp/$m-int8.eqm" --calib-random 32 2>/dev/null
+  done
+  local args=("$tmp"/*.eqm --images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --count 64)
+  log "selftest x64 (AOT)"
+  $X selftest "${args[@]}" | tee "$tmp/x64.txt"
+  for cpu in cortex-a72 cortex-a76; do
+    log "selftest linux-arm64 under qemu -cpu $cpu"
+    qemu_run $cpu $A selftest "${args[@]}" | tee "$tmp/$cpu.txt"
+    # INT8 outputs must be bit-identical to x64 (FP32 outputs may use a different libm exp: compared only for INT8).
+    if ! diff <(grep '^output-hash' "$tmp/x64.txt" | grep ' int8 ' | cut -d' ' -f2,3,5-) \
+              <(grep '^output-hash' "$tmp/$cpu.txt" | grep ' int8 ' | cut -d' ' -f2,3,5-); then
+      echo "arm64 ($cpu) INT8 outputs differ from x64" >&2; exit 1
+    fi
+    echo "arm64 ($cpu): INT8 outputs bit-identical to x64"
+  done
+}
+
+run_tests() {
+  deps
+  build
+  log "xunit (x64, JIT: the machine's real ISA)"
+  EDGEQUANT_SHARED="$SHARED" dotnet test EdgeQuant.sln -c Release --no-build -nologo
+  publish linux-x64
+  publish linux-arm64
+  arm64_selftest
+  log "all tests passed"
+}
+
+demo() {
+  deps
+  [ -x artifacts/linux-x64/edgequant ] || publish linux-x64
+  local X=artifacts/linux-x64/edgequant F=/usr/share/datasets/fashion-mnist M=tools/modelzoo/fashion-vit
+  mkdir -p out
+  log "convert the embedded Fashion-MNIST ViT ($M/model.onnx): FP32 and INT8 (calibrated on training images 0..999)"
+  $X convert $M/model.onnx -o out/fashion-vit-fp32.eqm --precision fp32 --labels-file $M/labels.txt
+  $X convert $M/model.onnx -o out/fashion-vit-int8.eqm --labels-file $M/labels.txt \
+     --calib-images $F/train-images-idx3-ubyte.gz --calib-range 0:1000
+  for p in fp32 int8; do
+    log "evaluate $p on the 10,000 Fashion-MNIST test images"
+    $X eval out/fashion-vit-$p.eqm --images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz 2>/dev/null
+  done
+}
+
+zoo() {
+  apt_install python3-torch python3-onnx python3-numpy dataset-fashion-mnist
+  nice -n 10 /usr/bin/python3 tools/modelzoo/fashion-vit/train.py "$@"
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) deps; build ;;
+  test) run_tests ;;
+  demo) demo ;;
+  publish) shift; deps; publish "$@" ;;
+  zoo) shift; zoo "$@" ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

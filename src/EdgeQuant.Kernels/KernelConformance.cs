@@ -1,0 +1,86 @@
+using EdgeQuant.Kernels.Reference;
+
+namespace EdgeQuant.Kernels;
+
+/// <summary>
+/// Checks a kernel path against the scalar reference, bit for bit, on odd sizes, tails and strides.
+/// Used by the test suite and by <c>edgequant selftest</c> on the device itself (e.g. arm64 under qemu).
+/// </summary>
+public static class KernelConformance
+{
+    private static readonly int[] Sizes = [1, 3, 7, 16, 17, 33, 64, 65];
+
+    /// <summary>Returns one line per mismatch (empty = conformant).</summary>
+    public static List<string> Check(KernelSet k, int seed = 1)
+    {
+        var fails = new List<string>();
+        var r = new Random(seed);
+        void Expect<T>(ReadOnlySpan<T> want, ReadOnlySpan<T> got, string what) where T : IEquatable<T>
+        {
+            if (!want.SequenceEqual(got)) fails.Add($"{k.Name}: {what} differs from the reference");
+        }
+        foreach (int m in Sizes)
+            foreach (int n in Sizes)
+                foreach (int kk in new[] { 1, 3, 17, 64, 67 })
+                {
+                    int lda = kk + (m % 3), ldb = kk + 1, ldc = n + 2;
+                    sbyte[] a = S8(r, m * lda), b = S8(r, n * ldb);
+                    int[] bias = S32(r, n, 1 << 20);
+                    int[] c1 = new int[m * ldc], c2 = new int[m * ldc];
+                    GemmS8Reference.GemmS8S8(a, lda, b, ldb, bias, c1, ldc, m, n, kk);
+                    k.GemmS8S8(a, lda, b, ldb, bias, c2, ldc, m, n, kk);
+                    Expect<int>(c1, c2, $"GemmS8S8 m={m} n={n} k={kk}");
+                    byte[] au = U8(r, m * kk);
+                    c1 = new int[m * n]; c2 = new int[m * n];
+                    GemmS8Reference.GemmU8S8(au, kk, b, ldb, default, c1, n, m, n, kk);
+                    k.GemmU8S8(au, kk, b, ldb, default, c2, n, m, n, kk);
+                    Expect<int>(c1, c2, $"GemmU8S8 m={m} n={n} k={kk}");
+                }
+        foreach (int cols in Sizes)
+        {
+            const int rows = 5;
+            int[] acc = S32(r, rows * cols, 1 << 22);
+            var mult = new int[cols];
+            var shift = new int[cols];
+            for (int c = 0; c < cols; c++) (mult[c], shift[c]) = Requantize.FromScale(Math.Exp(r.NextDouble() * 10 - 14));
+            sbyte[] y1 = new sbyte[rows * cols], y2 = new sbyte[rows * cols];
+            Requantize.RowsToS8(acc, cols, mult, shift, y1, cols, rows, cols);
+            k.RequantizeRowsS8(acc, cols, mult, shift, y2, cols, rows, cols);
+            Expect<sbyte>(y1, y2, $"RequantizeRowsS8 cols={cols}");
+            Requantize.RowsToS8(acc, cols, mult[0], shift[0], y1, cols, rows, cols);
+            k.RequantizeRowsS8(acc, cols, mult[0], shift[0], y2, cols, rows, cols);
+            Expect<sbyte>(y1, y2, $"RequantizeRowsS8 (uniform) cols={cols}");
+            GeluFixedPoint.RowsToS8(acc, mult, shift, mult[0], shift[0], y1, rows, cols);
+            k.GeluRowsS8(acc, mult, shift, mult[0], shift[0], y2, rows, cols);
+            Expect<sbyte>(y1, y2, $"GeluRowsS8 cols={cols}");
+            ReluReference.RowsToS8(acc, mult, shift, y1, rows, cols);
+            k.ReluRowsS8(acc, mult, shift, y2, rows, cols);
+            Expect<sbyte>(y1, y2, $"ReluRowsS8 cols={cols}");
+            byte[] p1 = new byte[cols], p2 = new byte[cols];
+            SoftmaxFixedPoint.Row(acc.AsSpan(0, cols), mult[0], shift[0], new int[cols], p1);
+            k.SoftmaxRow(acc.AsSpan(0, cols), mult[0], shift[0], new int[cols], p2);
+            Expect<byte>(p1, p2, $"SoftmaxRow n={cols}");
+            float[] x = new float[rows * cols], g = new float[cols], bt = new float[cols];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(r.NextDouble() * 8 - 4);
+            for (int i = 0; i < cols; i++) (g[i], bt[i]) = ((float)r.NextDouble() + 0.5f, (float)r.NextDouble() - 0.5f);
+            float[] l1 = new float[x.Length], l2 = new float[x.Length];
+            FloatReference.LayerNorm(x, g, bt, 1e-5f, l1, rows, cols);
+            k.LayerNorm(x, g, bt, 1e-5f, l2, rows, cols);
+            Expect<float>(l1, l2, $"LayerNorm cols={cols}");
+            FloatReference.QuantizeS8(x, 31.7f, y1);
+            k.QuantizeS8(x, 31.7f, y2);
+            Expect<sbyte>(y1, y2, $"QuantizeS8 n={x.Length}");
+            float[] dq = new float[cols];
+            for (int i = 0; i < cols; i++) dq[i] = (float)(r.NextDouble() * 1e-3);
+            float[] d1 = (float[])x.Clone(), d2 = (float[])x.Clone();
+            FloatReference.DequantizeAdd(acc, dq, d1, rows, cols);
+            k.DequantizeAdd(acc, dq, d2, rows, cols);
+            Expect<float>(d1, d2, $"DequantizeAdd cols={cols}");
+        }
+        return fails;
+    }
+
+    private static sbyte[] S8(Random r, int n) { var a = new sbyte[n]; for (int i = 0; i < n; i++) a[i] = (sbyte)r.Next(-128, 128); return a; }
+    private static byte[] U8(Random r, int n) { var a = new byte[n]; r.NextBytes(a); return a; }
+    private static int[] S32(Random r, int n, int lim) { var a = new int[n]; for (int i = 0; i < n; i++) a[i] = r.Next(-lim, lim); return a; }
+}

@@ -1,0 +1,290 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using EdgeQuant.Engine;
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Native;
+
+/// <summary>
+/// The C ABI (include/edgequant.h). Every export catches all exceptions and maps them to a status: an exception
+/// crossing an [UnmanagedCallersOnly] boundary would terminate the host process.
+/// </summary>
+public static unsafe class Exports
+{
+    private const int AbiVersion = 1;
+    private const int Ok = 0, InvalidArgument = -1, InvalidHandle = -2, Io = -3, Format = -4, BufferTooSmall = -5, Internal = -99;
+
+    private static readonly byte* VersionString = (byte*)Marshal.StringToCoTaskMemUTF8("edgequant 0.1 (abi 1)");
+    private static readonly byte* EmptyString = (byte*)Marshal.StringToCoTaskMemUTF8("");
+
+    [ThreadStatic] private static nint t_lastError;
+
+    private static int Fail(int status, string message)
+    {
+        if (t_lastError != 0) Marshal.FreeCoTaskMem(t_lastError);
+        t_lastError = Marshal.StringToCoTaskMemUTF8(message);
+        return status;
+    }
+
+    private static int Map(Exception e) => e switch
+    {
+        HandleException h => Fail(InvalidHandle, h.Message),
+        ModelFormatException => Fail(Format, e.Message),
+        BufferTooSmallException => Fail(BufferTooSmall, e.Message),
+        ArgumentException => Fail(InvalidArgument, e.Message),
+        FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException => Fail(Io, e.Message),
+        _ => Fail(Internal, $"{e.GetType().Name}: {e.Message}"),
+    };
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_abi_version")]
+    public static int AbiVersionExport() => AbiVersion;
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_version")]
+    public static byte* Version() => VersionString;
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_last_error")]
+    public static byte* LastError() => t_lastError != 0 ? (byte*)t_lastError : EmptyString;
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_model_load")]
+    public static int ModelLoad(byte* path, nint* outModel)
+    {
+        try
+        {
+            if (path == null || outModel == null) return Fail(InvalidArgument, "path and out_model must not be null");
+            *outModel = 0;
+            string p = Marshal.PtrToStringUTF8((nint)path)!;
+            *outModel = Handles.Add(new NativeModel(Model.Load(p)));
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_model_load_memory")]
+    public static int ModelLoadMemory(byte* data, nuint size, nint* outModel)
+    {
+        try
+        {
+            if (data == null || outModel == null) return Fail(InvalidArgument, "data and out_model must not be null");
+            if (size > int.MaxValue) return Fail(InvalidArgument, "model buffers above 2 GiB must be loaded from a file");
+            *outModel = 0;
+            *outModel = Handles.Add(new NativeModel(Model.Load(new ReadOnlySpan<byte>(data, (int)size))));
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_model_destroy")]
+    public static int ModelDestroy(nint model)
+    {
+        try
+        {
+            var m = Handles.Get<NativeModel>(model, "model");
+            if (m.Sessions > 0) return Fail(InvalidArgument, $"model still has {m.Sessions} live session(s); destroy them first");
+            Handles.Remove(model);
+            m.Dispose();
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_model_get_info")]
+    public static int ModelGetInfo(nint model, ModelInfo* info)
+    {
+        try
+        {
+            var m = Handles.Get<NativeModel>(model, "model").Model;
+            if (info == null) return Fail(InvalidArgument, "info must not be null");
+            if (info->Size < (nuint)sizeof(ModelInfo)) return Fail(InvalidArgument, $"info->size is {info->Size}, expected at least {sizeof(ModelInfo)}");
+            info->Channels = m.Image.Channels;
+            info->Height = m.Image.Height;
+            info->Width = m.Image.Width;
+            info->NumClasses = m.OutputLength;
+            info->Quantized = m.IsQuantized ? 1 : 0;
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_model_get_label")]
+    public static int ModelGetLabel(nint model, int index, byte** outLabel)
+    {
+        try
+        {
+            var m = Handles.Get<NativeModel>(model, "model");
+            if (outLabel == null) return Fail(InvalidArgument, "out_label must not be null");
+            if ((uint)index >= (uint)m.Labels.Length) return Fail(InvalidArgument, $"label index {index} is outside 0..{m.Labels.Length - 1}");
+            *outLabel = (byte*)m.Labels[index];
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_session_default_options")]
+    public static void SessionDefaultOptions(SessionOptionsC* options)
+    {
+        if (options == null) return;
+        options->Size = (nuint)sizeof(SessionOptionsC);
+        options->Threads = 1;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_session_create")]
+    public static int SessionCreate(nint model, SessionOptionsC* options, nint* outSession)
+    {
+        try
+        {
+            var m = Handles.Get<NativeModel>(model, "model");
+            if (outSession == null) return Fail(InvalidArgument, "out_session must not be null");
+            *outSession = 0;
+            if (options != null)
+            {
+                if (options->Size < (nuint)sizeof(SessionOptionsC)) return Fail(InvalidArgument, "options->size is too small; use eq_session_default_options");
+                if (options->Threads != 1) return Fail(InvalidArgument, $"threads = {options->Threads}: this build runs sessions on 1 thread");
+            }
+            *outSession = Handles.Add(new NativeSession(m));
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_session_destroy")]
+    public static int SessionDestroy(nint session)
+    {
+        try
+        {
+            var s = Handles.Get<NativeSession>(session, "session");
+            Handles.Remove(session);
+            s.Dispose();
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_session_run_f32")]
+    public static int SessionRunF32(nint session, float* input, nuint inputCount, float* logits, nuint logitsCount)
+    {
+        try
+        {
+            var s = Handles.Get<NativeSession>(session, "session").Session;
+            if (input == null || logits == null) return Fail(InvalidArgument, "input and logits must not be null");
+            if (inputCount > int.MaxValue || logitsCount > int.MaxValue) return Fail(InvalidArgument, "buffer too large");
+            int batch = (int)inputCount / s.Model.InputLength;
+            if ((int)logitsCount < batch * s.Model.OutputLength)
+                throw new BufferTooSmallException($"logits has {logitsCount} floats, the batch needs {batch * s.Model.OutputLength}");
+            s.Run(new ReadOnlySpan<float>(input, (int)inputCount), new Span<float>(logits, batch * s.Model.OutputLength));
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "eq_session_run_u8")]
+    public static int SessionRunU8(nint session, byte* pixels, int height, int width, int channels, float* logits, nuint logitsCount)
+    {
+        try
+        {
+            var s = Handles.Get<NativeSession>(session, "session").Session;
+            if (pixels == null || logits == null) return Fail(InvalidArgument, "pixels and logits must not be null");
+            if (height <= 0 || width <= 0 || channels <= 0 || (long)height * width * channels > int.MaxValue)
+                return Fail(InvalidArgument, $"bad image size {width}x{height}x{channels}");
+            if ((int)Math.Min(logitsCount, int.MaxValue) < s.Model.OutputLength)
+                throw new BufferTooSmallException($"logits has {logitsCount} floats, the model needs {s.Model.OutputLength}");
+            s.RunPixels(new ReadOnlySpan<byte>(pixels, height * width * channels), height, width, channels, new Span<float>(logits, s.Model.OutputLength));
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
+}
+
+/// <summary>Mirror of <c>eq_model_info</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct ModelInfo
+{
+    /// <summary>sizeof(eq_model_info) as set by the caller.</summary>
+    public nuint Size;
+    /// <summary>Input channels, height, width.</summary>
+    public int Channels, Height, Width;
+    /// <summary>Number of classes.</summary>
+    public int NumClasses;
+    /// <summary>1 for int8.</summary>
+    public int Quantized;
+}
+
+/// <summary>Mirror of <c>eq_session_options</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct SessionOptionsC
+{
+    /// <summary>sizeof(eq_session_options).</summary>
+    public nuint Size;
+    /// <summary>Threads per session.</summary>
+    public int Threads;
+}
+
+internal sealed class HandleException(string message) : Exception(message);
+
+internal sealed class BufferTooSmallException(string message) : Exception(message);
+
+/// <summary>Opaque handles are registry ids, so foreign pointers and double destroys are detected, never dereferenced.</summary>
+internal static class Handles
+{
+    private static readonly Dictionary<nint, object> Live = [];
+    private static long s_next = 0x1000;
+
+    public static nint Add(object o)
+    {
+        lock (Live)
+        {
+            nint h = (nint)Interlocked.Add(ref s_next, 16);
+            Live[h] = o;
+            return h;
+        }
+    }
+
+    public static T Get<T>(nint h, string what) where T : class
+    {
+        lock (Live)
+        {
+            if (h == 0) throw new HandleException($"{what} handle is null");
+            if (!Live.TryGetValue(h, out var o) || o is not T t) throw new HandleException($"{what} handle 0x{h:x} is not a live EdgeQuant {what} (destroyed twice or foreign)");
+            return t;
+        }
+    }
+
+    public static void Remove(nint h)
+    {
+        lock (Live) Live.Remove(h);
+    }
+}
+
+internal sealed class NativeModel(Model model) : IDisposable
+{
+    public Model Model { get; } = model;
+    public nint[] Labels { get; } = model.Metadata.Labels.Select(l => Marshal.StringToCoTaskMemUTF8(l)).ToArray();
+    private int _sessions;
+    public int Sessions => Volatile.Read(ref _sessions);
+    public void AddSession() => Interlocked.Increment(ref _sessions);
+    public void RemoveSession() => Interlocked.Decrement(ref _sessions);
+
+    public void Dispose()
+    {
+        foreach (nint l in Labels) Marshal.FreeCoTaskMem(l);
+        Model.Dispose();
+    }
+}
+
+internal sealed class NativeSession : IDisposable
+{
+    private readonly NativeModel _owner;
+    public Session Session { get; }
+
+    public NativeSession(NativeModel owner)
+    {
+        _owner = owner;
+        Session = owner.Model.CreateSession();
+        owner.AddSession();
+    }
+
+    public void Dispose()
+    {
+        Session.Dispose();
+        _owner.RemoveSession();
+    }
+}

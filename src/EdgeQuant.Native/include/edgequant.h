@@ -1,0 +1,81 @@
+/*
+ * edgequant.h — C ABI of the EdgeQuant INT8 transformer engine (libedgequant.so).
+ *
+ * Error model: every function returns an eq_status (EQ_OK = 0, negative = error class). After an error,
+ * eq_last_error() returns a message for the calling thread (valid until that thread's next EdgeQuant call).
+ * No function aborts the process on bad input: null or unknown handles, double destroy, wrong sizes and
+ * NaN inputs all return a status.
+ *
+ * Ownership: handles are created by *_create/*_load and released by the matching *_destroy; strings returned
+ * by the library are owned by it (model strings live as long as the model). Caller buffers are only read or
+ * written during the call.
+ *
+ * Threads: an eq_model is immutable and may be shared by any number of threads. An eq_session is used by one
+ * thread at a time; create one session per thread. A model must outlive its sessions.
+ */
+#ifndef EDGEQUANT_H
+#define EDGEQUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EQ_ABI_VERSION 1
+
+typedef enum eq_status {
+    EQ_OK = 0,
+    EQ_ERR_INVALID_ARGUMENT = -1,  /* null pointer, wrong size/shape, non-finite input */
+    EQ_ERR_INVALID_HANDLE = -2,    /* null, unknown or already destroyed handle */
+    EQ_ERR_IO = -3,                /* file cannot be read */
+    EQ_ERR_FORMAT = -4,            /* corrupted, truncated or unsupported model file */
+    EQ_ERR_BUFFER_TOO_SMALL = -5,  /* output buffer shorter than required */
+    EQ_ERR_INTERNAL = -99          /* unexpected failure; see eq_last_error() */
+} eq_status;
+
+typedef struct eq_model eq_model;      /* opaque */
+typedef struct eq_session eq_session;  /* opaque */
+
+/* Model input description. */
+typedef struct eq_model_info {
+    size_t size;            /* set to sizeof(eq_model_info) before the call */
+    int32_t channels, height, width;
+    int32_t num_classes;
+    int32_t quantized;      /* 1 = int8 weights, 0 = fp32 reference path */
+} eq_model_info;
+
+/* Session options: initialize with eq_session_default_options(). */
+typedef struct eq_session_options {
+    size_t size;            /* sizeof(eq_session_options) */
+    int32_t threads;        /* 1 (multi-threading arrives in a later ABI revision) */
+} eq_session_options;
+
+/* ABI version of the loaded library (compare with EQ_ABI_VERSION). */
+int32_t eq_abi_version(void);
+/* Library version string, static. */
+const char* eq_version(void);
+/* Message of the calling thread's last error ("" if none). */
+const char* eq_last_error(void);
+
+eq_status eq_model_load(const char* path, eq_model** out_model);
+eq_status eq_model_load_memory(const void* data, size_t size, eq_model** out_model);
+eq_status eq_model_destroy(eq_model* model);
+eq_status eq_model_get_info(const eq_model* model, eq_model_info* info);
+/* Class label `index` (UTF-8, owned by the model). */
+eq_status eq_model_get_label(const eq_model* model, int32_t index, const char** out_label);
+
+void eq_session_default_options(eq_session_options* options);
+eq_status eq_session_create(const eq_model* model, const eq_session_options* options, eq_session** out_session);
+eq_status eq_session_destroy(eq_session* session);
+/* input: batch x [C, H, W] floats in the model's input convention; logits: batch x num_classes. */
+eq_status eq_session_run_f32(eq_session* session, const float* input, size_t input_count, float* logits, size_t logits_count);
+/* One image of 8-bit pixels [height, width, channels]; the model's preprocessing is applied. */
+eq_status eq_session_run_u8(eq_session* session, const uint8_t* pixels, int32_t height, int32_t width, int32_t channels,
+                            float* logits, size_t logits_count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EDGEQUANT_H */

@@ -36,15 +36,19 @@ public static unsafe class Exports
         _ => Fail(Internal, $"{e.GetType().Name}: {e.Message}"),
     };
 
+    /// <summary><c>eq_abi_version</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_abi_version")]
     public static int AbiVersionExport() => AbiVersion;
 
+    /// <summary><c>eq_version</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_version")]
     public static byte* Version() => VersionString;
 
+    /// <summary><c>eq_last_error</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_last_error")]
     public static byte* LastError() => t_lastError != 0 ? (byte*)t_lastError : EmptyString;
 
+    /// <summary><c>eq_model_load</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_model_load")]
     public static int ModelLoad(byte* path, nint* outModel)
     {
@@ -59,6 +63,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_model_load_memory</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_model_load_memory")]
     public static int ModelLoadMemory(byte* data, nuint size, nint* outModel)
     {
@@ -73,6 +78,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_model_destroy</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_model_destroy")]
     public static int ModelDestroy(nint model)
     {
@@ -87,6 +93,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_model_get_info</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_model_get_info")]
     public static int ModelGetInfo(nint model, ModelInfo* info)
     {
@@ -105,6 +112,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_model_get_label</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_model_get_label")]
     public static int ModelGetLabel(nint model, int index, byte** outLabel)
     {
@@ -119,6 +127,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_session_default_options</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_session_default_options")]
     public static void SessionDefaultOptions(SessionOptionsC* options)
     {
@@ -127,6 +136,7 @@ public static unsafe class Exports
         options->Threads = 1;
     }
 
+    /// <summary><c>eq_session_create</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_session_create")]
     public static int SessionCreate(nint model, SessionOptionsC* options, nint* outSession)
     {
@@ -146,6 +156,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_session_destroy</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_session_destroy")]
     public static int SessionDestroy(nint session)
     {
@@ -159,6 +170,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_session_run_f32</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_session_run_f32")]
     public static int SessionRunF32(nint session, float* input, nuint inputCount, float* logits, nuint logitsCount)
     {
@@ -176,6 +188,7 @@ public static unsafe class Exports
         catch (Exception e) { return Map(e); }
     }
 
+    /// <summary><c>eq_session_run_u8</c>: see include/edgequant.h.</summary>
     [UnmanagedCallersOnly(EntryPoint = "eq_session_run_u8")]
     public static int SessionRunU8(nint session, byte* pixels, int height, int width, int channels, float* logits, nuint logitsCount)
     {

@@ -56,7 +56,6 @@ qemu_run() { # cpu, binary, args...
 arm64_selftest() {
   local X=artifacts/linux-x64/edgequant A=artifacts/linux-arm64/edgequant
   local tmp; tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
   log "convert test models with the x64 AOT build"
   $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-int8.eqm" \
      --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:10000 2>/dev/null
@@ -77,6 +76,7 @@ arm64_selftest() {
     fi
     echo "arm64 ($cpu): INT8 outputs bit-identical to x64"
   done
+  rm -rf "$tmp"
 }
 
 run_tests() {

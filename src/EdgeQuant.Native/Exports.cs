@@ -16,6 +16,8 @@ public static unsafe class Exports
 
     private static readonly byte* VersionString = (byte*)Marshal.StringToCoTaskMemUTF8("edgequant 0.1 (abi 1)");
     private static readonly byte* EmptyString = (byte*)Marshal.StringToCoTaskMemUTF8("");
+    private static readonly nint InputName = Marshal.StringToCoTaskMemUTF8("input");
+    private static readonly nint OutputName = Marshal.StringToCoTaskMemUTF8("logits");
 
     [ThreadStatic] private static nint t_lastError;
 
@@ -99,9 +101,20 @@ public static unsafe class Exports
     {
         try
         {
-            var m = Handles.Get<NativeModel>(model, "model").Model;
+            var nm = Handles.Get<NativeModel>(model, "model");
+            var m = nm.Model;
             if (info == null) return Fail(InvalidArgument, "info must not be null");
             if (info->Size < (nuint)sizeof(ModelInfo)) return Fail(InvalidArgument, $"info->size is {info->Size}, expected at least {sizeof(ModelInfo)}");
+            info->Architecture = nm.Architecture;
+            info->Precision = nm.Precision;
+            info->InputName = InputName;
+            info->OutputName = OutputName;
+            info->PixelScale = m.Image.Scale;
+            for (int c = 0; c < 4; c++)
+            {
+                info->Mean[c] = c < m.Image.Channels ? m.Image.Mean[c] : 0f;
+                info->Std[c] = c < m.Image.Channels ? m.Image.Std[c] : 1f;
+            }
             info->Channels = m.Image.Channels;
             info->Height = m.Image.Height;
             info->Width = m.Image.Width;
@@ -205,20 +218,60 @@ public static unsafe class Exports
         }
         catch (Exception e) { return Map(e); }
     }
+
+    /// <summary><c>eq_topk</c>: see include/edgequant.h.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "eq_topk")]
+    public static int TopK(float* logits, nuint count, int k, int* indices, float* probabilities)
+    {
+        try
+        {
+            if (logits == null) return Fail(InvalidArgument, "logits must not be null");
+            if (count == 0 || count > int.MaxValue || k < 1 || (nuint)k > count) return Fail(InvalidArgument, $"k = {k} must be in 1..count ({count})");
+            var x = new ReadOnlySpan<float>(logits, (int)count);
+            float max = float.NegativeInfinity;
+            foreach (float v in x)
+            {
+                if (!float.IsFinite(v)) return Fail(InvalidArgument, "logits contain a non-finite value");
+                max = MathF.Max(max, v);
+            }
+            double sum = 0;
+            foreach (float v in x) sum += Math.Exp(v - max);
+            Span<bool> taken = count <= 4096 ? stackalloc bool[(int)count] : new bool[count];
+            for (int r = 0; r < k; r++)
+            {
+                int best = -1;
+                for (int i = 0; i < x.Length; i++)
+                    if (!taken[i] && (best < 0 || x[i] > x[best])) best = i;
+                taken[best] = true;
+                if (indices != null) indices[r] = best;
+                if (probabilities != null) probabilities[r] = (float)(Math.Exp(x[best] - max) / sum);
+            }
+            return Ok;
+        }
+        catch (Exception e) { return Map(e); }
+    }
 }
 
 /// <summary>Mirror of <c>eq_model_info</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct ModelInfo
+public unsafe struct ModelInfo
 {
     /// <summary>sizeof(eq_model_info) as set by the caller.</summary>
     public nuint Size;
+    /// <summary>UTF-8 strings owned by the model.</summary>
+    public nint Architecture, Precision, InputName, OutputName;
     /// <summary>Input channels, height, width.</summary>
     public int Channels, Height, Width;
     /// <summary>Number of classes.</summary>
     public int NumClasses;
     /// <summary>1 for int8.</summary>
     public int Quantized;
+    /// <summary>Pixel preprocessing.</summary>
+    public float PixelScale;
+    /// <summary>Per-channel mean (up to 4 channels).</summary>
+    public fixed float Mean[4];
+    /// <summary>Per-channel std (up to 4 channels).</summary>
+    public fixed float Std[4];
 }
 
 /// <summary>Mirror of <c>eq_session_options</c>.</summary>
@@ -271,6 +324,8 @@ internal sealed class NativeModel(Model model) : IDisposable
 {
     public Model Model { get; } = model;
     public nint[] Labels { get; } = model.Metadata.Labels.Select(l => Marshal.StringToCoTaskMemUTF8(l)).ToArray();
+    public nint Architecture { get; } = Marshal.StringToCoTaskMemUTF8(model.Metadata.Architecture);
+    public nint Precision { get; } = Marshal.StringToCoTaskMemUTF8(model.Metadata.Precision);
     private int _sessions;
     public int Sessions => Volatile.Read(ref _sessions);
     public void AddSession() => Interlocked.Increment(ref _sessions);
@@ -279,6 +334,8 @@ internal sealed class NativeModel(Model model) : IDisposable
     public void Dispose()
     {
         foreach (nint l in Labels) Marshal.FreeCoTaskMem(l);
+        Marshal.FreeCoTaskMem(Architecture);
+        Marshal.FreeCoTaskMem(Precision);
         Model.Dispose();
     }
 }

@@ -38,12 +38,19 @@ typedef enum eq_status {
 typedef struct eq_model eq_model;      /* opaque */
 typedef struct eq_session eq_session;  /* opaque */
 
-/* Model input description. */
+/* Model description. Strings are owned by the model. */
 typedef struct eq_model_info {
-    size_t size;            /* set to sizeof(eq_model_info) before the call */
+    size_t size;                 /* set to sizeof(eq_model_info) before the call */
+    const char* architecture;    /* "vit" */
+    const char* precision;       /* "int8" or "fp32" */
+    const char* input_name;      /* "input": float32 [batch, channels, height, width] */
+    const char* output_name;     /* "logits": float32 [batch, num_classes] */
     int32_t channels, height, width;
     int32_t num_classes;
-    int32_t quantized;      /* 1 = int8 weights, 0 = fp32 reference path */
+    int32_t quantized;           /* 1 = int8 weights and integer kernels, 0 = fp32 reference path */
+    float pixel_scale;           /* preprocessing of 8-bit pixels: (pixel * pixel_scale - mean[c]) / std[c] */
+    float mean[4];
+    float std[4];
 } eq_model_info;
 
 /* Session options: initialize with eq_session_default_options(). */
@@ -74,6 +81,9 @@ eq_status eq_session_run_f32(eq_session* session, const float* input, size_t inp
 /* One image of 8-bit pixels [height, width, channels]; the model's preprocessing is applied. */
 eq_status eq_session_run_u8(eq_session* session, const uint8_t* pixels, int32_t height, int32_t width, int32_t channels,
                             float* logits, size_t logits_count);
+
+/* Top-k of logits: indices (descending) and softmax probabilities; k <= count. Either output may be NULL. */
+eq_status eq_topk(const float* logits, size_t count, int32_t k, int32_t* indices, float* probabilities);
 
 #ifdef __cplusplus
 }

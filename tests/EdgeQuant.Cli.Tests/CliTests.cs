@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using EdgeQuant.Tests;
+
+namespace EdgeQuant.Cli.Tests;
+
+/// <summary>End-to-end CLI runs: exit codes and messages for good and bad input.</summary>
+public class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("eq-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Cli(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "edgequant.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, err);
+    }
+
+    private string Convert(string asset, params string[] extra)
+    {
+        string o = Path.Combine(_dir, asset + ".eqm");
+        var (code, _, err) = Cli(["convert", TestPaths.Asset(asset + ".onnx"), "-o", o, .. extra]);
+        Assert.True(code == 0, err);
+        return o;
+    }
+
+    private string Pnm(string name, int w, int h, int channels)
+    {
+        string p = Path.Combine(_dir, name);
+        byte[] header = System.Text.Encoding.ASCII.GetBytes($"{(channels == 1 ? "P5" : "P6")}\n{w} {h}\n255\n");
+        File.WriteAllBytes(p, [.. header, .. new byte[w * h * channels]]);
+        return p;
+    }
+
+    [Fact]
+    public void ConvertInfoRunSucceed()
+    {
+        string m = Convert("vit_meanpool", "--calib-random", "8", "--labels", "x,y,z");
+        var (code, output, err) = Cli("info", m);
+        Assert.True(code == 0, err);
+        Assert.Contains("precision int8", output);
+        Assert.Contains("blocks.0.qkv.rq", output);
+        (code, output, err) = Cli("run", m, Pnm("ok.pgm", 8, 8, 1), "--top", "2");
+        Assert.True(code == 0, err);
+        Assert.Equal(2, output.Trim().Split('\n').Length);
+    }
+
+    [Fact]
+    public void UsageErrorsExitWith2()
+    {
+        Assert.Equal(2, Cli().Code);
+        Assert.Equal(2, Cli("frobnicate").Code);
+        var (code, _, err) = Cli("convert", TestPaths.Asset("vit_meanpool.onnx"), "-o", Path.Combine(_dir, "x.eqm"), "--calib-random", "4", "--bogus", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("--bogus", err);
+        Assert.Equal(2, Cli("convert", TestPaths.Asset("vit_meanpool.onnx"), "-o", Path.Combine(_dir, "x.eqm")).Code); // int8 without calibration data
+    }
+
+    [Fact]
+    public void UnknownOnnxOpNamesTheNode()
+    {
+        var (code, _, err) = Cli("convert", TestPaths.Asset("unknown_op.onnx"), "-o", Path.Combine(_dir, "u.eqm"), "--precision", "fp32");
+        Assert.Equal(1, code);
+        Assert.Contains("weird_activation", err);
+        Assert.Contains("Celu", err);
+    }
+
+    [Fact]
+    public void CorruptedAndTruncatedModelsAreRejected()
+    {
+        string m = Convert("vit_meanpool", "--precision", "fp32");
+        byte[] b = File.ReadAllBytes(m);
+        string bad = Path.Combine(_dir, "bad.eqm");
+        b[^100] ^= 0xFF;
+        File.WriteAllBytes(bad, b);
+        var (code, _, err) = Cli("info", bad);
+        Assert.Equal(1, code);
+        Assert.Contains("checksum", err);
+        File.WriteAllBytes(bad, b[..(b.Length / 2)]);
+        (code, _, err) = Cli("run", bad, Pnm("ok.pgm", 8, 8, 1));
+        Assert.Equal(1, code);
+        Assert.Contains("truncated", err);
+        File.WriteAllText(bad, "hello");
+        Assert.Equal(1, Cli("info", bad).Code);
+    }
+
+    [Fact]
+    public void WrongImageSizeOrChannelsAreRejected()
+    {
+        string m = Convert("vit_meanpool", "--precision", "fp32");
+        var (code, _, err) = Cli("run", m, Pnm("big.pgm", 28, 28, 1));
+        Assert.Equal(1, code);
+        Assert.Contains("expects 8x8", err);
+        (code, _, err) = Cli("run", m, Pnm("rgb.ppm", 8, 8, 3));
+        Assert.Equal(1, code);
+        Assert.Contains("channel", err);
+        string junk = Path.Combine(_dir, "junk.pgm");
+        File.WriteAllText(junk, "P2 1 1 255 0");
+        Assert.Equal(1, Cli("run", m, junk).Code);
+    }
+}

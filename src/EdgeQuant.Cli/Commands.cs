@@ -164,11 +164,12 @@ internal static partial class Commands
         string labelsPath = a.Str("labels") ?? throw new UsageException("eval needs --labels IDX");
         var set = ImageSources.ReadIdx(images, labelsPath);
         var (start, end) = a.Range("range", set.Count);
+        int threads = a.Int("threads", 1);
         a.CheckAllUsed();
         long tl = Stopwatch.GetTimestamp();
         using var model = Model.Load(path);
         double loadMs = Elapsed(tl);
-        using var session = model.CreateSession();
+        using var session = model.CreateSession(new SessionOptions { Threads = threads });
         var logits = new float[model.OutputLength];
         var times = new List<double>(end - start);
         int correct = 0;
@@ -186,7 +187,7 @@ internal static partial class Commands
         Console.WriteLine($"model      {path} ({model.Metadata.Precision}, {session.KernelPath} kernels)");
         Console.WriteLine($"images     {n} ({start}..{end - 1})");
         Console.WriteLine($"top-1      {100.0 * correct / n:F2} % ({correct}/{n})");
-        Console.WriteLine($"latency    median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms (batch 1, 1 thread)");
+        Console.WriteLine($"latency    median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms (batch 1, {session.Threads} thread{(session.Threads > 1 ? "s" : "")})");
         Console.WriteLine($"load       {loadMs:F1} ms; arena {session.ArenaBytes / 1024.0:F1} KiB; peak RSS {PeakRssMiB():F1} MiB");
         return 0;
     }

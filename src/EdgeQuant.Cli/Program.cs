@@ -53,7 +53,7 @@ namespace EdgeQuant.Cli
               info MODEL.eqm                   header, metadata, tensors and quantization summary
               run MODEL.eqm IMAGE              classify one image (binary PGM/PPM, or IDX file with --index N)
                   --top K (default 5)
-              eval MODEL.eqm --images IDX --labels IDX [--range A:B]
+              eval MODEL.eqm --images IDX --labels IDX [--range A:B] [--threads N]
                                                accuracy, latency median/p90, peak RSS
               selftest [MODEL.eqm ...] [--images IDX] [--count N]
                                                check every kernel path against the reference on this CPU,

@@ -21,7 +21,7 @@ public sealed partial class Session
         // Patch embedding.
         Span<sbyte> pq = _arena.Get<sbyte>(_patchesQ); // [P, C·p·p]
         _k.QuantizeS8(_arena.Get<float>(_patches), 1f / qc.InputScale, pq);
-        _k.GemmS8S8(pq, _kp, m.PatchQ.W, _kp, m.PatchQ.Bias, acc, d, _p, d, _kp);
+        GemmS8(pq, _kp, m.PatchQ.W, _kp, m.PatchQ.Bias, acc, d, _p, d, _kp);
         int first = c.ClassToken ? 1 : 0;
         _k.Dequantize(acc, m.PatchQ.DequantScales, x[(first * d)..], _p, d);
         AddTokenAndPositions(x);
@@ -37,10 +37,10 @@ public sealed partial class Session
                 src = h;
             }
             _k.QuantizeS8(src, 1f / bq.AttnInputScale, hQ);
-            _k.GemmS8S8(hQ, d, b.QkvQ.W, d, b.QkvQ.Bias, acc, 3 * d, t, 3 * d, d);
+            GemmS8(hQ, d, b.QkvQ.W, d, b.QkvQ.Bias, acc, 3 * d, t, 3 * d, d);
             _k.RequantizeRowsS8(acc, 3 * d, b.QkvQ.Multipliers, b.QkvQ.Shifts, qkv, 3 * d, t, 3 * d);
-            AttentionInt8(qkv, bq, ctxQ);
-            _k.GemmS8S8(ctxQ, d, b.OutQ.W, d, b.OutQ.Bias, acc, d, t, d, d);
+            AttentionInt8(qkv, bq);
+            GemmS8(ctxQ, d, b.OutQ.W, d, b.OutQ.Bias, acc, d, t, d, d);
             _k.DequantizeAdd(acc, b.OutQ.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
 
@@ -51,12 +51,12 @@ public sealed partial class Session
                 src = h;
             }
             _k.QuantizeS8(src, 1f / bq.MlpInputScale, hQ);
-            _k.GemmS8S8(hQ, d, b.Fc1Q.W, d, b.Fc1Q.Bias, acc, f, t, f, d);
+            GemmS8(hQ, d, b.Fc1Q.W, d, b.Fc1Q.Bias, acc, f, t, f, d);
             if (c.Activation == "gelu")
                 _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, actQ, t, f);
             else
                 _k.ReluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, actQ, t, f);
-            _k.GemmS8S8(actQ, f, b.Fc2Q.W, f, b.Fc2Q.Bias, acc, d, t, d, f);
+            GemmS8(actQ, f, b.Fc2Q.W, f, b.Fc2Q.Bias, acc, d, t, d, f);
             _k.DequantizeAdd(acc, b.Fc2Q.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
         }
@@ -64,31 +64,53 @@ public sealed partial class Session
         Pool(x);
         Span<sbyte> pooledQ = _arena.Get<sbyte>(_pooledQ); // [D]
         _k.QuantizeS8(_arena.Get<float>(_pooled), 1f / qc.HeadInputScale, pooledQ);
-        _k.GemmS8S8(pooledQ, d, m.HeadQ.W, d, m.HeadQ.Bias, acc, c.NumClasses, 1, c.NumClasses, d);
+        GemmS8(pooledQ, d, m.HeadQ.W, d, m.HeadQ.Bias, acc, c.NumClasses, 1, c.NumClasses, d);
         _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
     }
 
     /// <summary>Integer attention: s8 Q·Kᵀ → fixed-point softmax (u8, 2^−8) → P·V (u8×s8) → requantized s8 context.</summary>
-    private void AttentionInt8(ReadOnlySpan<sbyte> qkv, Format.BlockQuant bq, Span<sbyte> ctxQ)
+    private void AttentionInt8(ReadOnlySpan<sbyte> qkv, Format.BlockQuant bq)
     {
-        int t = _t, d = _d, dh = _dh;
-        Span<sbyte> vt = _arena.Get<sbyte>(_vt);        // [heads, dh, T]
-        Span<int> scores = _arena.Get<int>(_scoreAcc);  // [T, T]
-        Span<byte> probs = _arena.Get<byte>(_probs);    // [T, T]
-        Span<int> scratch = _arena.Get<int>(_smScratch); // [T]
-        Span<int> acc = _arena.Get<int>(_acc);          // [T, dh] used
+        int t = _t, d = _d;
+        Span<sbyte> vt = _arena.Get<sbyte>(_vt); // [heads, dh, T]
         // V arrives [T, 3D]; the NT GEMM wants it [dh, T] per head.
         for (int r = 0; r < t; r++)
             for (int j = 0; j < d; j++)
                 vt[j * t + r] = qkv[r * 3 * d + 2 * d + j];
-        for (int hd = 0; hd < _heads; hd++)
+        if (_pool != null)
         {
-            int o = hd * dh;
-            _k.GemmS8S8(qkv[o..], 3 * d, qkv[(d + o)..], 3 * d, default, scores, t, t, t, dh);
-            for (int r = 0; r < t; r++)
-                _k.SoftmaxRow(scores.Slice(r * t, t), bq.ScoreMultiplier, bq.ScoreShift, scratch, probs.Slice(r * t, t));
-            _k.GemmU8S8(probs, t, vt.Slice(o * t, dh * t), t, default, acc, dh, t, dh, t);
-            _k.RequantizeRowsS8(acc, dh, bq.ContextMultiplier, bq.ContextShift, ctxQ[o..], d, t, dh);
+            _headJob.Quant = bq;
+            _pool.Run(_headJob, _heads);
         }
+        else
+            for (int hd = 0; hd < _heads; hd++) AttentionHead(hd, 0, bq);
+    }
+
+    /// <summary>One head: scores, softmax rows, P·V and requantization into its columns of the context.</summary>
+    internal void AttentionHead(int hd, int worker, Format.BlockQuant bq)
+    {
+        int t = _t, d = _d, dh = _dh, o = hd * dh;
+        ReadOnlySpan<sbyte> qkv = _arena.Get<sbyte>(_qkvQ);  // [T, 3D]
+        ReadOnlySpan<sbyte> vt = _arena.Get<sbyte>(_vt);     // [heads, dh, T]
+        Span<sbyte> ctxQ = _arena.Get<sbyte>(_ctxQ);         // [T, D]
+        Span<int> scores = _arena.Get<int>(_scoreAcc[worker]);  // [T, T]
+        Span<byte> probs = _arena.Get<byte>(_probs[worker]);    // [T, T]
+        Span<int> scratch = _arena.Get<int>(_smScratch[worker]); // [T]
+        Span<int> acc = _arena.Get<int>(_ctxAcc[worker]);       // [T, dh]
+        _k.GemmS8S8(qkv[o..], 3 * d, qkv[(d + o)..], 3 * d, default, scores, t, t, t, dh);
+        for (int r = 0; r < t; r++)
+            _k.SoftmaxRow(scores.Slice(r * t, t), bq.ScoreMultiplier, bq.ScoreShift, scratch, probs.Slice(r * t, t));
+        _k.GemmU8S8(probs, t, vt.Slice(o * t, dh * t), t, default, acc, dh, t, dh, t);
+        _k.RequantizeRowsS8(acc, dh, bq.ContextMultiplier, bq.ContextShift, ctxQ[o..], d, t, dh);
+    }
+
+    /// <summary>Int8 GEMM, split over the session's threads when large enough to pay for the dispatch.</summary>
+    private void GemmS8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+    {
+        const long MinMacs = 1 << 18;
+        if (_pool != null && (long)m * n * k >= MinMacs && n >= 24)
+            _pool.Run(_gemmJob, _gemmJob.Prepare(_k, a, lda, b, ldb, bias, c, ldc, m, n, k, _pool.Threads));
+        else
+            _k.GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
     }
 }

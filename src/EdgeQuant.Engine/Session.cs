@@ -34,9 +34,14 @@ public sealed partial class Session : IDisposable
     private readonly Region _actQ;       // s8 [T, F]
     private readonly Region _pooledQ;    // s8 [D]
     private readonly Region _acc;        // s32 [max(T·3D, T·F, P·D)]
-    private readonly Region _scoreAcc;   // s32 [T, T]
-    private readonly Region _probs;      // u8 [T, T]
-    private readonly Region _smScratch;  // s32 [T]
+    private readonly Region[] _scoreAcc; // per thread: s32 [T, T]
+    private readonly Region[] _probs;    // per thread: u8 [T, T]
+    private readonly Region[] _smScratch;// per thread: s32 [T]
+    private readonly Region[] _ctxAcc;   // per thread: s32 [T, dh]
+    // Threads.
+    private readonly WorkerPool? _pool;
+    private readonly GemmJob _gemmJob = new();
+    private readonly HeadJob _headJob;
 
     internal Session(Model model, SessionOptions options)
     {
@@ -44,6 +49,8 @@ public sealed partial class Session : IDisposable
         _k = options.Kernels ?? KernelTable.Default;
         _obs = options.Observer;
         if (_obs != null && model.IsQuantized) throw new ArgumentException("activation observers are only supported on FP32 models");
+        if (options.Threads is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(options), $"threads = {options.Threads}; must be 1..256");
+        int threads = options.Threads;
         var c = model.Config;
         (_t, _d, _f, _heads) = (c.SeqLen, c.Hidden, c.MlpDim, c.Heads);
         _dh = _d / _heads;
@@ -65,9 +72,14 @@ public sealed partial class Session : IDisposable
             _actQ = plan.Add<sbyte>((long)_t * _f);
             _pooledQ = plan.Add<sbyte>(_d);
             _acc = plan.Add<int>(Math.Max(Math.Max((long)_t * 3 * _d, (long)_t * _f), Math.Max((long)_p * _d, c.NumClasses)));
-            _scoreAcc = plan.Add<int>((long)_t * _t);
-            _probs = plan.Add<byte>((long)_t * _t);
-            _smScratch = plan.Add<int>(_t);
+            (_scoreAcc, _probs, _smScratch, _ctxAcc) = (new Region[threads], new Region[threads], new Region[threads], new Region[threads]);
+            for (int w = 0; w < threads; w++)
+            {
+                _scoreAcc[w] = plan.Add<int>((long)_t * _t);
+                _probs[w] = plan.Add<byte>((long)_t * _t);
+                _smScratch[w] = plan.Add<int>(_t);
+                _ctxAcc[w] = plan.Add<int>((long)_t * _dh);
+            }
         }
         else
         {
@@ -77,8 +89,11 @@ public sealed partial class Session : IDisposable
             _ctx = plan.Add<float>((long)_t * _d);
             _scores = plan.Add<float>((long)_t * _t);
             _mlp = plan.Add<float>((long)_t * _f);
+            (_scoreAcc, _probs, _smScratch, _ctxAcc) = ([], [], [], []);
         }
         _arena = new Arena(plan.Size);
+        _headJob = new HeadJob(this);
+        if (threads > 1 && model.IsQuantized) _pool = new WorkerPool(threads);
     }
 
     /// <summary>The model this session runs.</summary>
@@ -86,6 +101,9 @@ public sealed partial class Session : IDisposable
 
     /// <summary>Name of the kernel path in use.</summary>
     public string KernelPath => _k.Name;
+
+    /// <summary>Threads this session runs on.</summary>
+    public int Threads => _pool?.Threads ?? 1;
 
     /// <summary>Bytes of the session's arena.</summary>
     public long ArenaBytes => _arena.Size;
@@ -198,5 +216,9 @@ public sealed partial class Session : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _arena.Dispose();
+    public void Dispose()
+    {
+        _pool?.Dispose();
+        _arena.Dispose();
+    }
 }

@@ -8,6 +8,9 @@ public sealed class SessionOptions
     /// <summary>Kernel path; null = <see cref="KernelTable.Default"/>.</summary>
     public KernelSet? Kernels { get; set; }
 
+    /// <summary>Threads of this session (its own pool; workers are parked between runs). Default 1.</summary>
+    public int Threads { get; set; } = 1;
+
     /// <summary>Receives float activations at the quantization points (FP32 models only; used by calibration). Slows Run down.</summary>
     public IActivationObserver? Observer { get; set; }
 }

@@ -21,7 +21,7 @@ public static class KernelConformance
         }
         foreach (int m in Sizes)
             foreach (int n in Sizes)
-                foreach (int kk in new[] { 1, 3, 17, 64, 67 })
+                foreach (int kk in new[] { 1, 3, 17, 31, 64, 67, 130 })
                 {
                     int lda = kk + (m % 3), ldb = kk + 1, ldc = n + 2;
                     sbyte[] a = S8(r, m * lda), b = S8(r, n * ldb);
@@ -80,7 +80,7 @@ public static class KernelConformance
         return fails;
     }
 
-    private static sbyte[] S8(Random r, int n) { var a = new sbyte[n]; for (int i = 0; i < n; i++) a[i] = (sbyte)r.Next(-128, 128); return a; }
+    private static sbyte[] S8(Random r, int n) { var a = new sbyte[n]; for (int i = 0; i < n; i++) a[i] = (sbyte)r.Next(-127, 128); return a; } // symmetric int8 contract
     private static byte[] U8(Random r, int n) { var a = new byte[n]; r.NextBytes(a); return a; }
     private static int[] S32(Random r, int n, int lim) { var a = new int[n]; for (int i = 0; i < n; i++) a[i] = r.Next(-lim, lim); return a; }
 }

@@ -73,7 +73,17 @@ public sealed class ReferenceKernels : KernelSet
 /// </summary>
 public static class KernelTable
 {
-    private static readonly KernelSet[] All = [new ReferenceKernels()];
+    private static readonly KernelSet[] All = Build();
+
+    // Best first. Each path is listed only if this CPU (or, under Native AOT on x64, the publish-time ISA) runs it.
+    private static KernelSet[] Build()
+    {
+        var l = new List<KernelSet>();
+        if (X64.Avx512Kernels.IsSupported) l.Add(new X64.Avx512Kernels());
+        if (X64.Avx2Kernels.IsSupported) l.Add(new X64.Avx2Kernels());
+        l.Add(new ReferenceKernels());
+        return l.ToArray();
+    }
 
     /// <summary>Names of the paths this build has that the current CPU can run, best first.</summary>
     public static IEnumerable<string> Available

@@ -55,6 +55,47 @@ public class SessionTests
     }
 
     [Theory]
+    [InlineData("vit_preln_oddheads", 2)]
+    [InlineData("vit_postln_relu", 3)]
+    [InlineData("vit_meanpool", 4)]
+    public void MultiThreadedSessionsEqualOneThread(string name, int threads)
+    {
+        using var m = Load(name, int8: true);
+        using var one = m.CreateSession();
+        using var many = m.CreateSession(new SessionOptions { Threads = threads });
+        Assert.Equal(threads, many.Threads);
+        var y1 = new float[m.OutputLength];
+        var y2 = new float[m.OutputLength];
+        for (int seed = 0; seed < 5; seed++)
+        {
+            var x = TestModels.RandomImage(m, seed);
+            one.Run(x, y1);
+            many.Run(x, y2);
+            Assert.Equal(y1, y2);
+        }
+    }
+
+    [Fact]
+    public void MultiThreadedRunAllocatesNothing()
+    {
+        using var m = Load("vit_preln_oddheads", int8: true);
+        using var s = m.CreateSession(new SessionOptions { Threads = 2 });
+        var x = TestModels.RandomImage(m, 1);
+        var y = new float[m.OutputLength];
+        s.Run(x, y);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) s.Run(x, y);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void BadThreadCountIsRejected()
+    {
+        using var m = Load("vit_meanpool", int8: true);
+        Assert.Throws<ArgumentOutOfRangeException>(() => m.CreateSession(new SessionOptions { Threads = 0 }));
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void SessionsOnManyThreadsShareOneModel(bool int8)

@@ -4,6 +4,8 @@ namespace EdgeQuant.Kernels.Reference;
 /// Scalar INT8 GEMMs, the specification every SIMD path must equal bit for bit.
 /// Form "NT": C[m, n] = bias[n] + Σ_k A[m, k] · B[n, k], with B stored [N, K] (weights as [out, in]).
 /// Products and sums are exact in int32 for K ≤ 2^16 (|a·b| ≤ 2^14 for s8×s8, 2^15 for u8×s8).
+/// Contract: s8 operands are symmetric, in [−127, 127] (the converter and the quantize/requantize kernels never
+/// produce −128); SIMD paths may rely on it (NEON sums two s8 products in 16 bits).
 /// </summary>
 public static class GemmS8Reference
 {

@@ -33,8 +33,8 @@ public static class Requantize
         return (int)Math.Clamp(y, int.MinValue, int.MaxValue);
     }
 
-    /// <summary>One value, saturated to [−128, 127].</summary>
-    public static sbyte ToS8(int x, int multiplier, int shift) => (sbyte)Math.Clamp(Apply(x, multiplier, shift), -128, 127);
+    /// <summary>One value, saturated to [−127, 127] (symmetric int8: −128 never occurs, which the 16-bit pair sums of the NEON kernels rely on).</summary>
+    public static sbyte ToS8(int x, int multiplier, int shift) => (sbyte)Math.Clamp(Apply(x, multiplier, shift), -127, 127);
 
     /// <summary>Row-wise: x[r, c] with per-column (M, s) → s8, written with output stride <paramref name="ldy"/>.</summary>
     public static void RowsToS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts,

@@ -1,0 +1,82 @@
+using System.Runtime.Intrinsics.X86;
+using EdgeQuant.Kernels.Reference;
+
+namespace EdgeQuant.Kernels.X64;
+
+/// <summary>x64 AVX2 path: exact int16 multiply-add GEMMs; other kernels from the reference.</summary>
+public sealed unsafe class Avx2Kernels : KernelSet
+{
+    /// <summary>True when the CPU (or, under Native AOT, the publish-time instruction set) has AVX2.</summary>
+    public static bool IsSupported => Avx2.IsSupported;
+
+    /// <inheritdoc/>
+    public override string Name => "avx2";
+
+    /// <inheritdoc/>
+    public override void GemmS8S8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        fixed (short* w = WideningScratch.Get(m * k))
+        fixed (sbyte* pa = a, pb = b)
+        fixed (int* pbias = bias, pc = c)
+        {
+            GemmS8Avx2.WidenS8(pa, lda, w, m, k);
+            GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        fixed (short* w = WideningScratch.Get(m * k))
+        fixed (byte* pa = a)
+        fixed (sbyte* pb = b)
+        fixed (int* pbias = bias, pc = c)
+        {
+            GemmS8Avx2.WidenU8(pa, lda, w, m, k);
+            GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
+        }
+    }
+}
+
+/// <summary>x64 AVX-512BW path: exact int16 multiply-add GEMMs on zmm; other kernels from the reference.</summary>
+public sealed unsafe class Avx512Kernels : KernelSet
+{
+    /// <summary>True when the CPU (or the publish-time instruction set) has AVX-512 BW.</summary>
+    public static bool IsSupported => Avx512BW.IsSupported;
+
+    /// <inheritdoc/>
+    public override string Name => "avx512";
+
+    /// <inheritdoc/>
+    public override void GemmS8S8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        fixed (short* w = WideningScratch.Get(m * k))
+        fixed (sbyte* pa = a, pb = b)
+        fixed (int* pbias = bias, pc = c)
+        {
+            GemmS8Avx2.WidenS8(pa, lda, w, m, k);
+            GemmS8Avx512.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        fixed (short* w = WideningScratch.Get(m * k))
+        fixed (byte* pa = a)
+        fixed (sbyte* pb = b)
+        fixed (int* pbias = bias, pc = c)
+        {
+            GemmS8Avx2.WidenU8(pa, lda, w, m, k);
+            GemmS8Avx512.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+"""ctypes bindings of the EdgeQuant C ABI (include/edgequant.h, ABI version 1).
+
+The library is located, in order, at:
+  1. ``$EDGEQUANT_LIB`` (the .so itself or the folder holding ``libedgequant.so``),
+  2. next to this package (``edgequant/libedgequant.so``),
+  3. the repository's ``artifacts/linux-<arch>/libedgequant.so`` (``linux-x64`` or ``linux-arm64``),
+  4. the dynamic loader's search path (``ctypes.util.find_library("edgequant")``).
+
+It is loaded on first use (:func:`lib`), so ``import edgequant`` works without it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import threading
+from ctypes import POINTER, Structure, c_char_p, c_float, c_int32, c_size_t, c_void_p
+
+ABI_VERSION = 1
+LIBRARY_NAME = "libedgequant.so"
+
+# eq_status
+OK = 0
+ERR_INVALID_ARGUMENT = -1
+ERR_INVALID_HANDLE = -2
+ERR_IO = -3
+ERR_FORMAT = -4
+ERR_BUFFER_TOO_SMALL = -5
+ERR_INTERNAL = -99
+
+
+class ModelInfo(Structure):
+    """Mirror of ``eq_model_info``."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("architecture", c_char_p),
+        ("precision", c_char_p),
+        ("input_name", c_char_p),
+        ("output_name", c_char_p),
+        ("channels", c_int32),
+        ("height", c_int32),
+        ("width", c_int32),
+        ("num_classes", c_int32),
+        ("quantized", c_int32),
+        ("pixel_scale", c_float),
+        ("mean", c_float * 4),
+        ("std", c_float * 4),
+    ]
+
+
+class SessionOptions(Structure):
+    """Mirror of ``eq_session_options``."""
+
+    _fields_ = [("size", c_size_t), ("threads", c_int32)]
+
+
+_ARCH_DIRS = {"x86_64": "linux-x64", "amd64": "linux-x64", "aarch64": "linux-arm64", "arm64": "linux-arm64"}
+
+
+def candidate_paths() -> list[str]:
+    """Where the library is looked for, in order (the first existing one is used)."""
+    env = os.environ.get("EDGEQUANT_LIB")
+    if env:
+        # An explicit setting is never silently replaced by another library.
+        return [os.path.join(env, LIBRARY_NAME) if os.path.isdir(env) else env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(here, LIBRARY_NAME)]
+    repo = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    arch = _ARCH_DIRS.get(platform.machine().lower())
+    if arch:
+        paths.append(os.path.join(repo, "artifacts", arch, LIBRARY_NAME))
+    return paths
+
+
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def _declare(cdll: ctypes.CDLL) -> ctypes.CDLL:
+    p_model = POINTER(c_void_p)  # eq_model** / eq_session**: handles are opaque pointers
+    signatures = {
+        "eq_abi_version": (c_int32, []),
+        "eq_version": (c_char_p, []),
+        "eq_last_error": (c_char_p, []),
+        "eq_model_load": (c_int32, [c_char_p, p_model]),
+        "eq_model_load_memory": (c_int32, [c_void_p, c_size_t, p_model]),
+        "eq_model_destroy": (c_int32, [c_void_p]),
+        "eq_model_get_info": (c_int32, [c_void_p, POINTER(ModelInfo)]),
+        "eq_model_get_label": (c_int32, [c_void_p, c_int32, POINTER(c_char_p)]),
+        "eq_session_default_options": (None, [POINTER(SessionOptions)]),
+        "eq_session_create": (c_int32, [c_void_p, POINTER(SessionOptions), p_model]),
+        "eq_session_destroy": (c_int32, [c_void_p]),
+        "eq_session_run_f32": (c_int32, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]),
+        "eq_session_run_u8": (c_int32, [c_void_p, c_void_p, c_int32, c_int32, c_int32, c_void_p, c_size_t]),
+        "eq_topk": (c_int32, [c_void_p, c_size_t, c_int32, c_void_p, c_void_p]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        fn = getattr(cdll, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return cdll
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library with its function signatures declared (loaded once, thread-safe)."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    with _lib_lock:
+        if _lib is None:
+            tried = candidate_paths()
+            path = next((p for p in tried if os.path.isfile(p)), None)
+            if path is None and not os.environ.get("EDGEQUANT_LIB"):
+                path = ctypes.util.find_library("edgequant")
+                tried.append("find_library('edgequant')")
+            if path is None:
+                raise OSError(f"{LIBRARY_NAME} not found (tried: {', '.join(tried)}); set EDGEQUANT_LIB to its path")
+            cdll = _declare(ctypes.CDLL(path))
+            abi = cdll.eq_abi_version()
+            if abi != ABI_VERSION:
+                raise OSError(f"{path}: library ABI version {abi}, these bindings need {ABI_VERSION}")
+            cdll._edgequant_path = path
+            _lib = cdll
+    return _lib
+
+
+def library_path() -> str:
+    """Path of the loaded library."""
+    return lib()._edgequant_path
+
+
+def last_error() -> str:
+    """eq_last_error() of the calling thread."""
+    msg = lib().eq_last_error()
+    return msg.decode("utf-8", "replace") if msg else ""

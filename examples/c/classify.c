@@ -24,6 +24,16 @@ static int fail(const char* what, eq_status st)
     return 1;
 }
 
+/* Prints a UTF-8 label left-aligned in `width` columns (counting code points, as `edgequant run` does). */
+static void print_padded(const char* s, int width)
+{
+    int n = 0;
+    for (const unsigned char* p = (const unsigned char*)s; *p; p++)
+        if ((*p & 0xC0) != 0x80) n++;
+    fputs(s, stdout);
+    for (; n < width; n++) putchar(' ');
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: classify [--top K] [--logits] [--f32] [--memory] MODEL.eqm IMAGE.pgm\n");
@@ -135,7 +145,8 @@ int main(int argc, char** argv)
         for (int r = 0; r < k; r++) {
             const char* label = NULL;
             if ((st = eq_model_get_label(model, indices[r], &label)) != EQ_OK) { fail("eq_model_get_label", st); goto done; }
-            printf("%-16s p=%.4f  logit=%.4f\n", label, (double)probs[r], (double)logits[indices[r]]);
+            print_padded(label, 16);
+            printf(" p=%.4f  logit=%.4f\n", (double)probs[r], (double)logits[indices[r]]);
         }
     }
     rc = 0;

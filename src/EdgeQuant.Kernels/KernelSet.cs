@@ -81,6 +81,8 @@ public static class KernelTable
         var l = new List<KernelSet>();
         if (X64.Avx512Kernels.IsSupported) l.Add(new X64.Avx512Kernels());
         if (X64.Avx2Kernels.IsSupported) l.Add(new X64.Avx2Kernels());
+        if (Arm64.NeonDotKernels.IsSupported) l.Add(new Arm64.NeonDotKernels());
+        if (Arm64.NeonKernels.IsSupported) l.Add(new Arm64.NeonKernels());
         l.Add(new ReferenceKernels());
         return l.ToArray();
     }

@@ -18,6 +18,7 @@ Notes on exactness:
 
 Usage as a script:
     /usr/bin/python3 tools/bench/onnx_numpy_eval.py MODEL.onnx --input X.npy [--ref LOGITS.npy]
+    /usr/bin/python3 tools/bench/onnx_numpy_eval.py --selftest
 """
 
 import argparse
@@ -390,13 +391,36 @@ def run(model_or_path, x):
     return m.run({m.input_names[0]: x})[0]
 
 
+def selftest():
+    """The ONNX operator documentation examples for the two integer ops."""
+    y, s, z = op_dynamic_quantize_linear([np.array([0, 2, -3, -2.5, 1.34, 0.5], np.float32)], {}, 17)
+    assert y.tolist() == [153, 255, 0, 26, 221, 179] and int(z) == 153, (y, z)
+    assert abs(float(s) - 0.019607844) < 1e-8, s
+    y, s, z = op_dynamic_quantize_linear([np.array([1, 2.1, 1.3, 2.5, 3.34, 4.0, 1.5, 2.6, 3.9, 4.0, 3.0,
+                                                    2.345], np.float32).reshape(3, 4)], {}, 17)
+    assert y.reshape(-1).tolist() == [64, 134, 83, 159, 213, 255, 96, 166, 249, 255, 191, 149], y
+    assert int(z) == 0 and abs(float(s) - 0.015686275) < 1e-8
+    a = np.array([[11, 7, 3], [10, 6, 2], [9, 5, 1], [8, 4, 0]], np.uint8)
+    b = np.array([[1, 4], [2, 5], [3, 6]], np.uint8)
+    y = op_matmul_integer([a, b, np.array(12, np.uint8), np.array(0, np.uint8)], {}, 17)[0]
+    assert y.dtype == np.int32 and y.tolist() == [[-38, -83], [-44, -98], [-50, -113], [-56, -128]], y
+    print("selftest ok (DynamicQuantizeLinear, MatMulInteger spec examples)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model")
-    ap.add_argument("--input", required=True, help=".npy fed to the (single) graph input")
+    ap.add_argument("model", nargs="?")
+    ap.add_argument("--input", help=".npy fed to the (single) graph input")
     ap.add_argument("--ref", help=".npy of expected output, to report the max abs diff")
+    ap.add_argument("--selftest", action="store_true", help="check the integer ops on spec examples")
     args = ap.parse_args()
+    if args.selftest:
+        selftest()
+        if not args.model:
+            return 0
+    if not (args.model and args.input):
+        ap.error("MODEL and --input are required (or --selftest)")
     x = np.load(args.input)
     t = time.time()
     y = run(args.model, x)

@@ -1,0 +1,381 @@
+"""EdgeQuant: INT8 ViT inference, Python bindings over the C ABI (libedgequant.so) with ctypes and NumPy.
+
+    import numpy as np, edgequant
+    with edgequant.Model("vit-mnist.eqm") as model, model.session() as session:
+        logits = session.run_pixels(np.zeros((28, 28), np.uint8))     # uint8 [H, W] or [H, W, C]
+        logits = session.run(np.zeros((2, 1, 28, 28), np.float32))    # float32 [B, C, H, W] or [C, H, W]
+        print(session.topk(logits[0], 3))
+
+Every failure of the library raises :class:`EdgeQuantError` with the status and the message of eq_last_error().
+A :class:`Model` is immutable and may be shared by threads; create one :class:`Session` per thread (a session
+serializes concurrent calls with a lock, so sharing one is safe but not parallel). The library releases the
+GIL during inference (ctypes), so sessions on different threads run in parallel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import threading
+import weakref
+from ctypes import byref, c_char_p, c_void_p
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _native
+
+__all__ = [
+    "ABI_VERSION",
+    "EdgeQuantError",
+    "Model",
+    "Prediction",
+    "Session",
+    "Status",
+    "abi_version",
+    "read_pnm",
+    "topk",
+    "version",
+]
+
+ABI_VERSION = _native.ABI_VERSION
+
+
+class Status(enum.IntEnum):
+    """eq_status."""
+
+    OK = _native.OK
+    INVALID_ARGUMENT = _native.ERR_INVALID_ARGUMENT
+    INVALID_HANDLE = _native.ERR_INVALID_HANDLE
+    IO = _native.ERR_IO
+    FORMAT = _native.ERR_FORMAT
+    BUFFER_TOO_SMALL = _native.ERR_BUFFER_TOO_SMALL
+    INTERNAL = _native.ERR_INTERNAL
+
+
+class EdgeQuantError(Exception):
+    """A failed EdgeQuant call: ``status`` (a :class:`Status`) and ``message`` (eq_last_error())."""
+
+    def __init__(self, status: int, message: str):
+        try:
+            status = Status(status)
+        except ValueError:
+            pass
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        name = self.status.name if isinstance(self.status, Status) else str(self.status)
+        return f"{self.message} [{name}]"
+
+
+def _check(status: int) -> None:
+    if status != _native.OK:
+        raise EdgeQuantError(status, _native.last_error())
+
+
+def abi_version() -> int:
+    """ABI version of the loaded library."""
+    return _native.lib().eq_abi_version()
+
+
+def version() -> str:
+    """Library version string."""
+    return _native.lib().eq_version().decode()
+
+
+class Prediction(NamedTuple):
+    """One entry of a top-k list."""
+
+    index: int
+    label: str
+    probability: float
+    logit: float
+
+
+def topk(logits, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """eq_topk: (indices int32 [k], softmax probabilities float32 [k]) of a 1-D logits vector, descending."""
+    x = np.ascontiguousarray(logits, dtype=np.float32)
+    if x.ndim != 1:
+        raise EdgeQuantError(Status.INVALID_ARGUMENT, f"topk needs a 1-D logits vector, got shape {x.shape}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not -2**31 <= k < 2**31:
+        raise EdgeQuantError(Status.INVALID_ARGUMENT, f"k must be an int32, got {k!r}")
+    kk = max(int(k), 0)
+    indices = np.zeros(kk, dtype=np.int32)
+    probs = np.zeros(kk, dtype=np.float32)
+    _check(_native.lib().eq_topk(x.ctypes.data if x.size else None, x.size, int(k),
+                                 indices.ctypes.data if kk else None, probs.ctypes.data if kk else None))
+    return indices, probs
+
+
+class Model:
+    """An EdgeQuant model (.eqm): ``Model(path)``, ``Model.load(path)`` or ``Model.from_bytes(data)``.
+
+    Immutable and shareable between threads. ``close()`` (or leaving a ``with`` block) closes the sessions
+    still open on it and releases the model; it is idempotent.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, _data: bytes | None = None):
+        self._handle: int | None = None
+        self._lock = threading.RLock()
+        self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+        lib = _native.lib()
+        handle = c_void_p()
+        if _data is not None:
+            data = bytes(_data)
+            # A non-null pointer even for b"" (the library then reports EQ_ERR_FORMAT).
+            buf = ctypes.create_string_buffer(data, max(len(data), 1))
+            _check(lib.eq_model_load_memory(ctypes.addressof(buf), len(data), byref(handle)))
+            self.path = None
+        else:
+            if path is None:
+                raise EdgeQuantError(Status.INVALID_ARGUMENT, "Model needs a path (or use Model.from_bytes)")
+            self.path = os.fspath(path)
+            _check(lib.eq_model_load(os.fsencode(self.path), byref(handle)))
+        self._handle = handle.value
+        try:
+            self.info = self._read_info()
+        except BaseException:
+            lib.eq_model_destroy(self._handle)
+            self._handle = None
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Model":
+        """eq_model_load: memory-maps and validates a model file."""
+        return cls(path)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> "Model":
+        """eq_model_load_memory: a model from bytes (copied by the library)."""
+        return cls(_data=bytes(data))
+
+    def _read_info(self) -> dict:
+        lib = _native.lib()
+        info = _native.ModelInfo()
+        info.size = ctypes.sizeof(_native.ModelInfo)
+        _check(lib.eq_model_get_info(self._handle, byref(info)))
+        labels = []
+        for i in range(info.num_classes):
+            label = c_char_p()
+            _check(lib.eq_model_get_label(self._handle, i, byref(label)))
+            labels.append(label.value.decode("utf-8"))
+        c = info.channels
+        return {
+            "architecture": info.architecture.decode(),
+            "precision": info.precision.decode(),
+            "quantized": bool(info.quantized),
+            "input_name": info.input_name.decode(),
+            "output_name": info.output_name.decode(),
+            "input_shape": (info.channels, info.height, info.width),
+            "channels": info.channels,
+            "height": info.height,
+            "width": info.width,
+            "num_classes": info.num_classes,
+            "labels": labels,
+            "pixel_scale": float(info.pixel_scale),
+            "mean": [float(info.mean[i]) for i in range(min(c, 4))],
+            "std": [float(info.std[i]) for i in range(min(c, 4))],
+        }
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width)."""
+        return self.info["input_shape"]
+
+    @property
+    def num_classes(self) -> int:
+        return self.info["num_classes"]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.info["labels"]
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def _live_handle(self) -> int:
+        h = self._handle
+        if h is None:
+            raise EdgeQuantError(Status.INVALID_HANDLE, "model is closed")
+        return h
+
+    def session(self) -> "Session":
+        """A new session (one per thread)."""
+        return Session(self)
+
+    def close(self) -> None:
+        """Closes the model's open sessions, then destroys the model. Idempotent."""
+        with self._lock:
+            if self._handle is None:
+                return
+            for s in list(self._sessions):
+                s.close()
+            _check(_native.lib().eq_model_destroy(self._handle))
+            self._handle = None
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        # Sessions hold a reference to their model, so none are alive here.
+        try:
+            if getattr(self, "_handle", None) is not None:
+                _native.lib().eq_model_destroy(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self._handle is None:
+            return "<edgequant.Model closed>"
+        i = self.info
+        return (f"<edgequant.Model {i['architecture']} {i['precision']} input {list(i['input_shape'])} "
+                f"{i['num_classes']} classes>")
+
+
+class Session:
+    """A session of a model: ``model.session()``. Use it from one thread at a time (calls are serialized)."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self._lock = threading.Lock()
+        self._handle: int | None = None
+        handle = c_void_p()
+        with model._lock:
+            _check(_native.lib().eq_session_create(model._live_handle(), None, byref(handle)))
+            self._handle = handle.value
+            model._sessions.add(self)
+        c, h, w = model.input_shape
+        self._input_len = c * h * w
+        self._classes = model.num_classes
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def _live_handle(self) -> int:
+        h = self._handle
+        if h is None:
+            raise EdgeQuantError(Status.INVALID_HANDLE, "session is closed")
+        return h
+
+    def run(self, x) -> np.ndarray:
+        """eq_session_run_f32: float32 [B, C, H, W] -> logits [B, classes]; [C, H, W] -> [classes]."""
+        a = np.asarray(x)
+        if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT, f"input must be a float32 array, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        shape = tuple(self.model.input_shape)
+        if a.ndim == 3 and a.shape == shape:
+            batch, single = 1, True
+        elif a.ndim == 4 and a.shape[1:] == shape and a.shape[0] > 0:
+            batch, single = a.shape[0], False
+        else:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT,
+                                 f"input has shape {a.shape}; expected [B, {shape[0]}, {shape[1]}, {shape[2]}] or {list(shape)}")
+        out = np.empty((batch, self._classes), dtype=np.float32)
+        with self._lock:
+            _check(_native.lib().eq_session_run_f32(self._live_handle(), a.ctypes.data, a.size, out.ctypes.data, out.size))
+        return out[0] if single else out
+
+    def run_pixels(self, pixels) -> np.ndarray:
+        """eq_session_run_u8: uint8 [H, W] or [H, W, C] pixels (model preprocessing applied) -> logits [classes]."""
+        p = np.asarray(pixels)
+        if p.dtype != np.uint8:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT, f"pixels must be a uint8 array, got dtype {p.dtype}")
+        if p.ndim == 2:
+            h, w, c = p.shape[0], p.shape[1], 1
+        elif p.ndim == 3:
+            h, w, c = p.shape
+        else:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT, f"pixels have shape {p.shape}; expected [H, W] or [H, W, C]")
+        if max(h, w, c) >= 2**31:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT, f"image of shape {p.shape} is too large")
+        p = np.ascontiguousarray(p)
+        out = np.empty(self._classes, dtype=np.float32)
+        with self._lock:
+            _check(_native.lib().eq_session_run_u8(self._live_handle(), p.ctypes.data if p.size else None,
+                                                   h, w, c, out.ctypes.data, out.size))
+        return out
+
+    def topk(self, logits, k: int = 5) -> list[Prediction]:
+        """Top-k of a logits vector with the model's labels and softmax probabilities (eq_topk)."""
+        x = np.ascontiguousarray(logits, dtype=np.float32)
+        idx, probs = topk(x, k)
+        labels = self.model.labels
+        return [Prediction(int(i), labels[i] if i < len(labels) else str(int(i)), float(p), float(x[i]))
+                for i, p in zip(idx, probs)]
+
+    def classify(self, pixels, k: int = 5) -> list[Prediction]:
+        """run_pixels + topk."""
+        return self.topk(self.run_pixels(pixels), min(k, self._classes))
+
+    def close(self) -> None:
+        """eq_session_destroy. Idempotent."""
+        with self._lock:
+            if self._handle is None:
+                return
+            _check(_native.lib().eq_session_destroy(self._handle))
+            self._handle = None
+        self.model._sessions.discard(self)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None:
+                _native.lib().eq_session_destroy(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<edgequant.Session {'closed' if self._handle is None else 'open'} of {self.model!r}>"
+
+
+def read_pnm(path: str | os.PathLike) -> np.ndarray:
+    """A binary PGM (P5) -> uint8 [H, W] or PPM (P6) -> uint8 [H, W, 3] image; maxval 255 (as the CLI)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    pos = 0
+
+    def token() -> bytes:
+        nonlocal pos
+        while pos < len(b) and (b[pos:pos + 1].isspace() or b[pos] == 0x23):  # '#': comment to end of line
+            if b[pos] == 0x23:
+                while pos < len(b) and b[pos] != 0x0A:
+                    pos += 1
+            else:
+                pos += 1
+        start = pos
+        while pos < len(b) and not b[pos:pos + 1].isspace():
+            pos += 1
+        return b[start:pos]
+
+    magic = token()
+    if magic not in (b"P5", b"P6"):
+        raise ValueError(f"{path}: not a binary PGM/PPM (P5/P6) image")
+    channels = 1 if magic == b"P5" else 3
+    try:
+        w, h, maxval = int(token()), int(token()), int(token())
+    except ValueError:
+        raise ValueError(f"{path}: bad PGM/PPM header") from None
+    if w <= 0 or h <= 0 or maxval != 255:
+        raise ValueError(f"{path}: bad PGM/PPM header (only maxval 255 is supported)")
+    pos += 1  # the single whitespace byte after maxval
+    size = w * h * channels
+    if len(b) - pos < size:
+        raise ValueError(f"{path}: truncated image data")
+    img = np.frombuffer(b, dtype=np.uint8, count=size, offset=pos).copy()
+    return img.reshape((h, w) if channels == 1 else (h, w, 3))

@@ -87,12 +87,7 @@ public sealed partial class Session
                 FloatReference.Softmax(row);
                 Span<float> out_ = ctx.Slice(r * d + o, dh);
                 out_.Clear();
-                for (int j = 0; j < t; j++)
-                {
-                    float p = row[j];
-                    ReadOnlySpan<float> vr = v.Slice(j * d + o, dh);
-                    for (int e = 0; e < dh; e++) out_[e] += p * vr[e];
-                }
+                for (int j = 0; j < t; j++) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(v.Slice(j * d + o, dh), row[j], out_, out_);
             }
         }
     }

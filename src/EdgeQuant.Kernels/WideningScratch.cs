@@ -15,6 +15,9 @@ internal static class WideningScratch
         return b;
     }
 
-    /// <summary>Columns per cache block of B: keeps a block of weight rows (≈ 192 KiB) in L2 while all rows of A pass.</summary>
-    public static int ColumnBlock(int k, int tile) => Math.Max(tile, (196608 / Math.Max(k, 1)) / tile * tile);
+    /// <summary>Rows of B (weight columns of C) per cache block: ≈ 128 KiB of int8 weights, kept in L2.</summary>
+    public static int ColumnBlock(int k, int tile) => Math.Max(tile, (131072 / Math.Max(k, 1)) / tile * tile);
+
+    /// <summary>Rows of A per cache block: ≈ 128 KiB of A (at <paramref name="bytesPerElement"/>), kept in L2 while a block of B passes.</summary>
+    public static int RowBlock(int k, int tile, int bytesPerElement) => Math.Max(tile, (131072 / Math.Max(k * bytesPerElement, 1)) / tile * tile);
 }

@@ -420,3 +420,28 @@ def test_four_threads_share_one_model(models):
             assert len(results[t]) == 20 * len(pixels)
             for i, logits in enumerate(results[t]):
                 assert logits.tobytes() == ref[i % len(pixels)].tobytes(), (t, i)
+
+
+def test_stale_native_handles_return_invalid_handle(models):
+    """Below the Python guards: the library itself rejects destroyed handles with EQ_ERR_INVALID_HANDLE."""
+    from edgequant import _native
+
+    lib = _native.lib()
+    path, images = models["tiny"]
+    px = np.ascontiguousarray(edgequant.read_pnm(images[0]))
+    out = np.zeros(3, np.float32)
+    m = Model(path)
+    s = m.session()
+    mh, sh = m._handle, s._handle
+    m.close()
+    assert lib.eq_session_run_u8(sh, px.ctypes.data, 8, 8, 1, out.ctypes.data, 3) == Status.INVALID_HANDLE
+    assert "not a live" in _native.last_error()
+    assert lib.eq_session_destroy(sh) == Status.INVALID_HANDLE
+    assert lib.eq_model_destroy(mh) == Status.INVALID_HANDLE
+    assert lib.eq_session_create(mh, None, ctypes_handle()) == Status.INVALID_HANDLE
+
+
+def ctypes_handle():
+    import ctypes
+
+    return ctypes.byref(ctypes.c_void_p())

@@ -16,7 +16,7 @@ Input convention: float32 [B,3,224,224], NCHW, x = (pixel/255 - 0.5) / 0.5, i.e.
 per channel, range [-1, 1]. The reference pixels are np.random.RandomState(7).randint(0, 256) uint8.
 
 Weights are random (torch.manual_seed(0) before building each model), no training:
-  Linear/Conv weight trunc_normal(std 0.02), biases 0.01*randn, LayerNorm weight 1+0.05*randn,
+  Linear/Conv weight trunc_normal(std 0.02, bounds +-2, drawn in float64: see trunc_normal_), biases 0.01*randn, LayerNorm weight 1+0.05*randn,
   LayerNorm bias 0.02*randn, class token and position embedding 0.02*randn; LayerNorm eps 1e-6.
 Architecture (timm-like, written by hand): Conv2d patch embedding (kernel=stride=16, no padding),
 class token prepended with torch.cat, learned position embedding, pre-LN blocks with a fused
@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import torch
 import torch.nn as nn
 
@@ -113,11 +114,21 @@ class ViT(nn.Module):
         return self.head(x[:, 0])
 
 
+def trunc_normal_(w, std):
+    # nn.init.trunc_normal_ (a=-2, b=2) run in float32 can draw uniform(-1,1) = +-1 exactly, so
+    # erfinv gives +-inf and the value is clamped to the bound: a lone |w| = 2.0 = 100 sigma outlier
+    # (it happened in deit_s block 10 fc1 and wrecked its per-tensor scale). Sample in float64.
+    w64 = torch.empty(w.shape, dtype=torch.float64)
+    nn.init.trunc_normal_(w64, std=std, a=-2.0, b=2.0)
+    assert float(w64.abs().max()) < 10 * std, "implausible trunc_normal outlier"
+    w.copy_(w64.to(w.dtype))
+
+
 def init_weights(model):
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d)):
-                nn.init.trunc_normal_(m.weight, std=0.02)
+                trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     m.bias.copy_(0.01 * torch.randn_like(m.bias))
             elif isinstance(m, nn.LayerNorm):
@@ -179,6 +190,9 @@ def export(name, cfg, out_dir):
           % (logits.mean(), logits.std(), np.abs(logits).max(), logits.argmax()))
     ops = op_counts(m)
     print("    %d nodes, ops: %s" % (sum(ops.values()), dict(sorted(ops.items()))))
+    ratios = [float(np.abs(a).max() / a.std()) for t in m.graph.initializer
+              for a in [onnx.numpy_helper.to_array(t)] if a.ndim == 2 and a.size > 4096]
+    print("    2-D weights: max|W|/std median %.2f, max %.2f" % (np.median(ratios), max(ratios)))
     const_mm = sum(1 for n in m.graph.node if n.op_type == "MatMul"
                    and n.input[1] in {t.name for t in m.graph.initializer})
     print("    MatMul with constant weight: %d, Gemm: %d" % (const_mm, ops.get("Gemm", 0)))

@@ -433,12 +433,14 @@ internal static class OnnxInterpreter
         {
             long oa = ba[bi] * m * k, ob = bb[bi] * k * nn, oc = bi * m * nn;
             for (long i = 0; i < m; i++)
+            {
+                Span<float> row = r.AsSpan((int)(oc + i * nn), (int)nn);
                 for (long p = 0; p < k; p++)
                 {
                     float av = x[oa + i * k + p];
-                    if (av == 0) continue;
-                    for (long j = 0; j < nn; j++) r[oc + i * nn + j] += av * y[ob + p * nn + j];
+                    if (av != 0) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(y.AsSpan((int)(ob + p * nn), (int)nn), av, row, row);
                 }
+            }
         }
         var shape = new List<long>(batch);
         if (a.Rank != 1) shape.Add(m);

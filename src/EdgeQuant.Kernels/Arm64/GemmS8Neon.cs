@@ -18,24 +18,28 @@ internal static unsafe class GemmS8Neon
 
     public static void RunS8(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k, bool dot)
     {
-        int nb = WideningScratch.ColumnBlock(k, Tile);
-        for (int jb = 0; jb < n; jb += nb)
+        int nb = WideningScratch.ColumnBlock(k, Tile), mb = WideningScratch.RowBlock(k, Tile, 1);
+        for (int ib = 0; ib < m; ib += mb)
         {
-            int je = Math.Min(jb + nb, n);
-            int i = 0;
-            for (; i + Tile <= m; i += Tile)
+            int ie = Math.Min(ib + mb, m);
+            for (int jb = 0; jb < n; jb += nb)
             {
-                int j = jb;
-                for (; j + Tile <= je; j += Tile)
+                int je = Math.Min(jb + nb, n);
+                int i = ib;
+                for (; i + Tile <= ie; i += Tile)
                 {
-                    if (dot) Tile4x4Dot(a + (long)i * lda, lda, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
-                    else Tile4x4Smull(a + (long)i * lda, lda, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
+                    int j = jb;
+                    for (; j + Tile <= je; j += Tile)
+                    {
+                        if (dot) Tile4x4Dot(a + (long)i * lda, lda, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
+                        else Tile4x4Smull(a + (long)i * lda, lda, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
+                    }
+                    for (; j < je; j++)
+                        for (int r = 0; r < Tile; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * lda, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
                 }
-                for (; j < je; j++)
-                    for (int r = 0; r < Tile; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * lda, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
+                for (; i < ie; i++)
+                    for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * lda, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
             }
-            for (; i < m; i++)
-                for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * lda, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
         }
     }
 

@@ -2,7 +2,9 @@ namespace EdgeQuant.Kernels.Reference;
 
 /// <summary>
 /// Float kernels of the mixed profile (LayerNorm, quantize, dequantize + residual) and of the FP32 reference path.
-/// Fixed operation order and no fused multiply-add, so results are identical on every ISA.
+/// The kernels the INT8 path uses have a fixed operation order and no fused multiply-add, so results are identical on
+/// every ISA. <see cref="Gemm"/> serves only the FP32 path and calibration: its dot products are SIMD
+/// (TensorPrimitives) with an ISA-dependent summation order, checked against ONNX/PyTorch within a tolerance.
 /// </summary>
 public static class FloatReference
 {
@@ -63,9 +65,7 @@ public static class FloatReference
             ReadOnlySpan<float> ar = a.Slice(i * lda, k);
             for (int j = 0; j < n; j++)
             {
-                ReadOnlySpan<float> br = b.Slice(j * ldb, k);
-                float acc = 0;
-                for (int p = 0; p < k; p++) acc += ar[p] * br[p];
+                float acc = System.Numerics.Tensors.TensorPrimitives.Dot(ar, b.Slice(j * ldb, k));
                 c[i * ldc + j] = bias.IsEmpty ? acc : acc + bias[j];
             }
         }

@@ -16,20 +16,25 @@ internal static unsafe class GemmS8Avx512
     /// <summary>Columns [n0, n1) of C for all m rows; a is the widened A [m, k].</summary>
     public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n0, int n1, int k)
     {
-        int nb = WideningScratch.ColumnBlock(k, TileN);
-        for (int jb = n0; jb < n1; jb += nb)
+        // L2 blocking: a block of A rows and a block of B rows stay resident while their tiles are computed.
+        int nb = WideningScratch.ColumnBlock(k, TileN), mb = WideningScratch.RowBlock(k, TileM, 2);
+        for (int ib = 0; ib < m; ib += mb)
         {
-            int je = Math.Min(jb + nb, n1);
-            int i = 0;
-            for (; i + TileM <= m; i += TileM)
+            int ie = Math.Min(ib + mb, m);
+            for (int jb = n0; jb < n1; jb += nb)
             {
-                int j = jb;
-                for (; j + TileN <= je; j += TileN) Tile4x4(a + (long)i * k, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
-                for (; j < je; j++)
-                    for (int r = 0; r < TileM; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
+                int je = Math.Min(jb + nb, n1);
+                int i = ib;
+                for (; i + TileM <= ie; i += TileM)
+                {
+                    int j = jb;
+                    for (; j + TileN <= je; j += TileN) Tile4x4(a + (long)i * k, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
+                    for (; j < je; j++)
+                        for (int r = 0; r < TileM; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
+                }
+                for (; i < ie; i++)
+                    for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
             }
-            for (; i < m; i++)
-                for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
         }
     }
 

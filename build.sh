@@ -30,7 +30,8 @@ apt_install() {
 deps() {
   command -v dotnet >/dev/null || { echo "the .NET 10 SDK must be on PATH" >&2; exit 1; }
   # arm64 cross toolchain for Native AOT + qemu to run it; Fashion-MNIST for the demo.
-  apt_install clang lld gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dataset-fashion-mnist
+  apt_install clang lld gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dataset-fashion-mnist \
+    make gcc libc6-dev python3-numpy python3-pytest
 }
 
 build() { dotnet build EdgeQuant.sln -c Release -nologo -clp:ErrorsOnly; }
@@ -87,6 +88,10 @@ run_tests() {
   publish linux-x64
   publish linux-arm64
   arm64_selftest
+  log "C ABI: C example + abi_check on x64 and arm64 (qemu A72/A76)"
+  EDGEQUANT_SHARED="$SHARED" tests/c/run_c_tests.sh
+  log "Python package (ctypes over the C ABI)"
+  EDGEQUANT_SHARED="$SHARED" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
   log "all tests passed"
 }
 

@@ -86,9 +86,8 @@ public static unsafe class Exports
     {
         try
         {
-            var m = Handles.Get<NativeModel>(model, "model");
-            if (m.Sessions > 0) return Fail(InvalidArgument, $"model still has {m.Sessions} live session(s); destroy them first");
-            Handles.Remove(model);
+            // Lookup, live-session check and removal are one atomic step: a concurrent create or destroy cannot slip in.
+            var m = Handles.Take<NativeModel>(model, "model", nm => nm.Sessions > 0 ? $"model still has {nm.Sessions} live session(s); destroy them first" : null);
             m.Dispose();
             return Ok;
         }
@@ -155,7 +154,7 @@ public static unsafe class Exports
     {
         try
         {
-            var m = Handles.Get<NativeModel>(model, "model");
+            Handles.Get<NativeModel>(model, "model");
             if (outSession == null) return Fail(InvalidArgument, "out_session must not be null");
             *outSession = 0;
             if (options != null)
@@ -163,7 +162,7 @@ public static unsafe class Exports
                 if (options->Size < (nuint)sizeof(SessionOptionsC)) return Fail(InvalidArgument, "options->size is too small; use eq_session_default_options");
                 if (options->Threads != 1) return Fail(InvalidArgument, $"threads = {options->Threads}: this build runs sessions on 1 thread");
             }
-            *outSession = Handles.Add(new NativeSession(m));
+            *outSession = Handles.AddSession(model);
             return Ok;
         }
         catch (Exception e) { return Map(e); }
@@ -175,9 +174,7 @@ public static unsafe class Exports
     {
         try
         {
-            var s = Handles.Get<NativeSession>(session, "session");
-            Handles.Remove(session);
-            s.Dispose();
+            Handles.Take<NativeSession>(session, "session", null).Dispose();
             return Ok;
         }
         catch (Exception e) { return Map(e); }
@@ -191,9 +188,9 @@ public static unsafe class Exports
         {
             var s = Handles.Get<NativeSession>(session, "session").Session;
             if (input == null || logits == null) return Fail(InvalidArgument, "input and logits must not be null");
-            if (inputCount > int.MaxValue || logitsCount > int.MaxValue) return Fail(InvalidArgument, "buffer too large");
+            if (inputCount > int.MaxValue) return Fail(InvalidArgument, "input buffers above 2^31 floats are not supported");
             int batch = (int)inputCount / s.Model.InputLength;
-            if ((int)logitsCount < batch * s.Model.OutputLength)
+            if (logitsCount < (nuint)(batch * s.Model.OutputLength))
                 throw new BufferTooSmallException($"logits has {logitsCount} floats, the batch needs {batch * s.Model.OutputLength}");
             s.Run(new ReadOnlySpan<float>(input, (int)inputCount), new Span<float>(logits, batch * s.Model.OutputLength));
             return Ok;
@@ -314,9 +311,26 @@ internal static class Handles
         }
     }
 
-    public static void Remove(nint h)
+    /// <summary>Atomically validates and unregisters a handle; <paramref name="veto"/> may refuse with a message.</summary>
+    public static T Take<T>(nint h, string what, Func<T, string?>? veto) where T : class
     {
-        lock (Live) Live.Remove(h);
+        lock (Live)
+        {
+            var t = Get<T>(h, what);
+            if (veto?.Invoke(t) is string reason) throw new ArgumentException(reason);
+            Live.Remove(h);
+            return t;
+        }
+    }
+
+    /// <summary>Creates and registers a session while holding the registry lock, so its model cannot be destroyed meanwhile.</summary>
+    public static nint AddSession(nint model)
+    {
+        lock (Live)
+        {
+            var m = Get<NativeModel>(model, "model");
+            return Add(new NativeSession(m));
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 #   tests/c/run_c_tests.sh            # EDGEQUANT_SHARED=/path/to/shared (default: ../shared next to the repo)
 #
 # Needs the published artifacts/linux-x64 and artifacts/linux-arm64, cc, make, aarch64-linux-gnu-gcc and
-# qemu-aarch64-static. EQ_C_TESTS_RACE=1 adds tests/c/race_destroy.c (the eq_model_destroy race, see there).
+# qemu-aarch64-static. Also runs tests/c/race_destroy.c (eq_model_destroy racing eq_session_create/destroy);
+# EQ_C_TESTS_RACE=0 skips it.
 # Last line: "c-tests: N passed, M failed"; exit status 0 only when M is 0.
 set -u
 
@@ -154,8 +155,8 @@ for cpu in $CPUS; do
     check "arm64 $cpu bench_run smoke" "${Q[@]}" "$BA/bench_run" "$M/tiny.eqm" --calls 5 --loads 2
 done
 
-# ------------------------------------------------------------------ optional: the eq_model_destroy race
-if [ "${EQ_C_TESTS_RACE:-0}" = 1 ]; then
+# ------------------------------------------------------------------ the eq_model_destroy race
+if [ "${EQ_C_TESTS_RACE:-1}" = 1 ]; then
     if cc -std=c11 -Wall -Wextra -Werror -O2 -isystem "$X64/include" -o "$TMP/race_destroy" "$REPO/tests/c/race_destroy.c" \
         -L"$X64" -Wl,-rpath,"$X64" -ledgequant -lpthread >"$TMP/log" 2>&1; then
         check "x64 race_destroy (eq_model_destroy vs eq_session_create / eq_model_destroy)" "$TMP/race_destroy" "$M/tiny.eqm" 3000

@@ -40,6 +40,56 @@ public sealed unsafe class Avx2Kernels : KernelSet
             GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
         }
     }
+
+    /// <inheritdoc/>
+    public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        if (multipliers.Length < cols || shifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        fixed (int* px = x, pm = multipliers, ps = shifts)
+        fixed (sbyte* py = y)
+            EpiloguesAvx2.RequantRowsS8(px, ldx, pm, ps, true, py, ldy, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        fixed (int* px = x)
+        fixed (sbyte* py = y)
+            EpiloguesAvx2.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Avx2Kernels.CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
+        if (inMultipliers.Length < cols || inShifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
+        fixed (sbyte* py = y)
+            EpiloguesAvx2.GeluRowsS8(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
+    {
+        int n = acc.Length;
+        if (n == 0) return;
+        if (scratch.Length < n || p.Length < n) throw new ArgumentException("softmax scratch/output shorter than the row");
+        fixed (int* pa = acc, px = scratch)
+        fixed (byte* pp = p)
+            EpiloguesAvx2.SoftmaxRow(pa, n, multiplier, shift, px, pp);
+    }
+
+    internal static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
+    {
+        if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
+            throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
+    }
+
 }
 
 /// <summary>x64 AVX-512BW path: exact int16 multiply-add GEMMs on zmm; other kernels from the reference.</summary>
@@ -84,4 +134,48 @@ public sealed unsafe class Avx512Kernels : KernelSet
             else GemmS8Avx512.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
         }
     }
+
+    /// <inheritdoc/>
+    public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        if (multipliers.Length < cols || shifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        fixed (int* px = x, pm = multipliers, ps = shifts)
+        fixed (sbyte* py = y)
+            EpiloguesAvx2.RequantRowsS8(px, ldx, pm, ps, true, py, ldy, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        fixed (int* px = x)
+        fixed (sbyte* py = y)
+            EpiloguesAvx2.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        Avx2Kernels.CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
+        if (inMultipliers.Length < cols || inShifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
+        fixed (sbyte* py = y)
+            EpiloguesAvx2.GeluRowsS8(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
+    {
+        int n = acc.Length;
+        if (n == 0) return;
+        if (scratch.Length < n || p.Length < n) throw new ArgumentException("softmax scratch/output shorter than the row");
+        fixed (int* pa = acc, px = scratch)
+        fixed (byte* pp = p)
+            EpiloguesAvx2.SoftmaxRow(pa, n, multiplier, shift, px, pp);
+    }
+
 }

@@ -6,11 +6,12 @@
  * No function aborts the process on bad input: null or unknown handles, double destroy, wrong sizes and
  * NaN inputs all return a status.
  *
- * Ownership: handles are created by *_create/*_load and released by the matching *_destroy; strings returned
+ * Ownership: handles are created by the create and load functions and released by the matching destroy; strings returned
  * by the library are owned by it (model strings live as long as the model). Caller buffers are only read or
  * written during the call.
  *
- * Threads: an eq_model is immutable and may be shared by any number of threads. An eq_session is used by one
+ * Threads: an eq_model is immutable and may be shared by any number of threads; create/destroy calls are
+ * serialized internally (a destroy racing a session create fails cleanly, never leaves a dangling session). An eq_session is used by one
  * thread at a time; create one session per thread. A model must outlive its sessions.
  */
 #ifndef EDGEQUANT_H
@@ -66,8 +67,10 @@ const char* eq_version(void);
 /* Message of the calling thread's last error ("" if none). */
 const char* eq_last_error(void);
 
+/* path: UTF-8. An empty or unreadable path gives EQ_ERR_INVALID_ARGUMENT or EQ_ERR_IO; a bad file EQ_ERR_FORMAT. */
 eq_status eq_model_load(const char* path, eq_model** out_model);
 eq_status eq_model_load_memory(const void* data, size_t size, eq_model** out_model);
+/* EQ_ERR_INVALID_ARGUMENT while sessions of the model are alive (destroy them first). */
 eq_status eq_model_destroy(eq_model* model);
 eq_status eq_model_get_info(const eq_model* model, eq_model_info* info);
 /* Class label `index` (UTF-8, owned by the model). */

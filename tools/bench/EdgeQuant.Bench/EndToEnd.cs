@@ -50,6 +50,12 @@ internal static class EndToEnd
             var q = results.First(r => r.Engine == "ort-int8" && r.Threads == t);
             Console.WriteLine($"| {t} | {eq.Median:F3} / {eq.P90:F3} | {f.Median:F3} / {f.P90:F3} | {q.Median:F3} / {q.P90:F3} | **{eq.Median / q.Median:F2}** | **{eq.Median / f.Median:F2}** | {eq.PeakRssMiB:F0} / {q.PeakRssMiB:F0} / {f.PeakRssMiB:F0} |");
         }
+        if (o.TryGetValue("json", out string? jsonPath))
+        {
+            // Append one line per result: {"model": name, ...} for tools/bench/plot.py.
+            using var f = File.AppendText(jsonPath);
+            foreach (var r in results) f.WriteLine(JsonSerializer.Serialize(new { model = name, r.Engine, r.Threads, r.Median, r.P90, r.PeakRssMiB, r.LoadMs }));
+        }
         var e1 = results.FirstOrDefault(r => r.Engine == "edgequant-int8" && r.Threads == 1);
         var e2 = results.FirstOrDefault(r => r.Engine == "edgequant-int8" && r.Threads == 2);
         if (e1 != null && e2 != null) Console.WriteLine($"\nEdgeQuant 2-thread speed-up: {e1.Median / e2.Median:F2}x");

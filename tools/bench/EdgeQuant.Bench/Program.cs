@@ -17,7 +17,7 @@ static int Usage()
 {
     Console.Error.WriteLine("""
         usage:
-          EdgeQuant.Bench e2e --name NAME --onnx M.onnx --int8dyn M.int8dyn.onnx --eqm M.eqm [--input X.npy] [--threads 1,2] [--runs N] [--warmup W]
+          EdgeQuant.Bench e2e --name NAME --onnx M.onnx --int8dyn M.int8dyn.onnx --eqm M.eqm [--input X.npy] [--threads 1,2] [--runs N] [--warmup W] [--json results.jsonl]
               EdgeQuant INT8 vs ONNX Runtime FP32 and INT8 (dynamic) on the same model, batch 1; each engine in a child
               process (clean peak RSS); prints median/p90 latency, ratios and peak RSS.
           EdgeQuant.Bench kernels [BenchmarkDotNet args, e.g. --filter *Gemm*]

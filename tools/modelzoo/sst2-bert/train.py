@@ -586,7 +586,8 @@ def main():
     })
     with open(metrics_path, "w") as f:
         json.dump(metrics, f, indent=1)
-    shutil.copyfile(metrics_path, os.path.join(args.ref_dir, "metrics.json"))
+    if os.path.abspath(args.ref_dir) != os.path.abspath(args.out):
+        shutil.copyfile(metrics_path, os.path.join(args.ref_dir, "metrics.json"))
     for rel, info in files.items():
         print(f"  {rel:28s} {info['bytes']:>11,d}  {info['sha256']}")
     print(f"total wall time {time.time() - t_start:.0f}s")

@@ -29,9 +29,11 @@ internal static partial class Commands
                 _ => throw new UsageException($"--calibrator must be minmax or percentile, got '{calibrator}'"),
             },
             Percentile = a.Double("percentile", 99.99),
+            WeightBits = a.Int("weight-bits", 8),
             Log = Console.Error.WriteLine,
         };
         if (ptq.Percentile is <= 50 or > 100) throw new UsageException("--percentile must be in (50, 100]");
+        if (ptq.WeightBits is not (7 or 8)) throw new UsageException("--weight-bits must be 7 or 8");
         string[] labels = a.Str("labels-file") is string lf ? File.ReadAllLines(lf).Where(l => l.Length > 0).ToArray()
             : a.Str("labels")?.Split(',') ?? [];
         var import = new VitImportOptions
@@ -109,7 +111,7 @@ internal static partial class Commands
         Console.WriteLine($"labels          {c.NumClasses}: {string.Join(", ", m.Labels)}");
         if (m.Quant is { } q)
         {
-            Console.WriteLine($"quantization    W8A8 symmetric, per-channel weights, calibrator {q.Calibrator}; input scale {q.InputScale:G4}, head input scale {q.HeadInputScale:G4}");
+            Console.WriteLine($"quantization    W{q.WeightBits}A8 symmetric, per-channel weights, calibrator {q.Calibrator}; input scale {q.InputScale:G4}, head input scale {q.HeadInputScale:G4}");
             for (int i = 0; i < q.Blocks.Length; i++)
             {
                 var b = q.Blocks[i];

@@ -48,6 +48,7 @@ namespace EdgeQuant.Cli
                   --calib-range A:B            use images A..B-1 (default 0:1000)
                   --calib-random N             N seeded noise images instead (smoke tests only)
                   --calibrator minmax|percentile   (default percentile)   --percentile P (default 99.99)
+                  --weight-bits 8|7            7: weights in [-63, 63], enables the x64 vpmaddubsw fast path
                   --labels a,b,c | --labels-file FILE   class names
                   --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
               info MODEL.eqm                   header, metadata, tensors and quantization summary

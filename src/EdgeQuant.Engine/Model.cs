@@ -62,8 +62,10 @@ public sealed unsafe class Model : IDisposable
                 throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
             if (!(q.InputScale > 0) || !(q.HeadInputScale > 0))
                 throw new ModelFormatException(ModelFormatError.BadMetadata, "input/head quantization scales must be positive");
-            PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: false);
-            HeadQ = LinearS8.Load(file, "head", c.NumClasses, d, requantized: false);
+            if (q.WeightBits is not (7 or 8))
+                throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
+            PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: false, q.WeightBits);
+            HeadQ = LinearS8.Load(file, "head", c.NumClasses, d, requantized: false, q.WeightBits);
         }
         else
         {
@@ -83,10 +85,10 @@ public sealed unsafe class Model : IDisposable
             {
                 b.Quant = m.Quant!.Blocks[i];
                 ValidateBlockQuant(b.Quant, i);
-                b.QkvQ = LinearS8.Load(file, p + "qkv", 3 * d, d, requantized: true);
-                b.OutQ = LinearS8.Load(file, p + "out", d, d, requantized: false);
-                b.Fc1Q = LinearS8.Load(file, p + "fc1", c.MlpDim, d, requantized: true);
-                b.Fc2Q = LinearS8.Load(file, p + "fc2", d, c.MlpDim, requantized: false);
+                b.QkvQ = LinearS8.Load(file, p + "qkv", 3 * d, d, requantized: true, m.Quant!.WeightBits);
+                b.OutQ = LinearS8.Load(file, p + "out", d, d, requantized: false, m.Quant!.WeightBits);
+                b.Fc1Q = LinearS8.Load(file, p + "fc1", c.MlpDim, d, requantized: true, m.Quant!.WeightBits);
+                b.Fc2Q = LinearS8.Load(file, p + "fc2", d, c.MlpDim, requantized: false, m.Quant!.WeightBits);
             }
             else
             {

@@ -5,7 +5,7 @@ using EdgeQuant.Kernels;
 namespace EdgeQuant.Engine;
 
 /// <summary>
-/// C[m, n] = bias + A·Bᵀ split over column ranges of B. Operands live in the arena or the mapped model (native
+/// acc[m, n] = bias + A·Wᵀ of one int8 linear layer, split over column ranges of W. Operands live in the arena or the mapped model (native
 /// memory), so the job keeps raw pointers between dispatches and allocates nothing.
 /// </summary>
 internal sealed unsafe class GemmJob : ParallelJob
@@ -13,20 +13,22 @@ internal sealed unsafe class GemmJob : ParallelJob
     private const int Align = 12; // multiple of every kernel's column tile (3 and 4)
     private KernelSet _k = null!;
     private sbyte* _a, _b;
-    private int* _bias, _c;
+    private int* _bias, _c, _wsum;
     private int _lda, _ldb, _ldc, _m, _n, _kk, _chunk;
 
     public static T* Ptr<T>(ReadOnlySpan<T> s) where T : unmanaged => (T*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(s));
 
-    /// <summary>Returns the number of work items.</summary>
-    public int Prepare(KernelSet k, ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int kk, int threads)
+    /// <summary>Sets up acc [m, l.Out] = a · l.Wᵀ + bias; returns the number of work items.</summary>
+    public int Prepare(KernelSet k, ReadOnlySpan<sbyte> a, int lda, in LinearS8 l, Span<int> c, int m, int threads)
     {
         _k = k;
         _a = Ptr(a);
-        _b = Ptr(b);
-        _bias = bias.IsEmpty ? null : Ptr(bias);
+        _b = Ptr(l.W);
+        _bias = Ptr(l.Bias);
+        _wsum = l.SevenBit ? Ptr(l.WeightSums) : null;
         _c = Ptr<int>(c);
-        (_lda, _ldb, _ldc, _m, _n, _kk) = (lda, ldb, ldc, m, n, kk);
+        int n = l.Out, kk = l.In;
+        (_lda, _ldb, _ldc, _m, _n, _kk) = (lda, kk, n, m, n, kk);
         _chunk = Math.Max(Align, (n + threads - 1) / threads / Align * Align);
         return (n + _chunk - 1) / _chunk;
     }
@@ -34,10 +36,12 @@ internal sealed unsafe class GemmJob : ParallelJob
     public override void Execute(int index, int worker)
     {
         int n0 = index * _chunk, n = Math.Min(_chunk, _n - n0);
-        _k.GemmS8S8(new ReadOnlySpan<sbyte>(_a, (_m - 1) * _lda + _kk), _lda,
-            new ReadOnlySpan<sbyte>(_b + (long)n0 * _ldb, (n - 1) * _ldb + _kk), _ldb,
-            _bias == null ? default : new ReadOnlySpan<int>(_bias + n0, n),
-            new Span<int>(_c + n0, (_m - 1) * _ldc + n), _ldc, _m, n, _kk);
+        var a = new ReadOnlySpan<sbyte>(_a, (_m - 1) * _lda + _kk);
+        var b = new ReadOnlySpan<sbyte>(_b + (long)n0 * _ldb, (n - 1) * _ldb + _kk);
+        var bias = new ReadOnlySpan<int>(_bias + n0, n);
+        var c = new Span<int>(_c + n0, (_m - 1) * _ldc + n);
+        if (_wsum != null) _k.GemmS8S7(a, _lda, b, _ldb, bias, new ReadOnlySpan<int>(_wsum + n0, n), c, _ldc, _m, n, _kk);
+        else _k.GemmS8S8(a, _lda, b, _ldb, bias, c, _ldc, _m, n, _kk);
     }
 }
 

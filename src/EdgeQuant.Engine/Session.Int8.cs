@@ -21,7 +21,7 @@ public sealed partial class Session
         // Patch embedding.
         Span<sbyte> pq = _arena.Get<sbyte>(_patchesQ); // [P, C·p·p]
         _k.QuantizeS8(_arena.Get<float>(_patches), 1f / qc.InputScale, pq);
-        GemmS8(pq, _kp, m.PatchQ.W, _kp, m.PatchQ.Bias, acc, d, _p, d, _kp);
+        Linear(pq, _kp, m.PatchQ, acc, _p);
         int first = c.ClassToken ? 1 : 0;
         _k.Dequantize(acc, m.PatchQ.DequantScales, x[(first * d)..], _p, d);
         AddTokenAndPositions(x);
@@ -37,10 +37,10 @@ public sealed partial class Session
                 src = h;
             }
             _k.QuantizeS8(src, 1f / bq.AttnInputScale, hQ);
-            GemmS8(hQ, d, b.QkvQ.W, d, b.QkvQ.Bias, acc, 3 * d, t, 3 * d, d);
+            Linear(hQ, d, b.QkvQ, acc, t);
             _k.RequantizeRowsS8(acc, 3 * d, b.QkvQ.Multipliers, b.QkvQ.Shifts, qkv, 3 * d, t, 3 * d);
             AttentionInt8(qkv, bq);
-            GemmS8(ctxQ, d, b.OutQ.W, d, b.OutQ.Bias, acc, d, t, d, d);
+            Linear(ctxQ, d, b.OutQ, acc, t);
             _k.DequantizeAdd(acc, b.OutQ.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
 
@@ -51,12 +51,12 @@ public sealed partial class Session
                 src = h;
             }
             _k.QuantizeS8(src, 1f / bq.MlpInputScale, hQ);
-            GemmS8(hQ, d, b.Fc1Q.W, d, b.Fc1Q.Bias, acc, f, t, f, d);
+            Linear(hQ, d, b.Fc1Q, acc, t);
             if (c.Activation == "gelu")
                 _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, actQ, t, f);
             else
                 _k.ReluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, actQ, t, f);
-            GemmS8(actQ, f, b.Fc2Q.W, f, b.Fc2Q.Bias, acc, d, t, d, f);
+            Linear(actQ, f, b.Fc2Q, acc, t);
             _k.DequantizeAdd(acc, b.Fc2Q.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
         }
@@ -64,7 +64,7 @@ public sealed partial class Session
         Pool(x);
         Span<sbyte> pooledQ = _arena.Get<sbyte>(_pooledQ); // [D]
         _k.QuantizeS8(_arena.Get<float>(_pooled), 1f / qc.HeadInputScale, pooledQ);
-        GemmS8(pooledQ, d, m.HeadQ.W, d, m.HeadQ.Bias, acc, c.NumClasses, 1, c.NumClasses, d);
+        Linear(pooledQ, d, m.HeadQ, acc, 1);
         _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
     }
 
@@ -104,13 +104,19 @@ public sealed partial class Session
         _k.RequantizeRowsS8(acc, dh, bq.ContextMultiplier, bq.ContextShift, ctxQ[o..], d, t, dh);
     }
 
-    /// <summary>Int8 GEMM, split over the session's threads when large enough to pay for the dispatch.</summary>
-    private void GemmS8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
+    /// <summary>
+    /// acc [m, l.Out] = a [m, l.In] · Wᵀ + bias: the 7-bit-weight kernel when the model has it, split over the
+    /// session's threads when large enough to pay for the dispatch.
+    /// </summary>
+    private void Linear(ReadOnlySpan<sbyte> a, int lda, in LinearS8 l, Span<int> acc, int m)
     {
         const long MinMacs = 1 << 18;
+        int n = l.Out, k = l.In;
         if (_pool != null && (long)m * n * k >= MinMacs && n >= 24)
-            _pool.Run(_gemmJob, _gemmJob.Prepare(_k, a, lda, b, ldb, bias, c, ldc, m, n, k, _pool.Threads));
+            _pool.Run(_gemmJob, _gemmJob.Prepare(_k, a, lda, l, acc, m, _pool.Threads));
+        else if (l.SevenBit)
+            _k.GemmS8S7(a, lda, l.W, k, l.Bias, l.WeightSums, acc, n, m, n, k);
         else
-            _k.GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
+            _k.GemmS8S8(a, lda, l.W, k, l.Bias, acc, n, m, n, k);
     }
 }

@@ -22,13 +22,17 @@ internal readonly unsafe struct LinearS8
 {
     public readonly int Out, In;
     private readonly sbyte* _w;
-    private readonly int* _b, _rq;
+    private readonly int* _b, _rq, _wsum;
     private readonly float* _dq;
 
-    private LinearS8(sbyte* w, int* b, int* rq, float* dq, int outDim, int inDim)
+    private LinearS8(sbyte* w, int* b, int* rq, float* dq, int* wsum, int outDim, int inDim)
     {
-        _w = w; _b = b; _rq = rq; _dq = dq; Out = outDim; In = inDim;
+        _w = w; _b = b; _rq = rq; _dq = dq; _wsum = wsum; Out = outDim; In = inDim;
     }
+
+    /// <summary>True for 7-bit weights with per-channel sums (the u8×s7 GEMM path).</summary>
+    public bool SevenBit => _wsum != null;
+    public ReadOnlySpan<int> WeightSums => new(_wsum, Out);  // [out]
 
     public ReadOnlySpan<sbyte> W => new(_w, Out * In);         // [out, in]
     public ReadOnlySpan<int> Bias => new(_b, Out);             // [out]
@@ -36,24 +40,39 @@ internal readonly unsafe struct LinearS8
     public ReadOnlySpan<int> Shifts => new(_rq + Out, Out);    // [out]
     public ReadOnlySpan<float> DequantScales => new(_dq, Out); // [out]
 
-    /// <summary>Loads "prefix.w/.b" plus "prefix.rq" (requantized output) or "prefix.dq" (float output).</summary>
-    public static LinearS8 Load(ModelFile f, string prefix, int outDim, int inDim, bool requantized)
+    /// <summary>
+    /// Loads "prefix.w/.b" plus "prefix.rq" (requantized output) or "prefix.dq" (float output); for 7-bit weights also
+    /// "prefix.wsum". The weight range the kernels rely on ([−127, 127], or [−63, 63] with exact sums) is checked here.
+    /// </summary>
+    public static LinearS8 Load(ModelFile f, string prefix, int outDim, int inDim, bool requantized, int weightBits)
     {
         var w = (sbyte*)f.Pointer(f.Require(prefix + ".w", TensorDType.S8, outDim, inDim));
         var b = (int*)f.Pointer(f.Require(prefix + ".b", TensorDType.S32, outDim));
+        int* wsum = weightBits == 7 ? (int*)f.Pointer(f.Require(prefix + ".wsum", TensorDType.S32, outDim)) : null;
+        sbyte limit = weightBits == 7 ? (sbyte)63 : (sbyte)127;
+        for (int o = 0; o < outDim; o++)
+        {
+            var row = new ReadOnlySpan<sbyte>(w + (long)o * inDim, inDim);
+            if (row.IndexOfAnyExceptInRange((sbyte)-limit, limit) >= 0)
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.w': row {o} has a weight outside [-{limit}, {limit}] ({weightBits}-bit weights)");
+            if (wsum == null) continue;
+            int sum = 0;
+            foreach (sbyte v in row) sum += v;
+            if (sum != wsum[o]) throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.wsum': channel {o} is {wsum[o]}, the weights sum to {sum}");
+        }
         if (requantized)
         {
             var rq = (int*)f.Pointer(f.Require(prefix + ".rq", TensorDType.S32, 2, outDim));
             for (int i = 0; i < outDim; i++)
                 if (rq[outDim + i] is < 1 or > 62 || rq[i] < 0)
                     throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.rq': channel {i} has invalid multiplier/shift ({rq[i]}, {rq[outDim + i]})");
-            return new LinearS8(w, b, rq, null, outDim, inDim);
+            return new LinearS8(w, b, rq, null, wsum, outDim, inDim);
         }
         var dq = (float*)f.Pointer(f.Require(prefix + ".dq", TensorDType.F32, outDim));
         for (int i = 0; i < outDim; i++)
             if (!float.IsFinite(dq[i]))
                 throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.dq': channel {i} scale is not finite");
-        return new LinearS8(w, b, null, dq, outDim, inDim);
+        return new LinearS8(w, b, null, dq, wsum, outDim, inDim);
     }
 }
 

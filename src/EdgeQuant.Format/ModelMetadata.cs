@@ -101,6 +101,8 @@ public sealed class QuantConfig
 {
     /// <summary>Calibrator used ("minmax", "percentile").</summary>
     public string Calibrator { get; set; } = "";
+    /// <summary>Weight bits: 8 (int8 in [−127, 127]) or 7 (in [−63, 63], with ".wsum" per linear: enables the exact u8×s8 vpmaddubsw path on x64).</summary>
+    public int WeightBits { get; set; } = 8;
     /// <summary>Scale of the quantized patch vectors fed to the patch embedding.</summary>
     public float InputScale { get; set; }
     /// <summary>Scale of the quantized pooled vector fed to the head.</summary>

@@ -30,6 +30,13 @@ public static class KernelConformance
                     GemmS8Reference.GemmS8S8(a, lda, b, ldb, bias, c1, ldc, m, n, kk);
                     k.GemmS8S8(a, lda, b, ldb, bias, c2, ldc, m, n, kk);
                     Expect<int>(c1, c2, $"GemmS8S8 m={m} n={n} k={kk}");
+                    sbyte[] b7 = new sbyte[b.Length];
+                    for (int i = 0; i < b7.Length; i++) b7[i] = (sbyte)r.Next(-63, 64);
+                    int[] wsum = new int[n];
+                    for (int j = 0; j < n; j++) for (int p = 0; p < kk; p++) wsum[j] += b7[j * ldb + p];
+                    GemmS8Reference.GemmS8S8(a, lda, b7, ldb, bias, c1, ldc, m, n, kk);
+                    k.GemmS8S7(a, lda, b7, ldb, bias, wsum, c2, ldc, m, n, kk);
+                    Expect<int>(c1, c2, $"GemmS8S7 m={m} n={n} k={kk}");
                     byte[] au = U8(r, m * kk);
                     c1 = new int[m * n]; c2 = new int[m * n];
                     GemmS8Reference.GemmU8S8(au, kk, b, ldb, default, c1, n, m, n, kk);

@@ -15,6 +15,13 @@ public abstract class KernelSet
     public virtual void GemmS8S8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
         => GemmS8Reference.GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
 
+    /// <summary>
+    /// s8 × s7 → s32, NT form: as <see cref="GemmS8S8"/> for weights B in [−63, 63] with <paramref name="wsum"/>[n] = Σ_k B[n, k]
+    /// (lets x64 use the u8×s8 vpmaddubsw path exactly). Paths without such a trick compute the plain GEMM.
+    /// </summary>
+    public virtual void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
+        => GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
+
     /// <summary>u8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmU8S8"/>).</summary>
     public virtual void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
         => GemmS8Reference.GemmU8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);

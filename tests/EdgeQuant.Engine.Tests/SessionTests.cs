@@ -136,6 +136,45 @@ public class SessionTests
         Assert.Contains("bytes", Assert.Throws<ArgumentException>(() => s.RunPixels(new byte[10], 12, 12, 3, y)).Message);
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(7)]
+    public void EveryKernelPathGivesTheReferenceOutputs(int weightBits)
+    {
+        var (_, _, enc) = TestModels.Get("vit_preln_oddheads");
+        var calib = Enumerable.Range(0, 16).Select(i => TestModels.RandomImage(enc, i)).ToList();
+        var w = EdgeQuant.Converter.Quantization.VitQuantizer.Quantize(enc, calib, new() { WeightBits = weightBits });
+        using var m = Model.Load(w.ToArray());
+        using var reference = m.CreateSession(new SessionOptions { Kernels = Kernels.KernelTable.Select("reference") });
+        var want = new float[m.OutputLength];
+        var got = new float[m.OutputLength];
+        foreach (string path in Kernels.KernelTable.Available)
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var s = m.CreateSession(new SessionOptions { Kernels = Kernels.KernelTable.Select(path), Threads = threads });
+                for (int seed = 0; seed < 4; seed++)
+                {
+                    var x = TestModels.RandomImage(m, 100 + seed);
+                    reference.Run(x, want);
+                    s.Run(x, got);
+                    Assert.Equal(want, got);
+                }
+            }
+    }
+
+    [Fact]
+    public void SevenBitWeightSumsAreVerifiedAtLoad()
+    {
+        var (_, _, enc) = TestModels.Get("vit_meanpool");
+        var calib = Enumerable.Range(0, 8).Select(i => TestModels.RandomImage(enc, i)).ToList();
+        byte[] bytes = EdgeQuant.Converter.Quantization.VitQuantizer.Quantize(enc, calib, new() { WeightBits = 7 }).ToArray();
+        long offset;
+        using (var f = ModelFile.FromMemory(bytes)) offset = f.Tensors.First(t => t.Name == "blocks.0.fc1.wsum").Offset;
+        bytes[offset] ^= 1;
+        var e = Assert.Throws<ModelFormatException>(() => Model.Load(bytes, verifyChecksums: false));
+        Assert.Contains("blocks.0.fc1.wsum", e.Message);
+    }
+
     [Fact]
     public void MissingTensorIsNamed()
     {

@@ -11,6 +11,8 @@ public sealed class PtqOptions
     public CalibratorKind Calibrator { get; set; } = CalibratorKind.Percentile;
     /// <summary>Percentile for <see cref="CalibratorKind.Percentile"/> (e.g. 99.99).</summary>
     public double Percentile { get; set; } = 99.99;
+    /// <summary>Weight bits: 8 (default) or 7 (range [−63, 63]: x64 can then use the exact u8×s8 vpmaddubsw GEMM, about 2x the int16 path).</summary>
+    public int WeightBits { get; set; } = 8;
     /// <summary>Receives progress lines.</summary>
     public Action<string>? Log { get; set; }
 }
@@ -26,6 +28,7 @@ public static class VitQuantizer
     public static ModelWriter Quantize(FloatEncoder enc, IReadOnlyList<float[]> images, PtqOptions options)
     {
         if (images.Count == 0) throw new ArgumentException("static quantization needs at least one calibration image");
+        if (options.WeightBits is not (7 or 8)) throw new ArgumentException($"weight bits must be 7 or 8, got {options.WeightBits}");
         var log = options.Log ?? (_ => { });
         var stats = Calibrate(enc, images, options, log);
         var c = enc.Config;
@@ -39,9 +42,11 @@ public static class VitQuantizer
             InputScale = Scale(ActivationSite.PatchInput, -1),
             HeadInputScale = Scale(ActivationSite.HeadInput, -1),
             Blocks = new BlockQuant[c.Layers],
+            WeightBits = options.WeightBits,
         };
-        QuantizeLinear(enc, w, "embed.patch", quant.InputScale, null);
-        QuantizeLinear(enc, w, "head", quant.HeadInputScale, null);
+        int qmax = options.WeightBits == 7 ? 63 : 127;
+        QuantizeLinear(enc, w, qmax, "embed.patch", quant.InputScale, null);
+        QuantizeLinear(enc, w, qmax, "head", quant.HeadInputScale, null);
         for (int i = 0; i < c.Layers; i++)
         {
             string p = $"blocks.{i}.";
@@ -57,21 +62,21 @@ public static class VitQuantizer
             };
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
-            QuantizeLinear(enc, w, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale);
-            QuantizeLinear(enc, w, p + "out", q.ContextScale, null);
+            QuantizeLinear(enc, w, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale);
+            QuantizeLinear(enc, w, qmax, p + "out", q.ContextScale, null);
             if (c.Activation == "gelu")
             {
-                QuantizeLinear(enc, w, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale);
+                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale);
                 (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
                 float pre = stats.AbsMax(ActivationSite.MlpPreActivation, i);
                 if (pre > 32) log($"  note: block {i} MLP pre-activations reach {pre:F1}; the fixed-point GELU input saturates at 32");
             }
             else
             {
-                QuantizeLinear(enc, w, p + "fc1", q.MlpInputScale, _ => q.ActScale);
+                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale);
                 (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
             }
-            QuantizeLinear(enc, w, p + "fc2", q.ActScale, null);
+            QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, null);
             quant.Blocks[i] = q;
         }
         // Float tensors the int8 path keeps: embeddings and LayerNorms.
@@ -103,11 +108,11 @@ public static class VitQuantizer
     }
 
     /// <summary>
-    /// Per-output-channel symmetric int8 weights and int32 bias for input scale <paramref name="inScale"/>; with
+    /// Per-output-channel symmetric int8 (or 7-bit) weights and int32 bias for input scale <paramref name="inScale"/>; with
     /// <paramref name="outScale"/> the output is requantized (".rq" [2, out]: multipliers then shifts), otherwise
     /// dequantized to float (".dq" [out]).
     /// </summary>
-    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, string prefix, float inScale, Func<int, float>? outScale)
+    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, int qmax, string prefix, float inScale, Func<int, float>? outScale)
     {
         var (wf, dims) = enc.Tensors[prefix + ".w"];
         float[] bf = enc.Get(prefix + ".b");
@@ -116,13 +121,18 @@ public static class VitQuantizer
         var bq = new int[outDim];        // [out]
         var rq = new int[2 * outDim];    // [2, out]
         var dq = new float[outDim];      // [out]
+        var wsum = new int[outDim];      // [out] Σ_k w_q, for the 7-bit kernels
         for (int o = 0; o < outDim; o++)
         {
             ReadOnlySpan<float> row = wf.AsSpan(o * inDim, inDim);
             float amax = 0;
             foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
-            float sw = amax > 0 ? amax / 127f : 1f;
-            for (int k = 0; k < inDim; k++) wq[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / sw), -127, 127);
+            float sw = amax > 0 ? amax / qmax : 1f;
+            for (int k = 0; k < inDim; k++)
+            {
+                wq[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / sw), -qmax, qmax);
+                wsum[o] += wq[o * inDim + k];
+            }
             double accScale = (double)inScale * sw;
             bq[o] = (int)Math.Clamp(Math.Round(bf[o] / accScale), int.MinValue, int.MaxValue);
             if (outScale != null) (rq[o], rq[outDim + o]) = Requantize.FromScale(accScale / outScale(o));
@@ -130,6 +140,7 @@ public static class VitQuantizer
         }
         w.Add<sbyte>(prefix + ".w", TensorDType.S8, wq, outDim, inDim);
         w.Add<int>(prefix + ".b", TensorDType.S32, bq, outDim);
+        if (qmax == 63) w.Add<int>(prefix + ".wsum", TensorDType.S32, wsum, outDim);
         if (outScale != null) w.Add<int>(prefix + ".rq", TensorDType.S32, rq, 2, outDim);
         else w.Add<float>(prefix + ".dq", TensorDType.F32, dq, outDim);
     }

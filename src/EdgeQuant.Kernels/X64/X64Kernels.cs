@@ -27,6 +27,21 @@ public sealed unsafe class Avx2Kernels : KernelSet
     }
 
     /// <inheritdoc/>
+    public override void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
+        fixed (short* w = WideningScratch.Get((m * k + 1) / 2))
+        fixed (sbyte* pa = a, pb = b)
+        fixed (int* pbias = bias, pws = wsum, pc = c)
+        {
+            GemmU8S7Avx2.OffsetToU8(pa, lda, (byte*)w, m, k);
+            GemmU8S7Avx2.Run((byte*)w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: false);
+        }
+    }
+
+    /// <inheritdoc/>
     public override void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
@@ -116,6 +131,21 @@ public sealed unsafe class Avx512Kernels : KernelSet
             GemmS8Avx2.WidenS8(pa, lda, w, m, k);
             if (k < ShortK) GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
             else GemmS8Avx512.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
+        fixed (short* w = WideningScratch.Get((m * k + 1) / 2))
+        fixed (sbyte* pa = a, pb = b)
+        fixed (int* pbias = bias, pws = wsum, pc = c)
+        {
+            GemmU8S7Avx2.OffsetToU8(pa, lda, (byte*)w, m, k);
+            GemmU8S7Avx2.Run((byte*)w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: true);
         }
     }
 

@@ -30,7 +30,7 @@ public class NeonKernels : KernelSet
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
-        fixed (short* w = WideningScratch.Get(m * k))
+        short* w = WideningScratch.Get(m * k);
         fixed (byte* pa = a)
         fixed (sbyte* pb = b)
         fixed (int* pbias = bias, pc = c)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 
@@ -16,6 +17,7 @@ internal static unsafe class GemmS8Neon
 {
     private const int Tile = 4, Step = 16;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunS8(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k, bool dot)
     {
         int nb = WideningScratch.ColumnBlock(k, Tile), mb = WideningScratch.RowBlock(k, Tile, 1);
@@ -43,6 +45,7 @@ internal static unsafe class GemmS8Neon
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(sbyte* a, sbyte* b, int k)
     {
         var acc = Vector128<int>.Zero;
@@ -72,6 +75,7 @@ internal static unsafe class GemmS8Neon
             }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x4Dot(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
     {
         Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
@@ -107,6 +111,7 @@ internal static unsafe class GemmS8Neon
         return AdvSimd.AddPairwiseWideningAndAdd(acc, t);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x4Smull(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
     {
         Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
@@ -135,6 +140,7 @@ internal static unsafe class GemmS8Neon
         Finish(acc, a, lda, b, ldb, bias, c, ldc, j, p, k);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WidenU8(byte* src, int lda, short* dst, int m, int k)
     {
         for (int i = 0; i < m; i++)
@@ -148,6 +154,7 @@ internal static unsafe class GemmS8Neon
     }
 
     /// <summary>u8 × s8 with A already widened to int16 [m, k]: exact int16 × int16 → int32 multiply-accumulate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunS16(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k)
     {
         for (int i = 0; i < m; i++)

@@ -47,6 +47,7 @@ internal static unsafe class EpiloguesAvx2
         *(int*)(y + 4) = s8.AsInt32().GetElement(4);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RequantRowsS8(int* x, int ldx, int* mult, int* shift, bool perColumn, sbyte* y, int ldy, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)
@@ -68,6 +69,7 @@ internal static unsafe class EpiloguesAvx2
 
     private static readonly Vector256<long> LoS16 = Vector256.Create((long)short.MinValue), HiS16 = Vector256.Create((long)short.MaxValue);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GeluRowsS8(int* acc, int* inMult, int* inShift, int outMult, int outShift, sbyte* y, int rows, int cols)
     {
         var om = Vector256.Create(outMult);
@@ -95,6 +97,7 @@ internal static unsafe class EpiloguesAvx2
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SoftmaxRow(int* acc, int n, int multiplier, int shift, int* x, byte* p)
     {
         if (n > SoftmaxFixedPoint.MaxRow) throw new ArgumentOutOfRangeException(nameof(n), $"softmax row of {n} exceeds {SoftmaxFixedPoint.MaxRow}");

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -13,6 +14,7 @@ internal static unsafe class GemmS8Avx2
 {
     public const int TileM = 4, TileN = 3, Step = 16;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WidenS8(sbyte* src, int lda, short* dst, int m, int k)
     {
         for (int i = 0; i < m; i++)
@@ -25,6 +27,7 @@ internal static unsafe class GemmS8Avx2
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WidenU8(byte* src, int lda, short* dst, int m, int k)
     {
         for (int i = 0; i < m; i++)
@@ -38,6 +41,7 @@ internal static unsafe class GemmS8Avx2
     }
 
     /// <summary>Columns [n0, n1) of C for all m rows; a is the widened A [m, k].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n0, int n1, int k)
     {
         // L2 blocking: a block of A rows and a block of B rows stay resident while their tiles are computed.
@@ -62,6 +66,7 @@ internal static unsafe class GemmS8Avx2
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(short* a, sbyte* b, int k)
     {
         var acc = Vector256<int>.Zero;
@@ -72,6 +77,7 @@ internal static unsafe class GemmS8Avx2
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x3(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
     {
         short* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -14,6 +15,7 @@ internal static unsafe class GemmS8Avx512
     public const int TileM = 4, TileN = 4, Step = 32;
 
     /// <summary>Columns [n0, n1) of C for all m rows; a is the widened A [m, k].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n0, int n1, int k)
     {
         // L2 blocking: a block of A rows and a block of B rows stay resident while their tiles are computed.
@@ -38,6 +40,7 @@ internal static unsafe class GemmS8Avx512
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(short* a, sbyte* b, int k)
     {
         var acc = Vector512<int>.Zero;
@@ -48,6 +51,7 @@ internal static unsafe class GemmS8Avx512
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x4(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
     {
         short* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -11,6 +12,7 @@ namespace EdgeQuant.Kernels.X64;
 /// </summary>
 internal static unsafe class GemmU8S7Avx2
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void OffsetToU8(sbyte* src, int lda, byte* dst, int m, int k)
     {
         var flip = Vector256.Create((byte)0x80);
@@ -24,6 +26,7 @@ internal static unsafe class GemmU8S7Avx2
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(byte* a, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int m, int n, int k, bool avx512)
     {
         int tileN = avx512 ? 4 : 2;
@@ -53,6 +56,7 @@ internal static unsafe class GemmU8S7Avx2
 
     private static readonly Vector256<short> Ones = Vector256.Create((short)1);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(byte* a, sbyte* b, int k)
     {
         var acc = Vector256<int>.Zero;
@@ -63,6 +67,7 @@ internal static unsafe class GemmU8S7Avx2
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x2(byte* a, int k, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j)
     {
         byte* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
@@ -99,6 +104,7 @@ internal static unsafe class GemmU8S7Avx2
             }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x4Avx512(byte* a, int k, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j)
     {
         var ones = Vector512.Create((short)1);

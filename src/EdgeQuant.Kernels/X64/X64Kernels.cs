@@ -17,7 +17,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
-        fixed (short* w = WideningScratch.Get(m * k))
+        short* w = WideningScratch.Get(m * k);
         fixed (sbyte* pa = a, pb = b)
         fixed (int* pbias = bias, pc = c)
         {
@@ -32,7 +32,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
         if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
-        fixed (short* w = WideningScratch.Get((m * k + 1) / 2))
+        short* w = WideningScratch.Get((m * k + 1) / 2);
         fixed (sbyte* pa = a, pb = b)
         fixed (int* pbias = bias, pws = wsum, pc = c)
         {
@@ -46,7 +46,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
-        fixed (short* w = WideningScratch.Get(m * k))
+        short* w = WideningScratch.Get(m * k);
         fixed (byte* pa = a)
         fixed (sbyte* pb = b)
         fixed (int* pbias = bias, pc = c)
@@ -124,7 +124,7 @@ public sealed unsafe class Avx512Kernels : KernelSet
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
-        fixed (short* w = WideningScratch.Get(m * k))
+        short* w = WideningScratch.Get(m * k);
         fixed (sbyte* pa = a, pb = b)
         fixed (int* pbias = bias, pc = c)
         {
@@ -140,7 +140,7 @@ public sealed unsafe class Avx512Kernels : KernelSet
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
         if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
-        fixed (short* w = WideningScratch.Get((m * k + 1) / 2))
+        short* w = WideningScratch.Get((m * k + 1) / 2);
         fixed (sbyte* pa = a, pb = b)
         fixed (int* pbias = bias, pws = wsum, pc = c)
         {
@@ -154,7 +154,7 @@ public sealed unsafe class Avx512Kernels : KernelSet
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
         if (m == 0 || n == 0) return;
-        fixed (short* w = WideningScratch.Get(m * k))
+        short* w = WideningScratch.Get(m * k);
         fixed (byte* pa = a)
         fixed (sbyte* pb = b)
         fixed (int* pbias = bias, pc = c)

@@ -80,20 +80,21 @@ internal static unsafe class GemmS8Neon
     {
         Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
         Vector128<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+        sbyte* a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, b1 = b + ldb, b2 = b + 2 * ldb, b3 = b + 3 * ldb; // hoisted row pointers
         int p = 0;
         for (; p + Step <= k; p += Step)
         {
             var x0 = AdvSimd.LoadVector128(a + p);
-            var x1 = AdvSimd.LoadVector128(a + lda + p);
-            var x2 = AdvSimd.LoadVector128(a + 2 * lda + p);
-            var x3 = AdvSimd.LoadVector128(a + 3 * lda + p);
+            var x1 = AdvSimd.LoadVector128(a1 + p);
+            var x2 = AdvSimd.LoadVector128(a2 + p);
+            var x3 = AdvSimd.LoadVector128(a3 + p);
             var w = AdvSimd.LoadVector128(b + p);
             c00 = Dp.DotProduct(c00, x0, w); c10 = Dp.DotProduct(c10, x1, w); c20 = Dp.DotProduct(c20, x2, w); c30 = Dp.DotProduct(c30, x3, w);
-            w = AdvSimd.LoadVector128(b + ldb + p);
+            w = AdvSimd.LoadVector128(b1 + p);
             c01 = Dp.DotProduct(c01, x0, w); c11 = Dp.DotProduct(c11, x1, w); c21 = Dp.DotProduct(c21, x2, w); c31 = Dp.DotProduct(c31, x3, w);
-            w = AdvSimd.LoadVector128(b + 2 * ldb + p);
+            w = AdvSimd.LoadVector128(b2 + p);
             c02 = Dp.DotProduct(c02, x0, w); c12 = Dp.DotProduct(c12, x1, w); c22 = Dp.DotProduct(c22, x2, w); c32 = Dp.DotProduct(c32, x3, w);
-            w = AdvSimd.LoadVector128(b + 3 * ldb + p);
+            w = AdvSimd.LoadVector128(b3 + p);
             c03 = Dp.DotProduct(c03, x0, w); c13 = Dp.DotProduct(c13, x1, w); c23 = Dp.DotProduct(c23, x2, w); c33 = Dp.DotProduct(c33, x3, w);
         }
         Vector128<int>* acc = stackalloc Vector128<int>[16];
@@ -116,20 +117,21 @@ internal static unsafe class GemmS8Neon
     {
         Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
         Vector128<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+        sbyte* a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, b1 = b + ldb, b2 = b + 2 * ldb, b3 = b + 3 * ldb; // hoisted row pointers
         int p = 0;
         for (; p + Step <= k; p += Step)
         {
             var x0 = AdvSimd.LoadVector128(a + p);
-            var x1 = AdvSimd.LoadVector128(a + lda + p);
-            var x2 = AdvSimd.LoadVector128(a + 2 * lda + p);
-            var x3 = AdvSimd.LoadVector128(a + 3 * lda + p);
+            var x1 = AdvSimd.LoadVector128(a1 + p);
+            var x2 = AdvSimd.LoadVector128(a2 + p);
+            var x3 = AdvSimd.LoadVector128(a3 + p);
             var w = AdvSimd.LoadVector128(b + p);
             c00 = Mac(c00, x0, w); c10 = Mac(c10, x1, w); c20 = Mac(c20, x2, w); c30 = Mac(c30, x3, w);
-            w = AdvSimd.LoadVector128(b + ldb + p);
+            w = AdvSimd.LoadVector128(b1 + p);
             c01 = Mac(c01, x0, w); c11 = Mac(c11, x1, w); c21 = Mac(c21, x2, w); c31 = Mac(c31, x3, w);
-            w = AdvSimd.LoadVector128(b + 2 * ldb + p);
+            w = AdvSimd.LoadVector128(b2 + p);
             c02 = Mac(c02, x0, w); c12 = Mac(c12, x1, w); c22 = Mac(c22, x2, w); c32 = Mac(c32, x3, w);
-            w = AdvSimd.LoadVector128(b + 3 * ldb + p);
+            w = AdvSimd.LoadVector128(b3 + p);
             c03 = Mac(c03, x0, w); c13 = Mac(c13, x1, w); c23 = Mac(c23, x2, w); c33 = Mac(c33, x3, w);
         }
         Vector128<int>* acc = stackalloc Vector128<int>[16];

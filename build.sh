@@ -45,6 +45,8 @@ publish() {
   dotnet publish src/EdgeQuant.Cli -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   dotnet publish src/EdgeQuant.Native -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   mkdir -p "$out/include" && cp src/EdgeQuant.Native/include/edgequant.h "$out/include/"
+  # Python package beside the library it loads (edgequant/_native.py looks next to the package first).
+  mkdir -p "$out/python" && cp -r src/python/edgequant "$out/python/" && rm -rf "$out/python/edgequant/__pycache__"
   rm -f "$out"/*.pdb "$out"/*.xml "$out"/*.dbg
   ls -l "$out"
 }

@@ -292,8 +292,9 @@ int main(int argc, char** argv)
         EXPECT(eq_session_create(model, &bad, &s), EQ_ERR_INVALID_ARGUMENT);
         bad.threads = -3;
         EXPECT(eq_session_create(model, &bad, &s), EQ_ERR_INVALID_ARGUMENT);
-        bad.threads = 2;
+        bad.threads = 257;
         EXPECT(eq_session_create(model, &bad, &s), EQ_ERR_INVALID_ARGUMENT);
+        CHECK(s == NULL);
     }
     eq_session* session = NULL;
     EXPECT(eq_session_create(model, &opt, &session), EQ_OK);

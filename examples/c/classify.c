@@ -6,6 +6,8 @@
  *   (default)  top-K labels (K = 5, at most the number of classes) with softmax probabilities from eq_topk:
  *              "<label> p=<prob> logit=<logit>", 4 decimals, the same layout as `edgequant run`
  *   --logits   every logit, one per line, printed with %.9g (round-trips a float exactly)
+ *   --bits     every logit as its IEEE-754 bit pattern, 8 hex digits per line (compared with `edgequant run --bits`)
+ *   --threads N  session threads (default 1)
  *   --f32      preprocess the pixels here and call eq_session_run_f32 instead of eq_session_run_u8
  *   --memory   read the file and load it with eq_model_load_memory instead of eq_model_load
  *
@@ -36,7 +38,7 @@ static void print_padded(const char* s, int width)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: classify [--top K] [--logits] [--f32] [--memory] MODEL.eqm IMAGE.pgm\n");
+    fprintf(stderr, "usage: classify [--top K] [--logits] [--bits] [--threads N] [--f32] [--memory] MODEL.eqm IMAGE.pgm\n");
     return 2;
 }
 
@@ -44,7 +46,7 @@ int main(int argc, char** argv)
 {
     const char* model_path = NULL;
     const char* image_path = NULL;
-    int top = 5, print_logits = 0, use_f32 = 0, use_memory = 0;
+    int top = 5, print_logits = 0, print_bits = 0, threads = 1, use_f32 = 0, use_memory = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             char* end;
@@ -53,6 +55,8 @@ int main(int argc, char** argv)
             top = (int)k;
         }
         else if (strcmp(argv[i], "--logits") == 0) print_logits = 1;
+        else if (strcmp(argv[i], "--bits") == 0) print_bits = 1;
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--f32") == 0) use_f32 = 1;
         else if (strcmp(argv[i], "--memory") == 0) use_memory = 1;
         else if (argv[i][0] == '-' && argv[i][1] != '\0') return usage();
@@ -100,7 +104,10 @@ int main(int argc, char** argv)
     info.size = sizeof info;
     if ((st = eq_model_get_info(model, &info)) != EQ_OK) { fail("eq_model_get_info", st); goto done; }
 
-    if ((st = eq_session_create(model, NULL, &session)) != EQ_OK) { fail("eq_session_create", st); goto done; }
+    eq_session_options options;
+    eq_session_default_options(&options);
+    options.threads = threads;
+    if ((st = eq_session_create(model, &options, &session)) != EQ_OK) { fail("eq_session_create", st); goto done; }
 
     size_t classes = (size_t)info.num_classes;
     logits = (float*)calloc(classes, sizeof(float));
@@ -133,7 +140,13 @@ int main(int argc, char** argv)
         if (st != EQ_OK) { fail("eq_session_run_u8", st); goto done; }
     }
 
-    if (print_logits) {
+    if (print_bits) {
+        for (size_t i = 0; i < classes; i++) {
+            uint32_t u;
+            memcpy(&u, &logits[i], sizeof u);
+            printf("%08x\n", u);
+        }
+    } else if (print_logits) {
         for (size_t i = 0; i < classes; i++) printf("%.9g\n", (double)logits[i]);
     }
     else {

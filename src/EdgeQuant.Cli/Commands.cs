@@ -10,6 +10,7 @@ namespace EdgeQuant.Cli;
 internal static partial class Commands
 {
     private static readonly HashSet<string> NoFlags = [];
+    private static readonly HashSet<string> RunFlags = ["bits"];
 
     public static int Convert(string[] argv)
     {
@@ -134,20 +135,28 @@ internal static partial class Commands
 
     public static int Run(string[] argv)
     {
-        var a = new Args(argv, NoFlags);
+        var a = new Args(argv, RunFlags);
         if (a.Positional.Count != 2) throw new UsageException("run needs MODEL.eqm IMAGE");
         int top = a.Int("top", 5);
         int index = a.Int("index", -1);
+        bool bits = a.Flag("bits");
+        int threads = a.Int("threads", 1);
         a.CheckAllUsed();
         using var model = Model.Load(a.Positional[0]);
         string imagePath = a.Positional[1];
         ImageSet img = index >= 0 ? ImageSources.ReadIdx(imagePath, null) : ImageSources.ReadPnm(imagePath);
         if (index >= img.Count) throw new ArgumentException($"--index {index}: the file has {img.Count} images");
-        using var session = model.CreateSession();
+        using var session = model.CreateSession(new SessionOptions { Threads = threads });
         var logits = new float[model.OutputLength];
         long t0 = Stopwatch.GetTimestamp();
         session.RunPixels(img.Image(Math.Max(index, 0)), img.Height, img.Width, img.Channels, logits);
         double ms = Elapsed(t0);
+        if (bits)
+        {
+            // IEEE-754 bit patterns, one per line: compared bit for bit with the C example's --bits output.
+            foreach (float v in logits) Console.WriteLine(BitConverter.SingleToUInt32Bits(v).ToString("x8"));
+            return 0;
+        }
         float max = logits.Max();
         var probs = logits.Select(v => MathF.Exp(v - max)).ToArray();
         float sum = probs.Sum();

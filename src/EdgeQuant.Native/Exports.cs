@@ -160,9 +160,9 @@ public static unsafe class Exports
             if (options != null)
             {
                 if (options->Size < (nuint)sizeof(SessionOptionsC)) return Fail(InvalidArgument, "options->size is too small; use eq_session_default_options");
-                if (options->Threads != 1) return Fail(InvalidArgument, $"threads = {options->Threads}: this build runs sessions on 1 thread");
+                if (options->Threads is < 1 or > 256) return Fail(InvalidArgument, $"threads = {options->Threads}: must be 1..256");
             }
-            *outSession = Handles.AddSession(model);
+            *outSession = Handles.AddSession(model, options == null ? 1 : options->Threads);
             return Ok;
         }
         catch (Exception e) { return Map(e); }
@@ -324,12 +324,12 @@ internal static class Handles
     }
 
     /// <summary>Creates and registers a session while holding the registry lock, so its model cannot be destroyed meanwhile.</summary>
-    public static nint AddSession(nint model)
+    public static nint AddSession(nint model, int threads)
     {
         lock (Live)
         {
             var m = Get<NativeModel>(model, "model");
-            return Add(new NativeSession(m));
+            return Add(new NativeSession(m, threads));
         }
     }
 }
@@ -359,10 +359,10 @@ internal sealed class NativeSession : IDisposable
     private readonly NativeModel _owner;
     public Session Session { get; }
 
-    public NativeSession(NativeModel owner)
+    public NativeSession(NativeModel owner, int threads)
     {
         _owner = owner;
-        Session = owner.Model.CreateSession();
+        Session = owner.Model.CreateSession(new SessionOptions { Threads = threads });
         owner.AddSession();
     }
 

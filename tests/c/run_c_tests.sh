@@ -127,6 +127,12 @@ for c in $CASES; do
     sed -E 's/ p=[0-9.]+ / /' "$out.top" >"$out.top.cmp"
     sed -E 's/ p=[0-9.]+ / /' "$out.cli" >"$out.cli.cmp"
     same_output "x64 classify top-k = edgequant run ($model $img)" "$out.top.cmp" "$out.cli.cmp"
+    # C ABI vs the C# API (the AOT CLI), bit for bit, and a 2-thread session equal to 1 thread.
+    "$B64/classify" --bits "$M/$model.eqm" "$I/$img" >"$out.cbits" 2>&1
+    "$CLI" run "$M/$model.eqm" "$I/$img" --bits 2>/dev/null >"$out.csbits"
+    same_output "x64 C ABI logits = C# API logits bit for bit ($model $img)" "$out.cbits" "$out.csbits"
+    "$B64/classify" --bits --threads 2 "$M/$model.eqm" "$I/$img" >"$out.cbits2" 2>&1
+    same_output "x64 2-thread session = 1 thread bit for bit ($model $img)" "$out.cbits" "$out.cbits2"
 done
 # error paths of the example: status checked, eq_last_error printed, exit 1
 if "$B64/classify" "$M/vit-mnist.eqm" "$I/tiny1.pgm" >"$TMP/log" 2>&1; then fail "x64 classify rejects a wrong image size" "$TMP/log"

@@ -445,3 +445,14 @@ def ctypes_handle():
     import ctypes
 
     return ctypes.byref(ctypes.c_void_p())
+
+
+
+def test_multithreaded_session_equals_single_thread(models):
+    """A session with 2 worker threads gives the same logits bit for bit as a 1-thread session; 0 threads is refused."""
+    path, _ = models["rgb"]
+    with edgequant.Model(path) as m, m.session() as one, m.session(threads=2) as two:
+        x = np.random.default_rng(3).random(m.input_shape, dtype=np.float32)
+        assert np.array_equal(one.run(x).view(np.uint32), two.run(x).view(np.uint32))
+        with pytest.raises(edgequant.EdgeQuantError):
+            m.session(threads=0)

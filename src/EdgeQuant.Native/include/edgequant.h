@@ -57,7 +57,7 @@ typedef struct eq_model_info {
 /* Session options: initialize with eq_session_default_options(). */
 typedef struct eq_session_options {
     size_t size;            /* sizeof(eq_session_options) */
-    int32_t threads;        /* 1 (multi-threading arrives in a later ABI revision) */
+    int32_t threads;        /* 1..256: the session's own worker threads (parked between runs), default 1 */
 } eq_session_options;
 
 /* ABI version of the loaded library (compare with EQ_ABI_VERSION). */

@@ -203,9 +203,9 @@ class Model:
             raise EdgeQuantError(Status.INVALID_HANDLE, "model is closed")
         return h
 
-    def session(self) -> "Session":
-        """A new session (one per thread)."""
-        return Session(self)
+    def session(self, threads: int = 1) -> "Session":
+        """A new session (one per calling thread); ``threads`` = the session's own worker threads."""
+        return Session(self, threads)
 
     def close(self) -> None:
         """Closes the model's open sessions, then destroys the model. Idempotent."""
@@ -243,13 +243,16 @@ class Model:
 class Session:
     """A session of a model: ``model.session()``. Use it from one thread at a time (calls are serialized)."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, threads: int = 1):
         self.model = model
         self._lock = threading.Lock()
         self._handle: int | None = None
         handle = c_void_p()
+        options = _native.SessionOptions()
+        _native.lib().eq_session_default_options(byref(options))
+        options.threads = int(threads)
         with model._lock:
-            _check(_native.lib().eq_session_create(model._live_handle(), None, byref(handle)))
+            _check(_native.lib().eq_session_create(model._live_handle(), byref(options), byref(handle)))
             self._handle = handle.value
             model._sessions.add(self)
         c, h, w = model.input_shape

@@ -2,7 +2,8 @@
 
 The library is located, in order, at:
   1. ``$EDGEQUANT_LIB`` (the .so itself or the folder holding ``libedgequant.so``),
-  2. next to this package (``edgequant/libedgequant.so``),
+  2. next to this package (``edgequant/libedgequant.so``) or two levels up (the ``./build.sh publish`` layout
+     ``artifacts/<target>/{libedgequant.so, python/edgequant/}``),
   3. the repository's ``artifacts/linux-<arch>/libedgequant.so`` (``linux-x64`` or ``linux-arm64``),
   4. the dynamic loader's search path (``ctypes.util.find_library("edgequant")``).
 
@@ -67,7 +68,8 @@ def candidate_paths() -> list[str]:
         # An explicit setting is never silently replaced by another library.
         return [os.path.join(env, LIBRARY_NAME) if os.path.isdir(env) else env]
     here = os.path.dirname(os.path.abspath(__file__))
-    paths = [os.path.join(here, LIBRARY_NAME)]
+    # next to the package, then the published layout artifacts/<target>/{libedgequant.so, python/edgequant/}
+    paths = [os.path.join(here, LIBRARY_NAME), os.path.normpath(os.path.join(here, "..", "..", LIBRARY_NAME))]
     repo = os.path.normpath(os.path.join(here, "..", "..", ".."))
     arch = _ARCH_DIRS.get(platform.machine().lower())
     if arch:

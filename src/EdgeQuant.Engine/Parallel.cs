@@ -52,3 +52,23 @@ internal sealed class HeadJob(Session session) : ParallelJob
 
     public override void Execute(int index, int worker) => session.AttentionHead(index, worker, Quant);
 }
+
+/// <summary>Row-wise epilogues (LayerNorm + quantize, requantize, activation) split into row ranges.</summary>
+internal sealed class RowJob(Session session) : ParallelJob
+{
+    private int _rows, _chunk;
+
+    /// <summary>Returns the number of work items for <paramref name="rows"/> rows.</summary>
+    public int Prepare(int rows, int threads)
+    {
+        _rows = rows;
+        _chunk = (rows + threads - 1) / threads;
+        return (rows + _chunk - 1) / _chunk;
+    }
+
+    public override void Execute(int index, int worker)
+    {
+        int r0 = index * _chunk;
+        session.DoRows(r0, Math.Min(_rows, r0 + _chunk));
+    }
+}

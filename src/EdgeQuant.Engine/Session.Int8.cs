@@ -11,7 +11,6 @@ public sealed partial class Session
         var qc = m.Metadata.Quant!;
         int t = _t, d = _d, f = _f;
         Span<float> x = _arena.Get<float>(_x);        // [T, D]
-        Span<float> h = _arena.Get<float>(_h);        // [T, D]
         Span<sbyte> hQ = _arena.Get<sbyte>(_hQ);      // [T, D]
         Span<sbyte> qkv = _arena.Get<sbyte>(_qkvQ);   // [T, 3D]
         Span<sbyte> ctxQ = _arena.Get<sbyte>(_ctxQ);  // [T, D]
@@ -30,32 +29,17 @@ public sealed partial class Session
         {
             var b = m.Blocks[i];
             var bq = b.Quant!;
-            Span<float> src = x;
-            if (c.NormFirst)
-            {
-                _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, h, t, d);
-                src = h;
-            }
-            _k.QuantizeS8(src, 1f / bq.AttnInputScale, hQ);
+            Rows(RowOp.Norm1Quantize, i);
             Linear(hQ, d, b.QkvQ, acc, t);
-            _k.RequantizeRowsS8(acc, 3 * d, b.QkvQ.Multipliers, b.QkvQ.Shifts, qkv, 3 * d, t, 3 * d);
+            Rows(RowOp.QkvRequantize, i);
             AttentionInt8(qkv, bq);
             Linear(ctxQ, d, b.OutQ, acc, t);
             _k.DequantizeAdd(acc, b.OutQ.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
 
-            src = x;
-            if (c.NormFirst)
-            {
-                _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, h, t, d);
-                src = h;
-            }
-            _k.QuantizeS8(src, 1f / bq.MlpInputScale, hQ);
+            Rows(RowOp.Norm2Quantize, i);
             Linear(hQ, d, b.Fc1Q, acc, t);
-            if (c.Activation == "gelu")
-                _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, actQ, t, f);
-            else
-                _k.ReluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, actQ, t, f);
+            Rows(RowOp.Activation, i);
             Linear(actQ, f, b.Fc2Q, acc, t);
             _k.DequantizeAdd(acc, b.Fc2Q.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
@@ -77,7 +61,7 @@ public sealed partial class Session
         for (int r = 0; r < t; r++)
             for (int j = 0; j < d; j++)
                 vt[j * t + r] = qkv[r * 3 * d + 2 * d + j];
-        if (_pool != null)
+        if (_pool != null && 2L * _heads * t * t * _dh >= MinParallelMacs)
         {
             _headJob.Quant = bq;
             _pool.Run(_headJob, _heads);
@@ -110,13 +94,70 @@ public sealed partial class Session
     /// </summary>
     private void Linear(ReadOnlySpan<sbyte> a, int lda, in LinearS8 l, Span<int> acc, int m)
     {
-        const long MinMacs = 1 << 18;
         int n = l.Out, k = l.In;
-        if (_pool != null && (long)m * n * k >= MinMacs && n >= 24)
+        if (_pool != null && (long)m * n * k >= MinParallelMacs && n >= 24)
             _pool.Run(_gemmJob, _gemmJob.Prepare(_k, a, lda, l, acc, m, _pool.Threads));
         else if (l.SevenBit)
             _k.GemmS8S7(a, lda, l.W, k, l.Bias, l.WeightSums, acc, n, m, n, k);
         else
             _k.GemmS8S8(a, lda, l.W, k, l.Bias, acc, n, m, n, k);
+    }
+
+    /// <summary>Work below this many MACs (or row elements ×16) runs on the calling thread: a dispatch costs a few µs.</summary>
+    private const long MinParallelMacs = 1 << 18;
+
+    internal enum RowOp { Norm1Quantize, Norm2Quantize, QkvRequantize, Activation }
+
+    private RowOp _rowOp;
+    private int _rowBlock;
+
+    /// <summary>A row-wise epilogue of block <paramref name="block"/>, split over threads by rows when large enough.</summary>
+    private void Rows(RowOp op, int block)
+    {
+        (_rowOp, _rowBlock) = (op, block);
+        int width = op switch { RowOp.QkvRequantize => 3 * _d, RowOp.Activation => _f, _ => _d };
+        if (_pool != null && 16L * _t * width >= MinParallelMacs)
+            _pool.Run(_rowJob, _rowJob.Prepare(_t, _pool.Threads));
+        else
+            DoRows(0, _t);
+    }
+
+    /// <summary>Rows [r0, r1) of the current row epilogue (independent per row, so any split gives identical bits).</summary>
+    internal void DoRows(int r0, int r1)
+    {
+        var c = _model.Config;
+        var b = _model.Blocks[_rowBlock];
+        var bq = b.Quant!;
+        int n = r1 - r0, d = _d, f = _f;
+        switch (_rowOp)
+        {
+            case RowOp.Norm1Quantize:
+            case RowOp.Norm2Quantize:
+                {
+                    bool first = _rowOp == RowOp.Norm1Quantize;
+                    Span<float> x = _arena.Get<float>(_x).Slice(r0 * d, n * d);  // [n, D]
+                    Span<float> src = x;
+                    if (c.NormFirst)
+                    {
+                        var ln = first ? b.Ln1 : b.Ln2;
+                        src = _arena.Get<float>(_h).Slice(r0 * d, n * d);       // [n, D]
+                        _k.LayerNorm(x, ln.Gamma, ln.Beta, c.LayerNormEps, src, n, d);
+                    }
+                    _k.QuantizeS8(src, 1f / (first ? bq.AttnInputScale : bq.MlpInputScale), _arena.Get<sbyte>(_hQ).Slice(r0 * d, n * d));
+                    break;
+                }
+            case RowOp.QkvRequantize:
+                _k.RequantizeRowsS8(_arena.Get<int>(_acc).Slice(r0 * 3 * d, n * 3 * d), 3 * d, b.QkvQ.Multipliers, b.QkvQ.Shifts,
+                    _arena.Get<sbyte>(_qkvQ).Slice(r0 * 3 * d, n * 3 * d), 3 * d, n, 3 * d);
+                break;
+            case RowOp.Activation:
+                {
+                    Span<int> acc = _arena.Get<int>(_acc).Slice(r0 * f, n * f);    // [n, F]
+                    Span<sbyte> act = _arena.Get<sbyte>(_actQ).Slice(r0 * f, n * f); // [n, F]
+                    if (c.Activation == "gelu") _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, act, n, f);
+                    else _k.ReluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, act, n, f);
+                    break;
+                }
+        }
     }
 }

@@ -42,6 +42,7 @@ public sealed partial class Session : IDisposable
     private readonly WorkerPool? _pool;
     private readonly GemmJob _gemmJob = new();
     private readonly HeadJob _headJob;
+    private readonly RowJob _rowJob;
 
     internal Session(Model model, SessionOptions options)
     {
@@ -93,6 +94,7 @@ public sealed partial class Session : IDisposable
         }
         _arena = new Arena(plan.Size);
         _headJob = new HeadJob(this);
+        _rowJob = new RowJob(this);
         if (threads > 1 && model.IsQuantized) _pool = new WorkerPool(threads);
     }
 

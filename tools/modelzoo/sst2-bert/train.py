@@ -2,7 +2,7 @@
 """Train a small BERT from scratch on GLUE SST-2 and export it (HF folder + ONNX).
 
     cd /work/main
-    nice -n 10 /usr/bin/python3 tools/modelzoo/sst2-bert/train.py --bench          # measure throughput
+    nice -n 10 /usr/bin/python3 tools/modelzoo/sst2-bert/train.py --bench 60       # measure throughput
     nice -n 10 /usr/bin/python3 tools/modelzoo/sst2-bert/train.py --epochs N       # train + export
     nice -n 10 /usr/bin/python3 tools/modelzoo/sst2-bert/train.py --export-only    # re-export from out/hf
 
@@ -366,6 +366,20 @@ def write_hf(model, hf_dir, vocab_path):
         f.write("\n")
 
 
+def write_reference(ref, path):
+    """dev_reference.json: indented JSON, but each item on a few lines (lists kept on one line)."""
+    head = {k: v for k, v in ref.items() if k != "items"}
+    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2]
+    items = []
+    for it in ref["items"]:
+        fields = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in it.items()]
+        items.append("  {" + ",\n   ".join(fields) + "}")
+    text += ',\n "items": [\n' + ",\n".join(items) + "\n ]\n}\n"
+    assert json.loads(text) == ref
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def load_from_safetensors(path):
     tensors, meta = safetensors_io.load_file(path)
     model = BertForSequenceClassification(CONFIG)
@@ -494,8 +508,9 @@ def main():
                 run_tok += int(mask.sum())
                 if args.bench and step % 10 == 0:
                     dt = time.time() - t_last
-                    print(f"bench step {step}: {dt / 10 * 1000:.0f} ms/step, {run_tok / dt:.0f} tok/s", flush=True)
-                    run_tok, t_last = 0, time.time()
+                    print(f"bench step {step}: {dt / 10 * 1000:.0f} ms/step, {run_tok / dt:.0f} tok/s, "
+                          f"train loss {run_loss / run_n:.6f}", flush=True)
+                    run_loss, run_n, run_tok, t_last = 0.0, 0, 0, time.time()
                 if not args.bench and (step % args.eval_every == 0 or step == total_steps):
                     acc, dloss, _ = evaluate(model, dev)
                     el = time.time() - t_train
@@ -570,18 +585,18 @@ def main():
     import verify_export
     onnx_report = verify_export.check_onnx(onnx_path, dev, st_logits.numpy(), ref)
     ref["model_sha256"]["model.onnx"] = sha256(onnx_path)
-    with open(os.path.join(args.ref_dir, "dev_reference.json"), "w") as f:
-        json.dump(ref, f, indent=1, ensure_ascii=False)
-        f.write("\n")
+    write_reference(ref, os.path.join(args.ref_dir, "dev_reference.json"))
 
     files = {}
     for rel in ("hf/config.json", "hf/model.safetensors", "hf/vocab.txt", "hf/tokenizer_config.json",
                 "hf/special_tokens_map.json", "model.onnx"):
         p = os.path.join(args.out, rel)
         files[rel] = {"bytes": os.path.getsize(p), "sha256": sha256(p)}
+    if roundtrip is not None:  # --export-only keeps the value recorded by the training run
+        metrics["safetensors_roundtrip_exact"] = roundtrip
     metrics.update({
         "fp32_dev_acc": round(acc * 100, 2), "fp32_dev_correct": int(round(acc * len(dev))),
-        "fp32_dev_loss": round(dloss, 4), "safetensors_roundtrip_exact": roundtrip,
+        "fp32_dev_loss": round(dloss, 4),
         "ref16_padded_vs_single_maxdiff": pad_vs_single, "onnx": onnx_report, "files": files,
     })
     with open(metrics_path, "w") as f:

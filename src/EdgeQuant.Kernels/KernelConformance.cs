@@ -21,7 +21,7 @@ public static class KernelConformance
         }
         foreach (int m in Sizes)
             foreach (int n in Sizes)
-                foreach (int kk in new[] { 1, 3, 17, 31, 64, 67, 130 })
+                foreach (int kk in new[] { 1, 3, 17, 31, 64, 67, 130, 300, 527 }) // ≥ 256 reaches the u8×s7 tiles
                 {
                     int lda = kk + (m % 3), ldb = kk + 1, ldc = n + 2;
                     sbyte[] a = S8(r, m * lda), b = S8(r, n * ldb);

@@ -141,6 +141,7 @@ internal static partial class Commands
         int index = a.Int("index", -1);
         bool bits = a.Flag("bits");
         int threads = a.Int("threads", 1);
+        int repeat = a.Int("repeat", 0);
         a.CheckAllUsed();
         using var model = Model.Load(a.Positional[0]);
         string imagePath = a.Positional[1];
@@ -151,6 +152,19 @@ internal static partial class Commands
         long t0 = Stopwatch.GetTimestamp();
         session.RunPixels(img.Image(Math.Max(index, 0)), img.Height, img.Width, img.Channels, logits);
         double ms = Elapsed(t0);
+        if (repeat > 0)
+        {
+            // The same call timed repeatedly (10 warm-up): the C# side of the C-ABI overhead comparison.
+            var times = new List<double>(repeat);
+            for (int i = 0; i < repeat + 10; i++)
+            {
+                long r0 = Stopwatch.GetTimestamp();
+                session.RunPixels(img.Image(Math.Max(index, 0)), img.Height, img.Width, img.Channels, logits);
+                if (i >= 10) times.Add(Elapsed(r0) * 1000);
+            }
+            times.Sort();
+            Console.Error.WriteLine($"RunPixels x{repeat}: median {Percentile(times, 50):F1} us, p10 {Percentile(times, 10):F1}, min {times[0]:F1}");
+        }
         if (bits)
         {
             // IEEE-754 bit patterns, one per line: compared bit for bit with the C example's --bits output.

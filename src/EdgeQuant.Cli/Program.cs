@@ -53,7 +53,7 @@ namespace EdgeQuant.Cli
                   --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
               info MODEL.eqm                   header, metadata, tensors and quantization summary
               run MODEL.eqm IMAGE              classify one image (binary PGM/PPM, or IDX file with --index N)
-                  --top K (default 5)   --bits (logits as IEEE-754 hex)   --threads N
+                  --top K (default 5)   --bits (logits as IEEE-754 hex)   --threads N   --repeat N (time N runs)
               eval MODEL.eqm --images IDX --labels IDX [--range A:B] [--threads N]
                                                accuracy, latency median/p90, peak RSS
               selftest [MODEL.eqm ...] [--images IDX] [--count N]

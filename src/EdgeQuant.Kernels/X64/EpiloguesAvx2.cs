@@ -12,7 +12,11 @@ namespace EdgeQuant.Kernels.X64;
 /// </summary>
 internal static unsafe class EpiloguesAvx2
 {
-    private static readonly Vector256<long> One = Vector256.Create(1L), Bias62 = Vector256.Create(1L << 62), Low32 = Vector256.Create(0xFFFFFFFFL);
+    // Constants as expression-bodied properties: folded into constant loads by the JIT and by Native AOT alike
+    // (a static readonly field would be read through its class-initialization check in AOT code).
+    private static Vector256<long> One => Vector256.Create(1L);
+    private static Vector256<long> Bias62 => Vector256.Create(1L << 62);
+    private static Vector256<long> Low32 => Vector256.Create(0xFFFFFFFFL);
 
     /// <summary>(x·M + 2^(s−1)) >> s per lane, clamped to [lo, hi] (as the reference, which saturates to int32 first).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -34,8 +38,10 @@ internal static unsafe class EpiloguesAvx2
         return Avx2.BlendVariable(v, lo, Avx2.CompareGreaterThan(lo, v).AsByte().AsInt64());
     }
 
-    private static readonly Vector256<long> LoS8 = Vector256.Create(-127L), HiS8 = Vector256.Create(127L);
-    private static readonly Vector256<long> LoS32 = Vector256.Create((long)int.MinValue), HiS32 = Vector256.Create((long)int.MaxValue);
+    private static Vector256<long> LoS8 => Vector256.Create(-127L);
+    private static Vector256<long> HiS8 => Vector256.Create(127L);
+    private static Vector256<long> LoS32 => Vector256.Create((long)int.MinValue);
+    private static Vector256<long> HiS32 => Vector256.Create((long)int.MaxValue);
 
     /// <summary>8 int32 (each in [−127, 127]) → 8 sbytes at <paramref name="y"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -67,7 +73,8 @@ internal static unsafe class EpiloguesAvx2
         }
     }
 
-    private static readonly Vector256<long> LoS16 = Vector256.Create((long)short.MinValue), HiS16 = Vector256.Create((long)short.MaxValue);
+    private static Vector256<long> LoS16 => Vector256.Create((long)short.MinValue);
+    private static Vector256<long> HiS16 => Vector256.Create((long)short.MaxValue);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GeluRowsS8(int* acc, int* inMult, int* inShift, int outMult, int outShift, sbyte* y, int rows, int cols)

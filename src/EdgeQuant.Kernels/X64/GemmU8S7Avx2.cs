@@ -54,7 +54,7 @@ internal static unsafe class GemmU8S7Avx2
 
     private static int Finish(int s, int* bias, int* wsum, int j) => s - 128 * wsum[j] + (bias != null ? bias[j] : 0);
 
-    private static readonly Vector256<short> Ones = Vector256.Create((short)1);
+    private static Vector256<short> Ones => Vector256.Create((short)1); // constant load, also under Native AOT
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(byte* a, sbyte* b, int k)

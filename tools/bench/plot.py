@@ -13,12 +13,12 @@ engines = [("edgequant-int8", "#2b7a3d", "EdgeQuant INT8"), ("ort-int8", "#3b6fb
 W, bar, gap, left, top, height = 900, 18, 26, 230, 50, 0
 height = top + len(groups) * (len(engines) * bar + gap) + 40
 out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="12">',
-       f'<text x="{left}" y="20" font-size="14" font-weight="bold">Batch-1 latency relative to ONNX Runtime FP32 (median; shorter is faster)</text>']
+       f'<text x="{left}" y="20" font-size="14" font-weight="bold">Batch-1 latency, median ms (scaled per group; shorter is faster)</text>']
 for i, (name, color, label) in enumerate(engines):
     out.append(f'<rect x="{left + i * 170}" y="28" width="12" height="12" fill="{color}"/><text x="{left + i * 170 + 16}" y="38">{label}</text>')
 y = top
 for (model, threads), vals in groups.items():
-    ref = vals.get("ort-fp32") or max(vals.values())
+    ref = max(vals.values())
     out.append(f'<text x="{left - 10}" y="{y + bar * 1.8}" text-anchor="end">{model}, {threads} thread{"s" if threads > 1 else ""}</text>')
     for name, color, _ in engines:
         if name not in vals:

@@ -3,8 +3,11 @@ using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Kernels.X64;
 
-/// <summary>x64 AVX2 path: exact int16 multiply-add GEMMs; other kernels from the reference.</summary>
-public sealed unsafe class Avx2Kernels : KernelSet
+/// <summary>
+/// x64 AVX2 path: exact int16 multiply-add GEMMs (u8×s7 vpmaddubsw for 7-bit weights), AVX2 fixed-point epilogues;
+/// float kernels from the reference. <see cref="Avx512Kernels"/> only swaps the GEMM tiles for zmm ones.
+/// </summary>
+public unsafe class Avx2Kernels : KernelSet
 {
     /// <summary>True when the CPU (or, under Native AOT, the publish-time instruction set) has AVX2.</summary>
     public static bool IsSupported => Avx2.IsSupported;
@@ -13,7 +16,20 @@ public sealed unsafe class Avx2Kernels : KernelSet
     public override string Name => "avx2";
 
     /// <summary>Below this K the u8×s7 tiles lose to the int16 ones (measured: 17x192x64 and 197x197x64).</summary>
-    internal const int MinS7K = 256;
+    private const int MinS7K = 256;
+
+    /// <summary>Below this K the 4x3 ymm tile beats the 4x4 zmm tile (measured: 197x197x64 attention scores).</summary>
+    private const int MinZmmK = 128;
+
+    /// <summary>Whether the GEMM tiles use zmm registers.</summary>
+    private protected virtual bool Zmm => false;
+
+    /// <summary>A widened to int16 [m, k], then the int16 tiles (ymm, or zmm when K is long enough).</summary>
+    private void RunS16(short* w, sbyte* pb, int ldb, int* bias, int* pc, int ldc, int m, int n, int k)
+    {
+        if (Zmm && k >= MinZmmK) GemmS8Avx512.Run(w, pb, ldb, bias, pc, ldc, m, 0, n, k);
+        else GemmS8Avx2.Run(w, pb, ldb, bias, pc, ldc, m, 0, n, k);
+    }
 
     /// <inheritdoc/>
     public override void GemmS8S8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
@@ -25,24 +41,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
         fixed (int* pbias = bias, pc = c)
         {
             GemmS8Avx2.WidenS8(pa, lda, w, m, k);
-            GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
-        }
-    }
-
-    /// <inheritdoc/>
-    public override void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
-    {
-        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (m == 0 || n == 0) return;
-        if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
-        // Short rows: the 16-bit kernel is faster (fewer 32/64-byte steps to reduce), and exact for 7-bit weights too.
-        if (k < Avx2Kernels.MinS7K) { GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k); return; }
-        short* w = WideningScratch.Get((m * k + 1) / 2);
-        fixed (sbyte* pa = a, pb = b)
-        fixed (int* pbias = bias, pws = wsum, pc = c)
-        {
-            GemmU8S7Avx2.OffsetToU8(pa, lda, (byte*)w, m, k);
-            GemmU8S7Avx2.Run((byte*)w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: false);
+            RunS16(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, n, k);
         }
     }
 
@@ -57,7 +56,24 @@ public sealed unsafe class Avx2Kernels : KernelSet
         fixed (int* pbias = bias, pc = c)
         {
             GemmS8Avx2.WidenU8(pa, lda, w, m, k);
-            GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
+            RunS16(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, n, k);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
+    {
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (m == 0 || n == 0) return;
+        if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
+        // Short rows: the 16-bit kernel is faster (fewer 32/64-byte steps to reduce), and exact for 7-bit weights too.
+        if (k < MinS7K) { GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k); return; }
+        byte* w = (byte*)WideningScratch.Get((m * k + 1) / 2);
+        fixed (sbyte* pa = a, pb = b)
+        fixed (int* pbias = bias, pws = wsum, pc = c)
+        {
+            GemmU8S7Avx2.OffsetToU8(pa, lda, w, m, k);
+            GemmU8S7Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: Zmm);
         }
     }
 
@@ -65,7 +81,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
     public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
     {
         if (rows == 0 || cols == 0) return;
-        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
         if (multipliers.Length < cols || shifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
         fixed (int* px = x, pm = multipliers, ps = shifts)
         fixed (sbyte* py = y)
@@ -76,7 +92,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
     public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
     {
         if (rows == 0 || cols == 0) return;
-        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
         fixed (int* px = x)
         fixed (sbyte* py = y)
             EpiloguesAvx2.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
@@ -86,7 +102,7 @@ public sealed unsafe class Avx2Kernels : KernelSet
     public override void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
     {
         if (rows == 0 || cols == 0) return;
-        Avx2Kernels.CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
+        CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
         if (inMultipliers.Length < cols || inShifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
         fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
         fixed (sbyte* py = y)
@@ -104,115 +120,21 @@ public sealed unsafe class Avx2Kernels : KernelSet
             EpiloguesAvx2.SoftmaxRow(pa, n, multiplier, shift, px, pp);
     }
 
-    internal static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
+    private static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
     {
         if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
             throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
     }
-
 }
 
-/// <summary>x64 AVX-512BW path: exact int16 multiply-add GEMMs on zmm; other kernels from the reference.</summary>
-public sealed unsafe class Avx512Kernels : KernelSet
+/// <summary>x64 AVX-512BW path: the AVX2 path with 4x4 zmm GEMM tiles for K ≥ 128.</summary>
+public sealed class Avx512Kernels : Avx2Kernels
 {
     /// <summary>True when the CPU (or the publish-time instruction set) has AVX-512 BW.</summary>
-    public static bool IsSupported => Avx512BW.IsSupported;
+    public static new bool IsSupported => Avx512BW.IsSupported;
 
     /// <inheritdoc/>
     public override string Name => "avx512";
 
-    /// <summary>Below this K the 4x3 ymm tile beats the 4x4 zmm tile (measured: 197x197x64 attention scores).</summary>
-    private const int ShortK = 128;
-
-    /// <inheritdoc/>
-    public override void GemmS8S8(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
-    {
-        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (m == 0 || n == 0) return;
-        short* w = WideningScratch.Get(m * k);
-        fixed (sbyte* pa = a, pb = b)
-        fixed (int* pbias = bias, pc = c)
-        {
-            GemmS8Avx2.WidenS8(pa, lda, w, m, k);
-            if (k < ShortK) GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
-            else GemmS8Avx512.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
-        }
-    }
-
-    /// <inheritdoc/>
-    public override void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
-    {
-        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (m == 0 || n == 0) return;
-        if (wsum.Length < n) throw new ArgumentException($"wsum has {wsum.Length} entries, need {n}");
-        // Short rows: the 16-bit kernel is faster (fewer 32/64-byte steps to reduce), and exact for 7-bit weights too.
-        if (k < Avx2Kernels.MinS7K) { GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k); return; }
-        short* w = WideningScratch.Get((m * k + 1) / 2);
-        fixed (sbyte* pa = a, pb = b)
-        fixed (int* pbias = bias, pws = wsum, pc = c)
-        {
-            GemmU8S7Avx2.OffsetToU8(pa, lda, (byte*)w, m, k);
-            GemmU8S7Avx2.Run((byte*)w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: true);
-        }
-    }
-
-    /// <inheritdoc/>
-    public override void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
-    {
-        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (m == 0 || n == 0) return;
-        short* w = WideningScratch.Get(m * k);
-        fixed (byte* pa = a)
-        fixed (sbyte* pb = b)
-        fixed (int* pbias = bias, pc = c)
-        {
-            GemmS8Avx2.WidenU8(pa, lda, w, m, k);
-            if (k < ShortK) GemmS8Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
-            else GemmS8Avx512.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, 0, n, k);
-        }
-    }
-
-    /// <inheritdoc/>
-    public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
-    {
-        if (rows == 0 || cols == 0) return;
-        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
-        if (multipliers.Length < cols || shifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
-        fixed (int* px = x, pm = multipliers, ps = shifts)
-        fixed (sbyte* py = y)
-            EpiloguesAvx2.RequantRowsS8(px, ldx, pm, ps, true, py, ldy, rows, cols);
-    }
-
-    /// <inheritdoc/>
-    public override void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
-    {
-        if (rows == 0 || cols == 0) return;
-        Avx2Kernels.CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
-        fixed (int* px = x)
-        fixed (sbyte* py = y)
-            EpiloguesAvx2.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
-    }
-
-    /// <inheritdoc/>
-    public override void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
-    {
-        if (rows == 0 || cols == 0) return;
-        Avx2Kernels.CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
-        if (inMultipliers.Length < cols || inShifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
-        fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
-        fixed (sbyte* py = y)
-            EpiloguesAvx2.GeluRowsS8(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
-    }
-
-    /// <inheritdoc/>
-    public override void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
-    {
-        int n = acc.Length;
-        if (n == 0) return;
-        if (scratch.Length < n || p.Length < n) throw new ArgumentException("softmax scratch/output shorter than the row");
-        fixed (int* pa = acc, px = scratch)
-        fixed (byte* pp = p)
-            EpiloguesAvx2.SoftmaxRow(pa, n, multiplier, shift, px, pp);
-    }
-
+    private protected override bool Zmm => true;
 }

@@ -17,32 +17,10 @@ internal static unsafe class GemmS8Neon
 {
     private const int Tile = 4, Step = 16;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunS8(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k, bool dot)
     {
-        int nb = WideningScratch.ColumnBlock(k, Tile), mb = WideningScratch.RowBlock(k, Tile, 1);
-        for (int ib = 0; ib < m; ib += mb)
-        {
-            int ie = Math.Min(ib + mb, m);
-            for (int jb = 0; jb < n; jb += nb)
-            {
-                int je = Math.Min(jb + nb, n);
-                int i = ib;
-                for (; i + Tile <= ie; i += Tile)
-                {
-                    int j = jb;
-                    for (; j + Tile <= je; j += Tile)
-                    {
-                        if (dot) Tile4x4Dot(a + (long)i * lda, lda, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
-                        else Tile4x4Smull(a + (long)i * lda, lda, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
-                    }
-                    for (; j < je; j++)
-                        for (int r = 0; r < Tile; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * lda, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
-                }
-                for (; i < ie; i++)
-                    for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * lda, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
-            }
-        }
+        if (dot) Tiling.Run(a, lda, b, ldb, bias, null, c, ldc, m, n, k, Tile, Tile, &Tile4x4Dot, &Dot);
+        else Tiling.Run(a, lda, b, ldb, bias, null, c, ldc, m, n, k, Tile, Tile, &Tile4x4Smull, &Dot);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -71,12 +49,12 @@ internal static unsafe class GemmS8Neon
                 int v = Vector128.Sum(acc[r * Tile + q]);
                 sbyte* ar = a + r * lda, bq = b + q * ldb;
                 for (int t = p; t < k; t++) v += ar[t] * bq[t];
-                c[r * ldc + q] = v + (bias != null ? bias[j + q] : 0);
+                c[r * ldc + q] = Tiling.Edge(v, bias, null, j + q);
             }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4Dot(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
+    private static void Tile4x4Dot(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
     {
         Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
         Vector128<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
@@ -113,7 +91,7 @@ internal static unsafe class GemmS8Neon
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4Smull(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
+    private static void Tile4x4Smull(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
     {
         Vector128<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
         Vector128<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;

@@ -40,31 +40,9 @@ internal static unsafe class GemmS8Avx2
         }
     }
 
-    /// <summary>Columns [n0, n1) of C for all m rows; a is the widened A [m, k].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n0, int n1, int k)
-    {
-        // L2 blocking: a block of A rows and a block of B rows stay resident while their tiles are computed.
-        int nb = WideningScratch.ColumnBlock(k, TileN), mb = WideningScratch.RowBlock(k, TileM, 2);
-        for (int ib = 0; ib < m; ib += mb)
-        {
-            int ie = Math.Min(ib + mb, m);
-            for (int jb = n0; jb < n1; jb += nb)
-            {
-                int je = Math.Min(jb + nb, n1);
-                int i = ib;
-                for (; i + TileM <= ie; i += TileM)
-                {
-                    int j = jb;
-                    for (; j + TileN <= je; j += TileN) Tile4x3(a + (long)i * k, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
-                    for (; j < je; j++)
-                        for (int r = 0; r < TileM; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
-                }
-                for (; i < ie; i++)
-                    for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
-            }
-        }
-    }
+    /// <summary>C [m, n] from the widened A [m, k] (row stride k).</summary>
+    public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k) =>
+        Tiling.Run(a, k, b, ldb, bias, null, c, ldc, m, n, k, TileM, TileN, &Tile4x3, &Dot);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(short* a, sbyte* b, int k)
@@ -78,9 +56,9 @@ internal static unsafe class GemmS8Avx2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x3(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
+    private static void Tile4x3(short* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
     {
-        short* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
+        short* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
         sbyte* b0 = b, b1 = b + ldb, b2 = b + 2 * ldb;
         Vector256<int> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
         Vector256<int> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
@@ -115,8 +93,7 @@ internal static unsafe class GemmS8Avx2
             s20 += a2[p] * w0; s21 += a2[p] * w1; s22 += a2[p] * w2;
             s30 += a3[p] * w0; s31 += a3[p] * w1; s32 += a3[p] * w2;
         }
-        int d0 = 0, d1 = 0, d2 = 0;
-        if (bias != null) (d0, d1, d2) = (bias[j], bias[j + 1], bias[j + 2]);
+        int d0 = Tiling.Edge(0, bias, wsum, j), d1 = Tiling.Edge(0, bias, wsum, j + 1), d2 = Tiling.Edge(0, bias, wsum, j + 2);
         c[0] = s00 + d0; c[1] = s01 + d1; c[2] = s02 + d2;
         c[ldc] = s10 + d0; c[ldc + 1] = s11 + d1; c[ldc + 2] = s12 + d2;
         c[2 * ldc] = s20 + d0; c[2 * ldc + 1] = s21 + d1; c[2 * ldc + 2] = s22 + d2;

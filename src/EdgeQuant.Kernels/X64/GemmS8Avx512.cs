@@ -14,31 +14,9 @@ internal static unsafe class GemmS8Avx512
 {
     public const int TileM = 4, TileN = 4, Step = 32;
 
-    /// <summary>Columns [n0, n1) of C for all m rows; a is the widened A [m, k].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n0, int n1, int k)
-    {
-        // L2 blocking: a block of A rows and a block of B rows stay resident while their tiles are computed.
-        int nb = WideningScratch.ColumnBlock(k, TileN), mb = WideningScratch.RowBlock(k, TileM, 2);
-        for (int ib = 0; ib < m; ib += mb)
-        {
-            int ie = Math.Min(ib + mb, m);
-            for (int jb = n0; jb < n1; jb += nb)
-            {
-                int je = Math.Min(jb + nb, n1);
-                int i = ib;
-                for (; i + TileM <= ie; i += TileM)
-                {
-                    int j = jb;
-                    for (; j + TileN <= je; j += TileN) Tile4x4(a + (long)i * k, b + (long)j * ldb, ldb, bias, c + (long)i * ldc + j, ldc, j, k);
-                    for (; j < je; j++)
-                        for (int r = 0; r < TileM; r++) c[(long)(i + r) * ldc + j] = Dot(a + (long)(i + r) * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
-                }
-                for (; i < ie; i++)
-                    for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Dot(a + (long)i * k, b + (long)j * ldb, k) + (bias != null ? bias[j] : 0);
-            }
-        }
-    }
+    /// <summary>C [m, n] from the widened A [m, k] (row stride k).</summary>
+    public static void Run(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k) =>
+        Tiling.Run(a, k, b, ldb, bias, null, c, ldc, m, n, k, TileM, TileN, &Tile4x4, &Dot);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Dot(short* a, sbyte* b, int k)
@@ -52,9 +30,9 @@ internal static unsafe class GemmS8Avx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4(short* a, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int k)
+    private static void Tile4x4(short* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
     {
-        short* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
+        short* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
         sbyte* b0 = b, b1 = b + ldb, b2 = b + 2 * ldb, b3 = b + 3 * ldb;
         Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
         Vector512<int> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
@@ -93,13 +71,13 @@ internal static unsafe class GemmS8Avx512
         s[12] = Vector512.Sum(c30); s[13] = Vector512.Sum(c31); s[14] = Vector512.Sum(c32); s[15] = Vector512.Sum(c33);
         for (int r = 0; r < 4; r++)
         {
-            short* ar = a + r * k;
+            short* ar = a + r * lda;
             for (int q = 0; q < 4; q++)
             {
                 sbyte* bq = b + q * ldb;
                 int v = s[r * 4 + q];
                 for (int t = p; t < k; t++) v += ar[t] * bq[t];
-                c[r * ldc + q] = v + (bias != null ? bias[j + q] : 0);
+                c[r * ldc + q] = Tiling.Edge(v, bias, wsum, j + q);
             }
         }
     }

@@ -26,33 +26,12 @@ internal static unsafe class GemmU8S7Avx2
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>C [m, n] from the u8-offset A [m, k] (row stride k).</summary>
     public static void Run(byte* a, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int m, int n, int k, bool avx512)
     {
-        int tileN = avx512 ? 4 : 2;
-        int nb = WideningScratch.ColumnBlock(k, tileN), mb = WideningScratch.RowBlock(k, 4, 1);
-        for (int ib = 0; ib < m; ib += mb)
-        {
-            int ie = Math.Min(ib + mb, m);
-            for (int jb = 0; jb < n; jb += nb)
-            {
-                int je = Math.Min(jb + nb, n);
-                int i = ib;
-                for (; i + 4 <= ie; i += 4)
-                {
-                    int j = jb;
-                    if (avx512) for (; j + 4 <= je; j += 4) Tile4x4Avx512(a + (long)i * k, k, b + (long)j * ldb, ldb, bias, wsum, c + (long)i * ldc + j, ldc, j);
-                    else for (; j + 2 <= je; j += 2) Tile4x2(a + (long)i * k, k, b + (long)j * ldb, ldb, bias, wsum, c + (long)i * ldc + j, ldc, j);
-                    for (; j < je; j++)
-                        for (int r = 0; r < 4; r++) c[(long)(i + r) * ldc + j] = Finish(Dot(a + (long)(i + r) * k, b + (long)j * ldb, k), bias, wsum, j);
-                }
-                for (; i < ie; i++)
-                    for (int j = jb; j < je; j++) c[(long)i * ldc + j] = Finish(Dot(a + (long)i * k, b + (long)j * ldb, k), bias, wsum, j);
-            }
-        }
+        if (avx512) Tiling.Run(a, k, b, ldb, bias, wsum, c, ldc, m, n, k, 4, 4, &Tile4x4Avx512, &Dot);
+        else Tiling.Run(a, k, b, ldb, bias, wsum, c, ldc, m, n, k, 4, 2, &Tile4x2, &Dot);
     }
-
-    private static int Finish(int s, int* bias, int* wsum, int j) => s - 128 * wsum[j] + (bias != null ? bias[j] : 0);
 
     private static Vector256<short> Ones => Vector256.Create((short)1); // constant load, also under Native AOT
 
@@ -68,9 +47,9 @@ internal static unsafe class GemmU8S7Avx2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x2(byte* a, int k, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j)
+    private static void Tile4x2(byte* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
     {
-        byte* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
+        byte* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
         sbyte* b0 = b, b1 = b + ldb;
         Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         int p = 0;
@@ -97,15 +76,15 @@ internal static unsafe class GemmU8S7Avx2
             for (int q = 0; q < 2; q++)
             {
                 int v = s[r * 2 + q];
-                byte* ar = a + r * k;
+                byte* ar = a + r * lda;
                 sbyte* bq = b + q * ldb;
                 for (int t = p; t < k; t++) v += ar[t] * bq[t];
-                c[r * ldc + q] = Finish(v, bias, wsum, j + q);
+                c[r * ldc + q] = Tiling.Edge(v, bias, wsum, j + q);
             }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4Avx512(byte* a, int k, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j)
+    private static void Tile4x4Avx512(byte* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
     {
         var ones = Vector512.Create((short)1);
         Vector512<int> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
@@ -114,9 +93,9 @@ internal static unsafe class GemmU8S7Avx2
         for (; p + 64 <= k; p += 64)
         {
             var x0 = Avx512F.LoadVector512(a + p);
-            var x1 = Avx512F.LoadVector512(a + k + p);
-            var x2 = Avx512F.LoadVector512(a + 2 * k + p);
-            var x3 = Avx512F.LoadVector512(a + 3 * k + p);
+            var x1 = Avx512F.LoadVector512(a + lda + p);
+            var x2 = Avx512F.LoadVector512(a + 2 * lda + p);
+            var x3 = Avx512F.LoadVector512(a + 3 * lda + p);
             var w = Avx512F.LoadVector512(b + p);
             c00 = Avx512F.Add(c00, Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(x0, w), ones));
             c10 = Avx512F.Add(c10, Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(x1, w), ones));
@@ -146,10 +125,10 @@ internal static unsafe class GemmU8S7Avx2
             for (int q = 0; q < 4; q++)
             {
                 int v = s[r * 4 + q];
-                byte* ar = a + r * k;
+                byte* ar = a + r * lda;
                 sbyte* bq = b + q * ldb;
                 for (int t = p; t < k; t++) v += ar[t] * bq[t];
-                c[r * ldc + q] = Finish(v, bias, wsum, j + q);
+                c[r * ldc + q] = Tiling.Edge(v, bias, wsum, j + q);
             }
     }
 }

@@ -27,8 +27,8 @@ public unsafe class Avx2Kernels : KernelSet
     /// <summary>A widened to int16 [m, k], then the int16 tiles (ymm, or zmm when K is long enough).</summary>
     private void RunS16(short* w, sbyte* pb, int ldb, int* bias, int* pc, int ldc, int m, int n, int k)
     {
-        if (Zmm && k >= MinZmmK) GemmS8Avx512.Run(w, pb, ldb, bias, pc, ldc, m, 0, n, k);
-        else GemmS8Avx2.Run(w, pb, ldb, bias, pc, ldc, m, 0, n, k);
+        if (Zmm && k >= MinZmmK) GemmS8Avx512.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
+        else GemmS8Avx2.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
     }
 
     /// <inheritdoc/>

@@ -6,7 +6,7 @@ namespace EdgeQuant.Converter;
 public sealed class Progress(string what, int total, Action<string> log)
 {
     private readonly Stopwatch _sw = Stopwatch.StartNew();
-    private long _lastMs = -1000;
+    private long _lastMs; // first interim line after 0.5 s: short work prints only its final line
 
     /// <summary>Reports that <paramref name="done"/> of the total items are finished.</summary>
     public void Report(int done)

@@ -26,9 +26,10 @@ internal static class OnnxInterpreter
                 throw new OnnxImportException($"unsupported ONNX op: {n.Describe}{(n.Domain.Length > 0 ? " in domain " + n.Domain : "")}; supported ops: {string.Join(", ", Supported.Order())}");
     }
 
-    /// <summary>Evaluates the whole graph; returns every named value.</summary>
-    public static Dictionary<string, OTensor> Run(OnnxModel m, Dictionary<string, OTensor> inputs)
+    /// <summary>Evaluates the whole graph; returns every named value. <paramref name="progress"/> receives node counts.</summary>
+    public static Dictionary<string, OTensor> Run(OnnxModel m, Dictionary<string, OTensor> inputs, Progress? progress = null)
     {
+        int done = 0;
         var env = new Dictionary<string, OTensor>(m.Initializers, StringComparer.Ordinal);
         foreach (var kv in inputs) env[kv.Key] = kv.Value;
         foreach (var n in m.Nodes)
@@ -49,6 +50,7 @@ internal static class OnnxInterpreter
             }
             for (int i = 0; i < outs.Length && i < n.Outputs.Count; i++)
                 if (n.Outputs[i].Length > 0) env[n.Outputs[i]] = outs[i];
+            progress?.Report(++done);
         }
         return env;
     }

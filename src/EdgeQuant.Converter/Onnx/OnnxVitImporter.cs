@@ -50,7 +50,8 @@ public static class OnnxVitImporter
         var rng = new Random(1234);
         float[] sample = new float[ch * height * width];
         for (int i = 0; i < sample.Length; i++) sample[i] = (float)rng.NextDouble();
-        var env = OnnxInterpreter.Run(m, new() { [input.Name] = new OTensor([1, ch, height, width], sample) });
+        var env = OnnxInterpreter.Run(m, new() { [input.Name] = new OTensor([1, ch, height, width], sample) },
+            new Progress("evaluating the ONNX graph (shapes and constants)", m.Nodes.Count, log));
         var constant = ConstantValues(m, input.Name);
 
         var enc = Build(m, env, constant, ch, height, width, options, path);
@@ -303,7 +304,8 @@ public static class OnnxVitImporter
         float worst = 0;
         foreach (var x in inputs)
         {
-            var env = OnnxInterpreter.Run(m, new() { [inputName] = new OTensor([1, im.Channels, im.Height, im.Width], x) });
+            var env = OnnxInterpreter.Run(m, new() { [inputName] = new OTensor([1, im.Channels, im.Height, im.Width], x) },
+                new Progress("verifying against the ONNX graph", m.Nodes.Count, log));
             float[] expected = env[m.Outputs[0].Name].AsFloat();
             var got = new float[enc.Config.NumClasses];
             session.Run(x, got);

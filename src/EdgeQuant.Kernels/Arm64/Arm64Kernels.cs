@@ -3,7 +3,7 @@ using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Kernels.Arm64;
 
-/// <summary>arm64 NEON path (Cortex-A72, Raspberry Pi 4): SMULL/SMLAL GEMMs; other kernels from the reference.</summary>
+/// <summary>arm64 NEON path (Cortex-A72, Raspberry Pi 4): SMULL/SMLAL GEMMs, NEON fixed-point epilogues; float kernels from the reference.</summary>
 public class NeonKernels : KernelSet
 {
     /// <summary>True on any arm64 CPU with Advanced SIMD.</summary>
@@ -38,6 +38,55 @@ public class NeonKernels : KernelSet
             GemmS8Neon.WidenU8(pa, lda, w, m, k);
             GemmS8Neon.RunS16(w, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, n, k);
         }
+    }
+
+    /// <inheritdoc/>
+    public override unsafe void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        if (multipliers.Length < cols || shifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        fixed (int* px = x, pm = multipliers, ps = shifts)
+        fixed (sbyte* py = y)
+            EpiloguesNeon.RequantRowsS8(px, ldx, pm, ps, true, py, ldy, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override unsafe void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        fixed (int* px = x)
+        fixed (sbyte* py = y)
+            EpiloguesNeon.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override unsafe void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
+    {
+        if (rows == 0 || cols == 0) return;
+        CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
+        if (inMultipliers.Length < cols || inShifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
+        fixed (sbyte* py = y)
+            EpiloguesNeon.GeluRowsS8(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
+    }
+
+    /// <inheritdoc/>
+    public override unsafe void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
+    {
+        int n = acc.Length;
+        if (n == 0) return;
+        if (scratch.Length < n || p.Length < n) throw new ArgumentException("softmax scratch/output shorter than the row");
+        fixed (int* pa = acc, px = scratch)
+        fixed (byte* pp = p)
+            EpiloguesNeon.SoftmaxRow(pa, n, multiplier, shift, px, pp);
+    }
+
+    private static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
+    {
+        if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
+            throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
     }
 }
 

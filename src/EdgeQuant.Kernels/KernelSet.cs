@@ -62,6 +62,13 @@ public abstract class KernelSet
     public virtual void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
         => FloatReference.Dequantize(acc, scales, y, rows, cols);
 
+    /// <summary>Bounds check shared by the SIMD row epilogues (they work on raw pointers).</summary>
+    private protected static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
+    {
+        if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
+            throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
+    }
+
     /// <summary>Float GEMM of the FP32 reference path (see <see cref="FloatReference.Gemm"/>).</summary>
     public virtual void GemmF32(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias, Span<float> c, int ldc, int m, int n, int k)
         => FloatReference.Gemm(a, lda, b, ldb, bias, c, ldc, m, n, k);

@@ -82,12 +82,6 @@ public class NeonKernels : KernelSet
         fixed (byte* pp = p)
             EpiloguesNeon.SoftmaxRow(pa, n, multiplier, shift, px, pp);
     }
-
-    private static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
-    {
-        if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
-            throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
-    }
 }
 
 /// <summary>arm64 dot-product path (Cortex-A76, Raspberry Pi 5): SDOT GEMMs; chosen at run time when the CPU has it.</summary>

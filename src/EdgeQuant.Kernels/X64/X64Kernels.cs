@@ -119,12 +119,6 @@ public unsafe class Avx2Kernels : KernelSet
         fixed (byte* pp = p)
             EpiloguesAvx2.SoftmaxRow(pa, n, multiplier, shift, px, pp);
     }
-
-    private static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
-    {
-        if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
-            throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
-    }
 }
 
 /// <summary>x64 AVX-512BW path: the AVX2 path with 4x4 zmm GEMM tiles for K ≥ 128.</summary>

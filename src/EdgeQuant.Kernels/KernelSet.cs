@@ -62,11 +62,25 @@ public abstract class KernelSet
     public virtual void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
         => FloatReference.Dequantize(acc, scales, y, rows, cols);
 
-    /// <summary>Bounds check shared by the SIMD row epilogues (they work on raw pointers).</summary>
-    private protected static void CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols)
+    /// <summary>
+    /// Argument checks shared by the SIMD row epilogues, which work on raw pointers: false when there is nothing to do;
+    /// throws when the spans are too short for the rows, columns and strides (or the per-column parameters).
+    /// </summary>
+    private protected static bool CheckRows(int xLen, int ldx, int yLen, int ldy, int rows, int cols, int paramLen = int.MaxValue, int paramLen2 = int.MaxValue)
     {
+        if (rows == 0 || cols == 0) return false;
         if (ldx < cols || ldy < cols || (long)(rows - 1) * ldx + cols > xLen || (long)(rows - 1) * ldy + cols > yLen)
             throw new ArgumentException("epilogue spans are too short for the given rows, columns and strides");
+        if (paramLen < cols || paramLen2 < cols) throw new ArgumentException("need one multiplier and shift per column");
+        return true;
+    }
+
+    /// <summary>Softmax argument check shared by the SIMD paths: false for an empty row.</summary>
+    private protected static bool CheckSoftmax(int n, int scratchLen, int pLen)
+    {
+        if (n == 0) return false;
+        if (scratchLen < n || pLen < n) throw new ArgumentException("softmax scratch/output shorter than the row");
+        return true;
     }
 
     /// <summary>Float GEMM of the FP32 reference path (see <see cref="FloatReference.Gemm"/>).</summary>

@@ -43,9 +43,7 @@ public class NeonKernels : KernelSet
     /// <inheritdoc/>
     public override unsafe void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int ldy, int rows, int cols)
     {
-        if (rows == 0 || cols == 0) return;
-        CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
-        if (multipliers.Length < cols || shifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        if (!CheckRows(x.Length, ldx, y.Length, ldy, rows, cols, multipliers.Length, shifts.Length)) return;
         fixed (int* px = x, pm = multipliers, ps = shifts)
         fixed (sbyte* py = y)
             EpiloguesNeon.RequantRowsS8(px, ldx, pm, ps, true, py, ldy, rows, cols);
@@ -54,8 +52,7 @@ public class NeonKernels : KernelSet
     /// <inheritdoc/>
     public override unsafe void RequantizeRowsS8(ReadOnlySpan<int> x, int ldx, int multiplier, int shift, Span<sbyte> y, int ldy, int rows, int cols)
     {
-        if (rows == 0 || cols == 0) return;
-        CheckRows(x.Length, ldx, y.Length, ldy, rows, cols);
+        if (!CheckRows(x.Length, ldx, y.Length, ldy, rows, cols)) return;
         fixed (int* px = x)
         fixed (sbyte* py = y)
             EpiloguesNeon.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
@@ -64,9 +61,7 @@ public class NeonKernels : KernelSet
     /// <inheritdoc/>
     public override unsafe void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
     {
-        if (rows == 0 || cols == 0) return;
-        CheckRows(acc.Length, cols, y.Length, cols, rows, cols);
-        if (inMultipliers.Length < cols || inShifts.Length < cols) throw new ArgumentException("need one multiplier and shift per column");
+        if (!CheckRows(acc.Length, cols, y.Length, cols, rows, cols, inMultipliers.Length, inShifts.Length)) return;
         fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
         fixed (sbyte* py = y)
             EpiloguesNeon.GeluRowsS8(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
@@ -76,8 +71,7 @@ public class NeonKernels : KernelSet
     public override unsafe void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
     {
         int n = acc.Length;
-        if (n == 0) return;
-        if (scratch.Length < n || p.Length < n) throw new ArgumentException("softmax scratch/output shorter than the row");
+        if (!CheckSoftmax(n, scratch.Length, p.Length)) return;
         fixed (int* pa = acc, px = scratch)
         fixed (byte* pp = p)
             EpiloguesNeon.SoftmaxRow(pa, n, multiplier, shift, px, pp);

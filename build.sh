@@ -29,9 +29,10 @@ apt_install() {
 
 deps() {
   command -v dotnet >/dev/null || { echo "the .NET 10 SDK must be on PATH" >&2; exit 1; }
-  # arm64 cross toolchain for Native AOT + qemu to run it; Fashion-MNIST for the demo.
+  # arm64 cross toolchain for Native AOT + qemu to run it; Fashion-MNIST for the demo; ICU for the tokenizer tests'
+  # reference (Microsoft.ML.Tokenizers normalizes with ICU; the engine itself runs invariant).
   apt_install clang lld gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dataset-fashion-mnist \
-    make gcc libc6-dev python3-numpy python3-pytest
+    make gcc libc6-dev python3-numpy python3-pytest libicu72
 }
 
 build() { dotnet build EdgeQuant.sln -c Release -nologo -clp:ErrorsOnly; }
@@ -66,6 +67,12 @@ arm64_selftest() {
   for m in vit_preln_oddheads vit_postln_relu vit_meanpool; do
     $X convert "tests/assets/$m.onnx" -o "$tmp/$m-int8.eqm" --calib-random 32 2>/dev/null
   done
+  # Text models: HF folders and an ONNX export, calibrated on SST-2 sentences (the tiny vocabularies map most words to [UNK]).
+  local sst2="$SHARED/data/sst2/train.tsv"
+  $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-int8.eqm" --calib-text "$sst2" --calib-range 0:64 2>/dev/null
+  $X convert --hf tests/assets/plm/bert_emb -o "$tmp/bert_emb-int8.eqm" --calib-text "$sst2" --calib-range 0:64 2>/dev/null
+  $X convert --hf tests/assets/plm/distilbert_cls -o "$tmp/distilbert_cls-int8.eqm" --calib-text "$sst2" --calib-range 0:64 2>/dev/null
+  $X convert tests/assets/plm/bert_onnx/model.onnx -o "$tmp/bert_onnx-w7-int8.eqm" --weight-bits 7 --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   local args=("$tmp"/*.eqm --images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --count 64)
   log "selftest x64 (AOT)"
   $X selftest "${args[@]}" | tee "$tmp/x64.txt"

@@ -15,7 +15,9 @@ internal static partial class Commands
     public static int Convert(string[] argv)
     {
         var a = new Args(argv, NoFlags);
-        string onnx = a.Positional1("input .onnx file");
+        string? hf = a.Str("hf");
+        if (hf != null && a.Positional.Count > 0) throw new UsageException("convert takes either MODEL.onnx or --hf DIR");
+        string onnx = hf ?? a.Positional1("input .onnx file or --hf DIR");
         string output = a.Str("output") ?? throw new UsageException("convert needs -o OUT.eqm");
         string precision = a.Str("precision", "int8");
         if (precision is not ("int8" or "fp32")) throw new UsageException($"--precision must be int8 or fp32, got '{precision}'");
@@ -45,6 +47,8 @@ internal static partial class Commands
             Labels = labels,
             Log = Console.Error.WriteLine,
         };
+        if (hf != null || Converter.Onnx.OnnxBertImporter.IsTextModel(onnx))
+            return ConvertText(a, hf, onnx, output, precision, ptq, calibrator, labels);
         int calibRandom = a.Int("calib-random", 0);
         ImageSet? calib = null;
         (int Start, int End) range = (0, 0);
@@ -71,7 +75,7 @@ internal static partial class Commands
         if (precision == "fp32") writer = enc.ToFp32Writer();
         else
         {
-            var im = enc.Image;
+            var im = enc.Image!;
             if (calib == null)
             {
                 // Seeded uniform-noise images: only for smoke tests of models without a data set.
@@ -86,7 +90,7 @@ internal static partial class Commands
             var images = new List<float[]>(range.End - range.Start);
             for (int i = range.Start; i < range.End; i++) images.Add(calib.ToModelInput(i, im));
             Console.Error.WriteLine($"static PTQ: {images.Count} {(calibRandom > 0 ? "random-noise" : "calibration")} images ({range.Start}..{range.End - 1}), calibrator {calibrator}");
-            writer = VitQuantizer.Quantize(enc, images, ptq);
+            writer = EncoderQuantizer.Quantize(enc, images, ptq);
         }
         writer.Write(output);
         Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
@@ -136,7 +140,13 @@ internal static partial class Commands
     public static int Run(string[] argv)
     {
         var a = new Args(argv, RunFlags);
-        if (a.Positional.Count != 2) throw new UsageException("run needs MODEL.eqm IMAGE");
+        if (a.Positional.Count == 1)
+        {
+            using var textModel = Model.Load(a.Positional[0]);
+            if (!textModel.IsText) throw new UsageException("run needs MODEL.eqm IMAGE");
+            return RunText(textModel, a);
+        }
+        if (a.Positional.Count != 2) throw new UsageException("run needs MODEL.eqm IMAGE (or MODEL.eqm --text \"...\" for text models)");
         int top = a.Int("top", 5);
         int index = a.Int("index", -1);
         bool bits = a.Flag("bits");
@@ -171,12 +181,7 @@ internal static partial class Commands
             foreach (float v in logits) Console.WriteLine(BitConverter.SingleToUInt32Bits(v).ToString("x8"));
             return 0;
         }
-        float max = logits.Max();
-        var probs = logits.Select(v => MathF.Exp(v - max)).ToArray();
-        float sum = probs.Sum();
-        var labels = model.Metadata.Labels;
-        foreach (int i in Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(top))
-            Console.WriteLine($"{(labels.Length > i ? labels[i] : i.ToString()),-16} p={probs[i] / sum:F4}  logit={logits[i]:F4}");
+        PrintTop(model, logits, top);
         Console.Error.WriteLine($"{model.Metadata.Precision}, {session.KernelPath} kernels, {ms:F2} ms (first run)");
         return 0;
     }
@@ -185,7 +190,12 @@ internal static partial class Commands
     {
         var a = new Args(argv, NoFlags);
         string path = a.Positional1("model file");
-        string images = a.Str("images") ?? throw new UsageException("eval needs --images IDX");
+        if (a.Str("tsv") != null)
+        {
+            using var textModel = Model.Load(path);
+            return EvalText(path, textModel, a);
+        }
+        string images = a.Str("images") ?? throw new UsageException("eval needs --images IDX (or --tsv FILE for text models)");
         string labelsPath = a.Str("labels") ?? throw new UsageException("eval needs --labels IDX");
         var set = ImageSources.ReadIdx(images, labelsPath);
         var (start, end) = a.Range("range", set.Count);

@@ -19,6 +19,7 @@ try
         "info" => Commands.Info(args[1..]),
         "run" => Commands.Run(args[1..]),
         "eval" => Commands.Eval(args[1..]),
+        "embed" => Commands.Embed(args[1..]),
         "selftest" => SelfTest.Execute(args[1..]),
         "--version" or "version" => Commands.Version(),
         _ => throw new UsageException($"unknown command '{args[0]}'"),
@@ -29,7 +30,7 @@ catch (UsageException e)
     Console.Error.WriteLine($"edgequant: {e.Message}\n\n{Commands.Usage}");
     return 2;
 }
-catch (Exception e) when (e is ModelFormatException or OnnxImportException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
+catch (Exception e) when (e is ModelFormatException or OnnxImportException or EdgeQuant.Converter.HuggingFace.HfImportException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine($"edgequant: error: {e.Message}");
     return 1;

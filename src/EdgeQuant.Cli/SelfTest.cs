@@ -39,7 +39,12 @@ internal static class SelfTest
         foreach (string file in models)
         {
             using var model = Model.Load(file);
-            var im = model.Image;
+            if (model.IsText)
+            {
+                CheckText(model, Path.GetFileName(file), count, Check);
+                continue;
+            }
+            var im = model.Image!;
             bool useSet = set != null && set.Height == im.Height && set.Width == im.Width && set.Channels == im.Channels;
             foreach (string path in KernelTable.Available)
             {
@@ -70,6 +75,64 @@ internal static class SelfTest
         }
         Console.WriteLine($"selftest: {passed} passed, {failed} failed");
         return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// A text model on every kernel path: seeded batches of 2 right-padded sequences of random ids (lengths 1..max), plus
+    /// the stored tokenizer on a fixed sentence; 0 bytes allocated after warm-up; bad ids, masks and lengths rejected; output hash.
+    /// </summary>
+    private static void CheckText(Model model, string name, int count, Action<bool, string> check)
+    {
+        var tx = model.Text!;
+        int max = model.MaxTokens, outLen = model.OutputLength;
+        foreach (string path in KernelTable.Available)
+        {
+            using var s = model.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path) });
+            var rnd = new Random(42);
+            var ids = new int[2 * max];   // [2, max]
+            var mask = new int[2 * max];  // [2, max]
+            var types = new int[2 * max]; // [2, max]
+            var output = new float[2 * outLen];
+            var all = new float[count * 2 * outLen]; // [count, 2, outputs]
+            long before = 0;
+            for (int i = 0; i < count; i++)
+            {
+                Array.Clear(mask);
+                for (int b = 0; b < 2; b++)
+                {
+                    int len = 1 + rnd.Next(max);
+                    for (int j = 0; j < max; j++)
+                    {
+                        ids[b * max + j] = j < len ? rnd.Next(tx.VocabSize) : 0;
+                        mask[b * max + j] = j < len ? 1 : 0;
+                        types[b * max + j] = j < len && tx.TypeVocabSize > 1 && j >= len / 2 ? 1 : 0;
+                    }
+                }
+                if (i == 1) before = GC.GetAllocatedBytesForCurrentThread();
+                s.RunTokens(ids, mask, types, 2, output);
+                output.CopyTo(all, i * 2 * outLen);
+            }
+            long allocated = count > 1 ? GC.GetAllocatedBytesForCurrentThread() - before : 0;
+            check(allocated == 0, $"{name} [{path}]: RunTokens allocated {allocated} bytes after warm-up");
+            if (model.HasTokenizer)
+            {
+                var one = new float[outLen];
+                s.RunText("The engine runs on a Raspberry Pi: naïve café, 日本語 👍!", one);
+                long b0 = GC.GetAllocatedBytesForCurrentThread();
+                s.RunText("The engine runs on a Raspberry Pi: naïve café, 日本語 👍!", one);
+                check(GC.GetAllocatedBytesForCurrentThread() == b0, $"{name} [{path}]: RunText allocated nothing");
+                Array.Resize(ref all, all.Length + outLen);
+                one.CopyTo(all, all.Length - outLen);
+            }
+            string hash = Fnv1a64(MemoryMarshal.AsBytes(all.AsSpan())).ToString("x16");
+            Console.WriteLine($"output-hash {name} {model.Metadata.Precision} {path} {count} token-batches {hash}");
+            var one1 = new float[outLen];
+            check(Throws(() => s.RunTokens([tx.VocabSize], default, default, one1)), $"{name} [{path}]: out-of-vocabulary id rejected");
+            check(Throws(() => s.RunTokens(new int[max + 1], default, default, one1)), $"{name} [{path}]: sequence longer than {max} rejected");
+            check(Throws(() => s.RunTokens([1, 2], [0, 0], default, one1)), $"{name} [{path}]: fully masked sequence rejected");
+            check(Throws(() => s.RunTokens([1, 2], [1, 2], default, one1)), $"{name} [{path}]: mask value 2 rejected");
+            check(Throws(() => s.RunTokens([1, 2, 3], default, default, 2, new float[2 * outLen])), $"{name} [{path}]: ragged batch rejected");
+        }
     }
 
     private static ulong Fnv1a64(ReadOnlySpan<byte> data)

@@ -10,8 +10,12 @@ public sealed class FloatEncoder
 {
     /// <summary>Encoder hyper-parameters.</summary>
     public EncoderConfig Config { get; init; } = new();
-    /// <summary>Image input description.</summary>
-    public ImageConfig Image { get; init; } = new();
+    /// <summary>Image input description (vision encoders).</summary>
+    public ImageConfig? Image { get; init; }
+    /// <summary>Text input description (BERT-family encoders).</summary>
+    public TextConfig? Text { get; init; }
+    /// <summary>WordPiece vocabulary, UTF-8, one token per line (text encoders with a tokenizer).</summary>
+    public byte[]? Vocab { get; set; }
     /// <summary>Class labels (may be empty).</summary>
     public string[] Labels { get; set; } = [];
     /// <summary>Source description.</summary>
@@ -37,10 +41,11 @@ public sealed class FloatEncoder
     /// <summary>Metadata shared by the FP32 and INT8 files.</summary>
     public ModelMetadata Metadata(string precision, QuantConfig? quant) => new()
     {
-        Architecture = "vit",
+        Architecture = Text != null ? "bert" : "vit",
         Precision = precision,
         Encoder = Config,
         Image = Image,
+        Text = Text,
         Labels = Labels,
         Quant = quant,
         Source = Source,
@@ -52,20 +57,13 @@ public sealed class FloatEncoder
     {
         var w = new ModelWriter { Metadata = Metadata("fp32", null) };
         foreach (var (name, (data, dims)) in Tensors) w.Add<float>(name, TensorDType.F32, data, dims);
+        AddVocab(w);
         return w;
     }
 
-    /// <summary>Names of the linear layers in execution order: (prefix, requantized output).</summary>
-    public IEnumerable<string> LinearPrefixes()
+    /// <summary>Writes the vocabulary tensor "tokenizer.vocab" (u8 [bytes]) when there is one.</summary>
+    public void AddVocab(ModelWriter w)
     {
-        yield return "embed.patch";
-        for (int i = 0; i < Config.Layers; i++)
-        {
-            yield return $"blocks.{i}.qkv";
-            yield return $"blocks.{i}.out";
-            yield return $"blocks.{i}.fc1";
-            yield return $"blocks.{i}.fc2";
-        }
-        yield return "head";
+        if (Vocab is { Length: > 0 } v) w.Add<byte>("tokenizer.vocab", TensorDType.U8, v, v.Length);
     }
 }

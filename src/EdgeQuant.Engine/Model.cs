@@ -1,3 +1,4 @@
+using EdgeQuant.Engine.Tokenization;
 using EdgeQuant.Format;
 
 namespace EdgeQuant.Engine;
@@ -14,35 +15,47 @@ public sealed unsafe class Model : IDisposable
     public ModelMetadata Metadata => _file.Metadata;
     /// <summary>Encoder hyper-parameters.</summary>
     public EncoderConfig Config { get; }
-    /// <summary>Image input description.</summary>
-    public ImageConfig Image { get; }
+    /// <summary>Image input description (null for text models).</summary>
+    public ImageConfig? Image { get; }
+    /// <summary>Text input description (null for image models).</summary>
+    public TextConfig? Text { get; }
+    /// <summary>True for BERT-family text encoders (token ids in), false for ViTs (images in).</summary>
+    public bool IsText => Text != null;
     /// <summary>True for int8 weights and integer kernels, false for the FP32 reference path.</summary>
     public bool IsQuantized { get; }
     /// <summary>The underlying validated file.</summary>
     public ModelFile File => _file;
 
-    /// <summary>Elements of one input image, C·H·W.</summary>
-    public int InputLength => Image.Channels * Image.Height * Image.Width;
-    /// <summary>Number of image patches.</summary>
-    public int Patches => (Image.Height / Image.PatchSize) * (Image.Width / Image.PatchSize);
-    /// <summary>Length of one flattened patch, C·p·p.</summary>
-    public int PatchLength => Image.Channels * Image.PatchSize * Image.PatchSize;
-    /// <summary>Number of outputs (classes).</summary>
-    public int OutputLength => Config.NumClasses;
+    /// <summary>Elements of one input image, C·H·W (0 for text models).</summary>
+    public int InputLength => Image is { } im ? im.Channels * im.Height * im.Width : 0;
+    /// <summary>Number of image patches (0 for text models).</summary>
+    public int Patches => Image is { } im ? (im.Height / im.PatchSize) * (im.Width / im.PatchSize) : 0;
+    /// <summary>Length of one flattened patch, C·p·p (0 for text models).</summary>
+    public int PatchLength => Image is { } im ? im.Channels * im.PatchSize * im.PatchSize : 0;
+    /// <summary>Number of outputs: classes, or the hidden size for text embedding models.</summary>
+    public int OutputLength => Text is { Head: "embedding" } ? Config.Hidden : Config.NumClasses;
+    /// <summary>Longest token sequence a text model takes (special tokens included); the sequence length of a ViT.</summary>
+    public int MaxTokens => Config.SeqLen;
 
     internal readonly LinearF32 PatchF, HeadF;
     internal readonly LinearS8 PatchQ, HeadQ;
     internal readonly NormParams FinalNorm;
     internal readonly float* ClassToken; // [D]
+    internal readonly float* DistToken;  // [D]
+    /// <summary>Length of the pooled vector the ViT head reads: D, or 2D for "cls+dist".</summary>
+    internal int PooledLength => Config.Pooling == "cls+dist" ? 2 * Config.Hidden : Config.Hidden;
+    /// <summary>Learned tokens before the patches (class, distillation).</summary>
+    internal int PrefixTokens => (Config.ClassToken ? 1 : 0) + (Config.DistillationToken ? 1 : 0);
     internal readonly float* Positions;  // [T, D]
     internal readonly BlockWeights[] Blocks;
+    internal readonly TextWeights? TextW;
 
     private Model(ModelFile file)
     {
         _file = file;
         var m = file.Metadata;
-        if (m.Architecture != "vit")
-            throw new ModelFormatException(ModelFormatError.BadMetadata, $"architecture '{m.Architecture}' is not supported by this build (supported: vit)");
+        if (m.Architecture is not ("vit" or "bert"))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"architecture '{m.Architecture}' is not supported by this build (supported: vit, bert)");
         IsQuantized = m.Precision switch
         {
             "int8" => true,
@@ -50,12 +63,27 @@ public sealed unsafe class Model : IDisposable
             _ => throw new ModelFormatException(ModelFormatError.BadMetadata, $"precision '{m.Precision}' is not supported (fp32, int8)"),
         };
         Config = m.Encoder;
-        Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
+        if (m.Architecture == "bert")
+            Text = m.Text ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "bert model has no text description");
+        else
+            Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
         ValidateConfig();
 
         var c = Config;
         int d = c.Hidden;
-        if (IsQuantized)
+        if (IsText)
+        {
+            if (IsQuantized)
+            {
+                var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
+                if (q.Blocks.Length != c.Layers)
+                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
+                if (q.WeightBits is not (7 or 8))
+                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
+            }
+            TextW = TextWeights.Load(file, Text!, c, IsQuantized);
+        }
+        else if (IsQuantized)
         {
             var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
             if (q.Blocks.Length != c.Layers)
@@ -65,16 +93,17 @@ public sealed unsafe class Model : IDisposable
             if (q.WeightBits is not (7 or 8))
                 throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
             PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: false, q.WeightBits);
-            HeadQ = LinearS8.Load(file, "head", c.NumClasses, d, requantized: false, q.WeightBits);
+            HeadQ = LinearS8.Load(file, "head", c.NumClasses, PooledLength, requantized: false, q.WeightBits);
         }
         else
         {
             PatchF = LinearF32.Load(file, "embed.patch", d, PatchLength);
-            HeadF = LinearF32.Load(file, "head", c.NumClasses, d);
+            HeadF = LinearF32.Load(file, "head", c.NumClasses, PooledLength);
         }
         if (c.FinalNorm) FinalNorm = NormParams.Load(file, "final_ln", d);
         if (c.ClassToken) ClassToken = (float*)file.Pointer(file.Require("embed.cls", TensorDType.F32, d));
-        Positions = (float*)file.Pointer(file.Require("embed.pos", TensorDType.F32, c.SeqLen, d));
+        if (c.DistillationToken) DistToken = (float*)file.Pointer(file.Require("embed.dist", TensorDType.F32, d));
+        if (!IsText) Positions = (float*)file.Pointer(file.Require("embed.pos", TensorDType.F32, c.SeqLen, d));
 
         Blocks = new BlockWeights[c.Layers];
         for (int i = 0; i < c.Layers; i++)
@@ -119,6 +148,25 @@ public sealed unsafe class Model : IDisposable
         }
     }
 
+    /// <summary>True when the model carries a WordPiece vocabulary (text in); otherwise callers pass token ids.</summary>
+    public bool HasTokenizer => TextW is { VocabBytes: > 0 };
+
+    /// <summary>A new tokenizer over the model's stored vocabulary and settings (one per thread: it owns scratch buffers).</summary>
+    /// <exception cref="InvalidOperationException">The model has no tokenizer.</exception>
+    public WordPieceTokenizer CreateTokenizer()
+    {
+        if (!HasTokenizer) throw new InvalidOperationException(IsText ? "this model stores no tokenizer (its vocabulary is not WordPiece); pass token ids" : "image models have no tokenizer");
+        var t = Text!;
+        var tok = WordPieceTokenizer.FromVocabText(new ReadOnlySpan<byte>(TextW!.Vocab, TextW.VocabBytes), new WordPieceOptions
+        {
+            LowerCase = t.LowerCase, StripAccents = t.StripAccents, TokenizeChineseChars = t.TokenizeChineseChars,
+            UnknownToken = t.UnknownToken, ClassToken = t.ClassToken, SeparatorToken = t.SeparatorToken, PadToken = t.PadToken,
+        });
+        if (tok.VocabSize > t.VocabSize)
+            throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor 'tokenizer.vocab' has {tok.VocabSize} tokens, the embedding table {t.VocabSize} rows");
+        return tok;
+    }
+
     /// <summary>Creates a session (one per thread) with its own pre-sized arena.</summary>
     public Session CreateSession(SessionOptions? options = null) => new(this, options ?? new SessionOptions());
 
@@ -128,23 +176,35 @@ public sealed unsafe class Model : IDisposable
     private void ValidateConfig()
     {
         var c = Config;
-        var im = Image;
         void Fail(string msg) => throw new ModelFormatException(ModelFormatError.BadMetadata, msg);
         if (c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.MlpDim <= 0 || c.NumClasses <= 0 || c.SeqLen <= 0)
             Fail("encoder dims must be positive");
         if (c.Hidden % c.Heads != 0) Fail($"hidden size {c.Hidden} is not divisible by {c.Heads} heads");
         if (c.Hidden > 16384 || c.MlpDim > 65536 || c.SeqLen > 4096 || c.Layers > 256) Fail("encoder dims exceed this build's limits");
         if (c.Activation is not ("gelu" or "relu")) Fail($"activation '{c.Activation}' is not supported (gelu, relu)");
-        if (c.Pooling is not ("cls" or "mean")) Fail($"pooling '{c.Pooling}' is not supported (cls, mean)");
-        if (c.Pooling == "cls" && !c.ClassToken) Fail("cls pooling needs a class token");
+        if (c.Pooling is not ("cls" or "mean" or "cls+dist")) Fail($"pooling '{c.Pooling}' is not supported (cls, mean, cls+dist)");
+        if (Text == null && c.Pooling != "mean" && !c.ClassToken) Fail("cls pooling needs a class token");
+        if (c.Pooling == "cls+dist" && !c.DistillationToken) Fail("cls+dist pooling needs a distillation token");
+        if (c.DistillationToken && !c.ClassToken) Fail("a distillation token needs a class token before it");
         if (!(c.LayerNormEps > 0)) Fail("LayerNorm epsilon must be positive");
+        if (Metadata.Labels.Length != 0 && Metadata.Labels.Length != c.NumClasses) Fail($"{Metadata.Labels.Length} labels for {c.NumClasses} classes");
+        if (Text is { } tx)
+        {
+            if (tx.VocabSize <= 0 || tx.MaxPositions <= 0 || tx.TypeVocabSize < 0 || tx.PositionOffset < 0) Fail("text vocabulary and position table sizes must be positive");
+            if (c.SeqLen + tx.PositionOffset > tx.MaxPositions) Fail($"max sequence {c.SeqLen} + position offset {tx.PositionOffset} exceeds {tx.MaxPositions} positions");
+            if (tx.Head is not ("classification" or "embedding")) Fail($"text head '{tx.Head}' is not supported (classification, embedding)");
+            if (tx.PoolerActivation is not ("tanh" or "relu" or "none")) Fail($"pooler activation '{tx.PoolerActivation}' is not supported (tanh, relu, none)");
+            if (tx.Tokenizer is not ("wordpiece" or "none")) Fail($"tokenizer '{tx.Tokenizer}' is not supported (wordpiece, none)");
+            if (c.NormFirst) Fail("text encoders are post-LayerNorm");
+            return;
+        }
+        var im = Image!;
         if (im.Channels is < 1 or > 4 || im.PatchSize <= 0 || im.Height <= 0 || im.Width <= 0 || im.Height % im.PatchSize != 0 || im.Width % im.PatchSize != 0)
             Fail($"image {im.Channels}x{im.Height}x{im.Width} with patch {im.PatchSize} is not valid");
         if (im.Mean.Length != im.Channels || im.Std.Length != im.Channels) Fail("image mean/std must have one value per channel");
         foreach (float s in im.Std) if (!(s > 0)) Fail("image std must be positive");
-        int expectedSeq = Patches + (c.ClassToken ? 1 : 0);
-        if (c.SeqLen != expectedSeq) Fail($"sequence length {c.SeqLen} does not match {Patches} patches{(c.ClassToken ? " + class token" : "")}");
-        if (Metadata.Labels.Length != 0 && Metadata.Labels.Length != c.NumClasses) Fail($"{Metadata.Labels.Length} labels for {c.NumClasses} classes");
+        int expectedSeq = Patches + PrefixTokens;
+        if (c.SeqLen != expectedSeq) Fail($"sequence length {c.SeqLen} does not match {Patches} patches + {PrefixTokens} class/distillation token(s)");
     }
 
     private static void ValidateBlockQuant(BlockQuant q, int i)

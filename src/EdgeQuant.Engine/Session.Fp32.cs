@@ -9,19 +9,33 @@ public sealed partial class Session
     {
         var m = _model;
         var c = m.Config;
-        int t = _t, d = _d, f = _f;
+        int d = _d;
         Span<float> patches = _arena.Get<float>(_patches); // [P, C·p·p]
         Span<float> x = _arena.Get<float>(_x);             // [T, D]
-        Span<float> h = _arena.Get<float>(_h);             // [T, D]
-        Span<float> q = _arena.Get<float>(_q), k = _arena.Get<float>(_kf), v = _arena.Get<float>(_v); // [T, D]
-        Span<float> ctx = _arena.Get<float>(_ctx);         // [T, D]
-        Span<float> mlp = _arena.Get<float>(_mlp);         // [T, F]
 
         _obs?.Observe(ActivationSite.PatchInput, -1, patches);
-        int first = c.ClassToken ? 1 : 0;
+        int first = m.PrefixTokens;
         _k.GemmF32(patches, _kp, m.PatchF.W, _kp, m.PatchF.B, x[(first * d)..], d, _p, d, _kp);
         AddTokenAndPositions(x);
+        EncoderF32();
 
+        Pool(x);
+        Span<float> pooled = _arena.Get<float>(_pooled);
+        _obs?.Observe(ActivationSite.HeadInput, -1, pooled);
+        _k.GemmF32(pooled, m.PooledLength, m.HeadF.W, m.PooledLength, m.HeadF.B, logits, c.NumClasses, 1, c.NumClasses, m.PooledLength);
+    }
+
+    /// <summary>The encoder blocks over the first <see cref="_t"/> rows of the residual stream.</summary>
+    private void EncoderF32()
+    {
+        var m = _model;
+        var c = m.Config;
+        int t = _t, d = _d, f = _f;
+        Span<float> x = _arena.Get<float>(_x)[..(t * d)];             // [T, D]
+        Span<float> h = _arena.Get<float>(_h)[..(t * d)];             // [T, D]
+        Span<float> q = _arena.Get<float>(_q)[..(t * d)], k = _arena.Get<float>(_kf)[..(t * d)], v = _arena.Get<float>(_v)[..(t * d)]; // [T, D]
+        Span<float> ctx = _arena.Get<float>(_ctx)[..(t * d)];         // [T, D]
+        Span<float> mlp = _arena.Get<float>(_mlp)[..(t * f)];         // [T, F]
         for (int i = 0; i < c.Layers; i++)
         {
             var b = m.Blocks[i];
@@ -63,18 +77,13 @@ public sealed partial class Session
             AddInPlace(x, h);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
         }
-
-        Pool(x);
-        Span<float> pooled = _arena.Get<float>(_pooled);
-        _obs?.Observe(ActivationSite.HeadInput, -1, pooled);
-        _k.GemmF32(pooled, d, m.HeadF.W, d, m.HeadF.B, logits, c.NumClasses, 1, c.NumClasses, d);
     }
 
     /// <summary>Multi-head scaled dot-product attention in float: ctx_h = softmax(q_h k_hᵀ / √dh) v_h.</summary>
     private void AttentionF32(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> ctx)
     {
         int t = _t, d = _d, dh = _dh;
-        Span<float> s = _arena.Get<float>(_scores); // [T, T]
+        Span<float> s = _arena.Get<float>(_scores)[..(t * t)]; // [T, T]
         float scale = 1f / MathF.Sqrt(dh);
         for (int hd = 0; hd < _heads; hd++)
         {

@@ -9,22 +9,38 @@ public sealed partial class Session
         var m = _model;
         var c = m.Config;
         var qc = m.Metadata.Quant!;
-        int t = _t, d = _d, f = _f;
+        int d = _d;
         Span<float> x = _arena.Get<float>(_x);        // [T, D]
-        Span<sbyte> hQ = _arena.Get<sbyte>(_hQ);      // [T, D]
-        Span<sbyte> qkv = _arena.Get<sbyte>(_qkvQ);   // [T, 3D]
-        Span<sbyte> ctxQ = _arena.Get<sbyte>(_ctxQ);  // [T, D]
-        Span<sbyte> actQ = _arena.Get<sbyte>(_actQ);  // [T, F]
         Span<int> acc = _arena.Get<int>(_acc);        // [max(T·3D, T·F, P·D)]
 
         // Patch embedding.
         Span<sbyte> pq = _arena.Get<sbyte>(_patchesQ); // [P, C·p·p]
         _k.QuantizeS8(_arena.Get<float>(_patches), 1f / qc.InputScale, pq);
         Linear(pq, _kp, m.PatchQ, acc, _p);
-        int first = c.ClassToken ? 1 : 0;
+        int first = m.PrefixTokens;
         _k.Dequantize(acc, m.PatchQ.DequantScales, x[(first * d)..], _p, d);
         AddTokenAndPositions(x);
+        EncoderInt8();
 
+        Pool(x);
+        Span<sbyte> pooledQ = _arena.Get<sbyte>(_pooledQ); // [D] or [2D]
+        _k.QuantizeS8(_arena.Get<float>(_pooled), 1f / qc.HeadInputScale, pooledQ);
+        Linear(pooledQ, m.PooledLength, m.HeadQ, acc, 1);
+        _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
+    }
+
+    /// <summary>The integer encoder blocks over the first <see cref="_t"/> rows of the float residual stream.</summary>
+    private void EncoderInt8()
+    {
+        var m = _model;
+        var c = m.Config;
+        int t = _t, d = _d, f = _f;
+        Span<float> x = _arena.Get<float>(_x)[..(t * d)]; // [T, D]
+        Span<sbyte> hQ = _arena.Get<sbyte>(_hQ);          // [T, D]
+        Span<sbyte> qkv = _arena.Get<sbyte>(_qkvQ);       // [T, 3D]
+        Span<sbyte> ctxQ = _arena.Get<sbyte>(_ctxQ);      // [T, D]
+        Span<sbyte> actQ = _arena.Get<sbyte>(_actQ);      // [T, F]
+        Span<int> acc = _arena.Get<int>(_acc);            // [max(T·3D, T·F, P·D)]
         for (int i = 0; i < c.Layers; i++)
         {
             var b = m.Blocks[i];
@@ -44,12 +60,6 @@ public sealed partial class Session
             _k.DequantizeAdd(acc, b.Fc2Q.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
         }
-
-        Pool(x);
-        Span<sbyte> pooledQ = _arena.Get<sbyte>(_pooledQ); // [D]
-        _k.QuantizeS8(_arena.Get<float>(_pooled), 1f / qc.HeadInputScale, pooledQ);
-        Linear(pooledQ, d, m.HeadQ, acc, 1);
-        _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
     }
 
     /// <summary>Integer attention: s8 Q·Kᵀ → fixed-point softmax (u8, 2^−8) → P·V (u8×s8) → requantized s8 context.</summary>

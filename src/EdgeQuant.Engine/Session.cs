@@ -12,14 +12,19 @@ public sealed partial class Session : IDisposable
     private readonly KernelSet _k;
     private readonly IActivationObserver? _obs;
     private readonly Arena _arena;
-    private readonly int _t, _d, _f, _heads, _dh, _p, _kp;
+    private readonly int _tMax, _d, _f, _heads, _dh, _p, _kp;
+    private int _t; // tokens of the sequence being run (≤ _tMax; a ViT always runs _tMax)
 
     // Float regions (both paths).
     private readonly Region _input;    // [C, H, W] preprocessed image
     private readonly Region _patches;  // [P, C·p·p]
     private readonly Region _x;        // [T, D] residual stream
     private readonly Region _h;        // [T, D] normalized / projection output
-    private readonly Region _pooled;   // [D]
+    private readonly Region _pooled;   // [D], [2D] for cls+dist pooling
+    // Text models.
+    private readonly Region _tokIds, _tokPos, _tokType; // s32 [T] each: kept (unmasked) tokens
+    private readonly Region _pooledTmp;                 // [D] pooler output
+    private readonly Region _textIds;                   // s32 [T] ids of RunText
     // FP32 path.
     private readonly Region _q, _kf, _v; // [T, D] each
     private readonly Region _ctx;        // [T, D]
@@ -32,7 +37,7 @@ public sealed partial class Session : IDisposable
     private readonly Region _vt;         // s8 [heads, dh, T] values transposed per head
     private readonly Region _ctxQ;       // s8 [T, D]
     private readonly Region _actQ;       // s8 [T, F]
-    private readonly Region _pooledQ;    // s8 [D]
+    private readonly Region _pooledQ;    // s8 [D] or [2D]
     private readonly Region _acc;        // s32 [max(T·3D, T·F, P·D)]
     private readonly Region[] _scoreAcc; // per thread: s32 [T, T]
     private readonly Region[] _probs;    // per thread: u8 [T, T]
@@ -54,6 +59,7 @@ public sealed partial class Session : IDisposable
         int threads = options.Threads;
         var c = model.Config;
         (_t, _d, _f, _heads) = (c.SeqLen, c.Hidden, c.MlpDim, c.Heads);
+        _tMax = _t;
         _dh = _d / _heads;
         (_p, _kp) = (model.Patches, model.PatchLength);
 
@@ -62,7 +68,17 @@ public sealed partial class Session : IDisposable
         _patches = plan.Add<float>((long)_p * _kp);
         _x = plan.Add<float>((long)_t * _d);
         _h = plan.Add<float>((long)_t * _d);
-        _pooled = plan.Add<float>(_d);
+        _pooled = plan.Add<float>(model.PooledLength);
+        if (model.IsText)
+        {
+            _tokIds = plan.Add<int>(_t);
+            _tokPos = plan.Add<int>(_t);
+            _tokType = plan.Add<int>(_t);
+            _pooledTmp = plan.Add<float>(_d);
+            _textIds = plan.Add<int>(_t);
+            _normalize = options.NormalizeEmbeddings;
+            if (model.HasTokenizer) _tokenizer = model.CreateTokenizer();
+        }
         if (model.IsQuantized)
         {
             _patchesQ = plan.Add<sbyte>((long)_p * _kp);
@@ -71,7 +87,7 @@ public sealed partial class Session : IDisposable
             _vt = plan.Add<sbyte>((long)_d * _t);
             _ctxQ = plan.Add<sbyte>((long)_t * _d);
             _actQ = plan.Add<sbyte>((long)_t * _f);
-            _pooledQ = plan.Add<sbyte>(_d);
+            _pooledQ = plan.Add<sbyte>(model.PooledLength);
             _acc = plan.Add<int>(Math.Max(Math.Max((long)_t * 3 * _d, (long)_t * _f), Math.Max((long)_p * _d, c.NumClasses)));
             (_scoreAcc, _probs, _smScratch, _ctxAcc) = (new Region[threads], new Region[threads], new Region[threads], new Region[threads]);
             for (int w = 0; w < threads; w++)
@@ -118,7 +134,7 @@ public sealed partial class Session : IDisposable
     public void Run(ReadOnlySpan<float> input, Span<float> logits)
     {
         int n = _model.InputLength, classes = _model.OutputLength;
-        var im = _model.Image;
+        var im = _model.Image ?? throw NotImageModel();
         if (input.Length == 0 || input.Length % n != 0)
             throw new ArgumentException($"input has {input.Length} values; expected a batch of [{im.Channels}, {im.Height}, {im.Width}] images ({n} values each)");
         int batch = input.Length / n;
@@ -140,7 +156,7 @@ public sealed partial class Session : IDisposable
     /// <exception cref="ArgumentException">Image size or channel count differs from the model's input.</exception>
     public void RunPixels(ReadOnlySpan<byte> pixels, int height, int width, int channels, Span<float> logits)
     {
-        var im = _model.Image;
+        var im = _model.Image ?? throw NotImageModel();
         if (height != im.Height || width != im.Width || channels != im.Channels)
             throw new ArgumentException($"image is {width}x{height} with {channels} channel(s); the model expects {im.Width}x{im.Height} with {im.Channels} channel(s)");
         if (pixels.Length != height * width * channels)
@@ -156,6 +172,9 @@ public sealed partial class Session : IDisposable
         }
         RunOne(logits);
     }
+
+    private static InvalidOperationException NotImageModel() =>
+        new("this is a text model: run it with RunTokens or RunText");
 
     private static void CheckFinite(ReadOnlySpan<float> img, int batchIndex)
     {
@@ -174,7 +193,7 @@ public sealed partial class Session : IDisposable
     /// <summary>[C, H, W] → [P, C·p·p] with patch-major rows and (c, ky, kx) columns, matching a [D, C, p, p] conv weight.</summary>
     private void Im2Col()
     {
-        var im = _model.Image;
+        var im = _model.Image!;
         int ps = im.PatchSize, pw = im.Width / ps, ph = im.Height / ps;
         ReadOnlySpan<float> src = _arena.Get<float>(_input); // [C, H, W]
         Span<float> dst = _arena.Get<float>(_patches);       // [P, C·p·p]
@@ -194,6 +213,7 @@ public sealed partial class Session : IDisposable
     {
         int d = _d;
         if (_model.Config.ClassToken) new ReadOnlySpan<float>(_model.ClassToken, d).CopyTo(x[..d]);
+        if (_model.Config.DistillationToken) new ReadOnlySpan<float>(_model.DistToken, d).CopyTo(x.Slice(d, d));
         var pos = new ReadOnlySpan<float>(_model.Positions, _t * d); // [T, D]
         for (int i = 0; i < pos.Length; i++) x[i] += pos[i];
     }
@@ -202,11 +222,13 @@ public sealed partial class Session : IDisposable
     private void Pool(Span<float> x)
     {
         var c = _model.Config;
-        Span<float> pooled = _arena.Get<float>(_pooled); // [D]
-        if (c.Pooling == "cls")
+        Span<float> pooled = _arena.Get<float>(_pooled); // [D] or [2D]
+        if (c.Pooling is "cls" or "cls+dist")
         {
-            if (c.FinalNorm) _k.LayerNorm(x[.._d], _model.FinalNorm.Gamma, _model.FinalNorm.Beta, c.LayerNormEps, pooled, 1, _d);
-            else x[.._d].CopyTo(pooled);
+            // Rows 0 (class) and, for cls+dist, 1 (distillation) side by side.
+            int rows = pooled.Length / _d;
+            if (c.FinalNorm) _k.LayerNorm(x[..(rows * _d)], _model.FinalNorm.Gamma, _model.FinalNorm.Beta, c.LayerNormEps, pooled, rows, _d);
+            else x[..(rows * _d)].CopyTo(pooled);
             return;
         }
         if (c.FinalNorm) _k.LayerNorm(x, _model.FinalNorm.Gamma, _model.FinalNorm.Beta, c.LayerNormEps, x, _t, _d);

@@ -11,6 +11,9 @@ public sealed class SessionOptions
     /// <summary>Threads of this session (its own pool; workers are parked between runs). Default 1.</summary>
     public int Threads { get; set; } = 1;
 
+    /// <summary>Text embedding models: L2-normalize the pooled embedding (as sentence-transformers' Normalize layer). Default false.</summary>
+    public bool NormalizeEmbeddings { get; set; }
+
     /// <summary>Receives float activations at the quantization points (FP32 models only; used by calibration). Slows Run down.</summary>
     public IActivationObserver? Observer { get; set; }
 }
@@ -36,7 +39,7 @@ public enum ActivationSite
     MlpPreActivation,
     /// <summary>Activation output, input of the second MLP linear [T, F].</summary>
     MlpActivation,
-    /// <summary>Pooled vector entering the head [D].</summary>
+    /// <summary>Pooled vector entering the head [D] (ViT).</summary>
     HeadInput,
 }
 

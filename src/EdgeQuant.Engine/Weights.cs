@@ -95,3 +95,75 @@ internal sealed class BlockWeights
     public LinearS8 QkvQ, OutQ, Fc1Q, Fc2Q;
     public BlockQuant? Quant;
 }
+
+/// <summary>An embedding table [rows, dim]: float, or int8 with one symmetric scale per row (".scale" [rows]).</summary>
+internal readonly unsafe struct EmbeddingTable
+{
+    public readonly int Rows, Dim;
+    private readonly float* _f, _scale;
+    private readonly sbyte* _q;
+
+    private EmbeddingTable(float* f, sbyte* q, float* scale, int rows, int dim)
+    {
+        _f = f; _q = q; _scale = scale; Rows = rows; Dim = dim;
+    }
+
+    /// <summary>dst [dim] += row <paramref name="row"/> (dequantized for int8 tables).</summary>
+    public void AddRow(int row, Span<float> dst)
+    {
+        if (_f != null)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(dst, new ReadOnlySpan<float>(_f + (long)row * Dim, Dim), dst);
+            return;
+        }
+        sbyte* q = _q + (long)row * Dim;
+        float s = _scale[row];
+        for (int j = 0; j < Dim; j++) dst[j] += q[j] * s;
+    }
+
+    public static EmbeddingTable Load(ModelFile f, string name, int rows, int dim, bool quantized)
+    {
+        if (!quantized) return new((float*)f.Pointer(f.Require(name, TensorDType.F32, rows, dim)), null, null, rows, dim);
+        var q = (sbyte*)f.Pointer(f.Require(name, TensorDType.S8, rows, dim));
+        var s = (float*)f.Pointer(f.Require(name + ".scale", TensorDType.F32, rows));
+        for (int r = 0; r < rows; r++)
+            if (!float.IsFinite(s[r]) || s[r] < 0)
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}.scale': row {r} scale {s[r]} is not a finite non-negative number");
+        return new(null, q, s, rows, dim);
+    }
+}
+
+/// <summary>Embeddings, pooler, classifier and vocabulary of a text encoder. The pooler and classifier run in float in both precisions (one row).</summary>
+internal sealed unsafe class TextWeights
+{
+    public EmbeddingTable Word, Position, Type;
+    public NormParams EmbedNorm;
+    public LinearF32 Pooler, Head;
+    public byte* Vocab;     // UTF-8, one token per line
+    public int VocabBytes;
+
+    public static TextWeights Load(ModelFile f, TextConfig t, EncoderConfig c, bool quantized)
+    {
+        int d = c.Hidden;
+        var w = new TextWeights
+        {
+            Word = EmbeddingTable.Load(f, "embed.word", t.VocabSize, d, quantized),
+            Position = EmbeddingTable.Load(f, "embed.pos", t.MaxPositions, d, quantized),
+            EmbedNorm = NormParams.Load(f, "embed_ln", d),
+        };
+        if (t.TypeVocabSize > 0) w.Type = EmbeddingTable.Load(f, "embed.type", t.TypeVocabSize, d, quantized);
+        if (t.Head == "classification")
+        {
+            if (t.PoolerActivation != "none") w.Pooler = LinearF32.Load(f, "pooler", d, d);
+            w.Head = LinearF32.Load(f, "head", c.NumClasses, d);
+        }
+        if (t.Tokenizer == "wordpiece")
+        {
+            if (!f.TryGetTensor("tokenizer.vocab", out var v) || v.DType != TensorDType.U8 || v.Dims.Length != 1)
+                throw new ModelFormatException(ModelFormatError.BadTensor, "tensor 'tokenizer.vocab' (u8 [bytes]) is required by the wordpiece tokenizer");
+            w.Vocab = f.Pointer(v);
+            w.VocabBytes = (int)v.Size;
+        }
+        return w;
+    }
+}

@@ -6,7 +6,7 @@ namespace EdgeQuant.Format;
 /// <summary>Model-level description stored as UTF-8 JSON in the file (see docs/FORMAT.md).</summary>
 public sealed class ModelMetadata
 {
-    /// <summary>Architecture family: "vit".</summary>
+    /// <summary>Architecture family: "vit" (image encoder) or "bert" (BERT-family text encoder: BERT, DistilBERT, RoBERTa, MiniLM).</summary>
     public string Architecture { get; set; } = "vit";
 
     /// <summary>"fp32" (float weights, reference path) or "int8" (quantized weights, integer kernels).</summary>
@@ -17,6 +17,9 @@ public sealed class ModelMetadata
 
     /// <summary>Image input and its preprocessing (vision models).</summary>
     public ImageConfig? Image { get; set; }
+
+    /// <summary>Text input, embeddings, tokenizer and head (text models).</summary>
+    public TextConfig? Text { get; set; }
 
     /// <summary>Class labels, index = output row.</summary>
     public string[] Labels { get; set; } = [];
@@ -67,14 +70,56 @@ public sealed class EncoderConfig
     public bool NormFirst { get; set; } = true;
     /// <summary>MLP activation: "gelu" (erf) or "relu".</summary>
     public string Activation { get; set; } = "gelu";
-    /// <summary>Pooling before the head: "cls" or "mean".</summary>
+    /// <summary>Pooling before the head: "cls", "mean", or "cls+dist" (DeiT with distillation head: the normalized class and distillation tokens side by side, [2D]).</summary>
     public string Pooling { get; set; } = "cls";
     /// <summary>Whether a class token is prepended.</summary>
     public bool ClassToken { get; set; } = true;
+    /// <summary>Whether a distillation token (DeiT) follows the class token.</summary>
+    public bool DistillationToken { get; set; }
     /// <summary>Whether a LayerNorm follows the last block.</summary>
     public bool FinalNorm { get; set; } = true;
     /// <summary>LayerNorm epsilon.</summary>
     public float LayerNormEps { get; set; } = 1e-5f;
+}
+
+/// <summary>
+/// Text input of a BERT-family encoder. Embeddings are word + position (+ token type) rows followed by a LayerNorm; the
+/// encoder is post-LN. The vocabulary is stored as tensor "tokenizer.vocab" (UTF-8, one token per line).
+/// </summary>
+public sealed class TextConfig
+{
+    /// <summary>Source family: "bert", "distilbert", "roberta" (informational; the arithmetic is the same).</summary>
+    public string ModelType { get; set; } = "bert";
+    /// <summary>Rows of the word-embedding table.</summary>
+    public int VocabSize { get; set; }
+    /// <summary>Rows of the position-embedding table.</summary>
+    public int MaxPositions { get; set; }
+    /// <summary>Rows of the token-type table (0: none, as DistilBERT).</summary>
+    public int TypeVocabSize { get; set; }
+    /// <summary>Position id of the first token (RoBERTa: padding id + 1).</summary>
+    public int PositionOffset { get; set; }
+    /// <summary>True when position ids count only unmasked tokens (RoBERTa); false: the token's index (BERT).</summary>
+    public bool PositionsFromMask { get; set; }
+    /// <summary>Tokenizer stored with the model: "wordpiece", or "none" (callers pass token ids).</summary>
+    public string Tokenizer { get; set; } = "wordpiece";
+    /// <summary>Lower-case the input (uncased vocabularies).</summary>
+    public bool LowerCase { get; set; } = true;
+    /// <summary>Strip accents; null = same as <see cref="LowerCase"/> (Hugging Face default).</summary>
+    public bool? StripAccents { get; set; }
+    /// <summary>Put spaces around CJK ideographs.</summary>
+    public bool TokenizeChineseChars { get; set; } = true;
+    /// <summary>Special tokens.</summary>
+    public string ClassToken { get; set; } = "[CLS]";
+    /// <summary>Separator token.</summary>
+    public string SeparatorToken { get; set; } = "[SEP]";
+    /// <summary>Unknown-word token.</summary>
+    public string UnknownToken { get; set; } = "[UNK]";
+    /// <summary>Padding token.</summary>
+    public string PadToken { get; set; } = "[PAD]";
+    /// <summary>Output: "classification" (first token → pooler → classifier → logits) or "embedding" (masked mean of the last hidden states).</summary>
+    public string Head { get; set; } = "classification";
+    /// <summary>Pooler before the classifier: "tanh" (BERT pooler, RoBERTa head), "relu" (DistilBERT pre-classifier) or "none".</summary>
+    public string PoolerActivation { get; set; } = "tanh";
 }
 
 /// <summary>Image input description: the engine takes pixels in [0,255] and applies (p*Scale - Mean[c]) / Std[c].</summary>

@@ -9,12 +9,12 @@ namespace EdgeQuant.Native;
 /// The C ABI (include/edgequant.h). Every export catches all exceptions and maps them to a status: an exception
 /// crossing an [UnmanagedCallersOnly] boundary would terminate the host process.
 /// </summary>
-public static unsafe class Exports
+public static unsafe partial class Exports
 {
-    private const int AbiVersion = 1;
+    private const int AbiVersion = 2;
     private const int Ok = 0, InvalidArgument = -1, InvalidHandle = -2, Io = -3, Format = -4, BufferTooSmall = -5, Internal = -99;
 
-    private static readonly byte* VersionString = (byte*)Marshal.StringToCoTaskMemUTF8("edgequant 0.1 (abi 1)");
+    private static readonly byte* VersionString = (byte*)Marshal.StringToCoTaskMemUTF8("edgequant 0.2 (abi 2)");
     private static readonly byte* EmptyString = (byte*)Marshal.StringToCoTaskMemUTF8("");
     private static readonly nint InputName = Marshal.StringToCoTaskMemUTF8("input");
     private static readonly nint OutputName = Marshal.StringToCoTaskMemUTF8("logits");
@@ -33,7 +33,7 @@ public static unsafe class Exports
         HandleException h => Fail(InvalidHandle, h.Message),
         ModelFormatException => Fail(Format, e.Message),
         BufferTooSmallException => Fail(BufferTooSmall, e.Message),
-        ArgumentException => Fail(InvalidArgument, e.Message),
+        ArgumentException or InvalidOperationException => Fail(InvalidArgument, e.Message),
         FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException => Fail(Io, e.Message),
         _ => Fail(Internal, $"{e.GetType().Name}: {e.Message}"),
     };
@@ -103,22 +103,32 @@ public static unsafe class Exports
             var nm = Handles.Get<NativeModel>(model, "model");
             var m = nm.Model;
             if (info == null) return Fail(InvalidArgument, "info must not be null");
-            if (info->Size < (nuint)sizeof(ModelInfo)) return Fail(InvalidArgument, $"info->size is {info->Size}, expected at least {sizeof(ModelInfo)}");
+            nuint v1 = (nuint)Marshal.OffsetOf<ModelInfo>(nameof(ModelInfo.IsText));
+            if (info->Size < v1) return Fail(InvalidArgument, $"info->size is {info->Size}, expected at least {v1}");
             info->Architecture = nm.Architecture;
             info->Precision = nm.Precision;
             info->InputName = InputName;
             info->OutputName = OutputName;
-            info->PixelScale = m.Image.Scale;
+            var im = m.Image;
+            info->PixelScale = im?.Scale ?? 0f;
             for (int c = 0; c < 4; c++)
             {
-                info->Mean[c] = c < m.Image.Channels ? m.Image.Mean[c] : 0f;
-                info->Std[c] = c < m.Image.Channels ? m.Image.Std[c] : 1f;
+                info->Mean[c] = im != null && c < im.Channels ? im.Mean[c] : 0f;
+                info->Std[c] = im != null && c < im.Channels ? im.Std[c] : 1f;
             }
-            info->Channels = m.Image.Channels;
-            info->Height = m.Image.Height;
-            info->Width = m.Image.Width;
+            info->Channels = im?.Channels ?? 0;
+            info->Height = im?.Height ?? 0;
+            info->Width = im?.Width ?? 0;
             info->NumClasses = m.OutputLength;
             info->Quantized = m.IsQuantized ? 1 : 0;
+            if (info->Size >= (nuint)sizeof(ModelInfo))
+            {
+                // ABI 2 fields (text models); callers compiled against ABI 1 pass the smaller size and do not get them.
+                info->IsText = m.IsText ? 1 : 0;
+                info->MaxTokens = m.IsText ? m.MaxTokens : 0;
+                info->HasTokenizer = m.HasTokenizer ? 1 : 0;
+                info->IsEmbedding = m.Text is { Head: "embedding" } ? 1 : 0;
+            }
             return Ok;
         }
         catch (Exception e) { return Map(e); }
@@ -269,6 +279,14 @@ public unsafe struct ModelInfo
     public fixed float Mean[4];
     /// <summary>Per-channel std (up to 4 channels).</summary>
     public fixed float Std[4];
+    /// <summary>ABI 2: 1 for text (BERT-family) models.</summary>
+    public int IsText;
+    /// <summary>ABI 2: longest token sequence (specials included).</summary>
+    public int MaxTokens;
+    /// <summary>ABI 2: 1 when the model stores a WordPiece tokenizer.</summary>
+    public int HasTokenizer;
+    /// <summary>ABI 2: 1 when the output is a sentence embedding [hidden] instead of logits.</summary>
+    public int IsEmbedding;
 }
 
 /// <summary>Mirror of <c>eq_session_options</c>.</summary>

@@ -31,7 +31,7 @@ public class AccuracyTests(ITestOutputHelper output)
         var (x, l) = Idx.Load(TestPaths.Shared("data/mnist/t10k-images-idx3-ubyte"), TestPaths.Shared("data/mnist/t10k-labels-idx1-ubyte"));
         var enc = OnnxVitImporter.Import(TestPaths.Shared("models/vit-mnist/vit-mnist.onnx"));
         byte[] fp32 = enc.ToFp32Writer().ToArray();
-        byte[] int8 = VitQuantizer.Quantize(enc, x[9000..10000], new PtqOptions()).ToArray(); // calibrate on 9000..9999 only
+        byte[] int8 = EncoderQuantizer.Quantize(enc, x[9000..10000], new PtqOptions()).ToArray(); // calibrate on 9000..9999 only
         var f = Accuracy(fp32, x, l, 0, 10000);
         var q = Accuracy(int8, x, l, 0, 10000);
         var qHeld = Accuracy(int8, x, l, 0, 9000);
@@ -47,7 +47,7 @@ public class AccuracyTests(ITestOutputHelper output)
         var (x, l) = Idx.Load($"{Idx.FashionDir}/t10k-images-idx3-ubyte.gz", $"{Idx.FashionDir}/t10k-labels-idx1-ubyte.gz");
         var enc = OnnxVitImporter.Import(Path.Combine(TestPaths.RepoRoot, "tools/modelzoo/fashion-vit/model.onnx"));
         var f = Accuracy(enc.ToFp32Writer().ToArray(), x, l, 0, x.Length);
-        var q = Accuracy(VitQuantizer.Quantize(enc, train[..1000], new PtqOptions()).ToArray(), x, l, 0, x.Length);
+        var q = Accuracy(EncoderQuantizer.Quantize(enc, train[..1000], new PtqOptions()).ToArray(), x, l, 0, x.Length);
         output.WriteLine($"fashion-vit FP32 {100.0 * f.Correct / f.Count:F2} %, INT8 {100.0 * q.Correct / q.Count:F2} %");
         Assert.Equal(8866, f.Correct);          // the model card's torch figure, 88.66 %
         Assert.True(Math.Abs(q.Correct - f.Correct) <= 50, $"INT8 {q.Correct} vs FP32 {f.Correct} correct");

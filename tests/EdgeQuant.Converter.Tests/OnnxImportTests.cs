@@ -71,8 +71,8 @@ public class OnnxImportTests(ITestOutputHelper output)
     {
         var enc = OnnxVitImporter.Import(TestPaths.Asset(name + ".onnx"));
         var rng = new Random(5);
-        var calib = Enumerable.Range(0, 64).Select(_ => Enumerable.Range(0, enc.Image.Channels * enc.Image.Height * enc.Image.Width).Select(_ => (float)rng.NextDouble()).ToArray()).ToList();
-        using var q = Model.Load(VitQuantizer.Quantize(enc, calib, new PtqOptions { Calibrator = CalibratorKind.MinMax }).ToArray());
+        var calib = Enumerable.Range(0, 64).Select(_ => Enumerable.Range(0, enc.Image!.Channels * enc.Image.Height * enc.Image.Width).Select(_ => (float)rng.NextDouble()).ToArray()).ToList();
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { Calibrator = CalibratorKind.MinMax }).ToArray());
         using var s = q.CreateSession();
         var (input, logits) = TestPaths.Expected(name + ".expected.json");
         var y = new float[logits.Length];

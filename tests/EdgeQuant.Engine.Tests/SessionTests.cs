@@ -27,12 +27,12 @@ public class SessionTests
         var y = new float[m.OutputLength];
         var pixels = new byte[m.InputLength];
         s.Run(x, y);
-        s.RunPixels(pixels, m.Image.Height, m.Image.Width, m.Image.Channels, y);
+        s.RunPixels(pixels, m.Image!.Height, m.Image.Width, m.Image.Channels, y);
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 20; i++)
         {
             s.Run(x, y);
-            s.RunPixels(pixels, m.Image.Height, m.Image.Width, m.Image.Channels, y);
+            s.RunPixels(pixels, m.Image!.Height, m.Image.Width, m.Image.Channels, y);
         }
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
@@ -143,7 +143,7 @@ public class SessionTests
     {
         var (_, _, enc) = TestModels.Get("vit_preln_oddheads");
         var calib = Enumerable.Range(0, 16).Select(i => TestModels.RandomImage(enc, i)).ToList();
-        var w = EdgeQuant.Converter.Quantization.VitQuantizer.Quantize(enc, calib, new() { WeightBits = weightBits });
+        var w = EdgeQuant.Converter.Quantization.EncoderQuantizer.Quantize(enc, calib, new() { WeightBits = weightBits });
         using var m = Model.Load(w.ToArray());
         using var reference = m.CreateSession(new SessionOptions { Kernels = Kernels.KernelTable.Select("reference") });
         var want = new float[m.OutputLength];
@@ -167,7 +167,7 @@ public class SessionTests
     {
         var (_, _, enc) = TestModels.Get("vit_meanpool");
         var calib = Enumerable.Range(0, 8).Select(i => TestModels.RandomImage(enc, i)).ToList();
-        byte[] bytes = EdgeQuant.Converter.Quantization.VitQuantizer.Quantize(enc, calib, new() { WeightBits = 7 }).ToArray();
+        byte[] bytes = EdgeQuant.Converter.Quantization.EncoderQuantizer.Quantize(enc, calib, new() { WeightBits = 7 }).ToArray();
         long offset;
         using (var f = ModelFile.FromMemory(bytes)) offset = f.Tensors.First(t => t.Name == "blocks.0.fc1.wsum").Offset;
         bytes[offset] ^= 1;

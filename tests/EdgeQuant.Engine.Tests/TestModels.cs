@@ -18,7 +18,7 @@ internal static class TestModels
             if (Cache.TryGetValue(name, out var v)) return v;
             var enc = OnnxVitImporter.Import(TestPaths.Asset(name + ".onnx"));
             var calib = Enumerable.Range(0, 32).Select(i => RandomImage(enc, i)).ToList();
-            v = (enc.ToFp32Writer().ToArray(), VitQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray(), enc);
+            v = (enc.ToFp32Writer().ToArray(), EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray(), enc);
             Cache[name] = v;
             return v;
         }
@@ -27,7 +27,7 @@ internal static class TestModels
     public static float[] RandomImage(FloatEncoder enc, int seed)
     {
         var r = new Random(seed);
-        return Enumerable.Range(0, enc.Image.Channels * enc.Image.Height * enc.Image.Width).Select(_ => (float)r.NextDouble()).ToArray();
+        return Enumerable.Range(0, enc.Image!.Channels * enc.Image.Height * enc.Image.Width).Select(_ => (float)r.NextDouble()).ToArray();
     }
 
     public static float[] RandomImage(Model m, int seed)

@@ -26,11 +26,11 @@ public sealed class VitImportOptions
 /// </summary>
 public static class OnnxVitImporter
 {
-    private abstract record Ev(ONode Node);
-    private sealed record LnEv(ONode Node, float[] Gamma, float[] Beta, float Eps) : Ev(Node);
-    private sealed record LinearEv(ONode Node, float[] W, float[] B, int Out, int In) : Ev(Node); // W [out, in]
-    private sealed record SoftmaxEv(ONode Node, long[] Shape) : Ev(Node);
-    private sealed record ActEv(ONode Node, string Kind) : Ev(Node);
+    internal abstract record Ev(ONode Node);
+    internal sealed record LnEv(ONode Node, float[] Gamma, float[] Beta, float Eps) : Ev(Node);
+    internal sealed record LinearEv(ONode Node, float[] W, float[] B, int Out, int In) : Ev(Node); // W [out, in]
+    internal sealed record SoftmaxEv(ONode Node, long[] Shape) : Ev(Node);
+    internal sealed record ActEv(ONode Node, string Kind) : Ev(Node);
 
     /// <summary>Imports <paramref name="path"/>; throws <see cref="OnnxImportException"/> naming what it cannot map.</summary>
     public static FloatEncoder Import(string path, VitImportOptions? options = null)
@@ -56,7 +56,7 @@ public static class OnnxVitImporter
 
         var enc = Build(m, env, constant, ch, height, width, options, path);
         log($"encoder: {enc.Config.Layers} blocks, hidden {enc.Config.Hidden}, {enc.Config.Heads} heads, MLP {enc.Config.MlpDim} ({enc.Config.Activation}), " +
-            $"{(enc.Config.NormFirst ? "pre" : "post")}-LN, seq {enc.Config.SeqLen}, patch {enc.Image.PatchSize}, {enc.Config.NumClasses} classes");
+            $"{(enc.Config.NormFirst ? "pre" : "post")}-LN, seq {enc.Config.SeqLen}, patch {enc.Image!.PatchSize}, {enc.Config.NumClasses} classes");
         Verify(m, input.Name, enc, options, sample, log);
         return enc;
     }
@@ -78,11 +78,6 @@ public static class OnnxVitImporter
         VitImportOptions options, string path)
     {
         bool IsConst(string? v) => v != null && constant.Contains(v);
-        // Consumers of each value, to find a linear's bias Add.
-        var consumers = new Dictionary<string, List<ONode>>(StringComparer.Ordinal);
-        foreach (var n in m.Nodes)
-            foreach (var i in n.Inputs)
-                if (i.Length > 0) (consumers.TryGetValue(i, out var l) ? l : consumers[i] = []).Add(n);
 
         // Patch embedding.
         var convs = m.Nodes.Where(n => n.OpType == "Conv").ToList();
@@ -99,10 +94,64 @@ public static class OnnxVitImporter
         int patches = (height / patch) * (width / patch);
         float[] convBias = conv.In(2) is string cb ? env[cb].AsFloat() : new float[hidden];
 
-        // Events in execution order.
+        // Events in execution order; the ViT's class-token Concat and position Add are recognized before the first block.
+        float[]? cls = null, pos = null;
+        var events = CollectEvents(m, env, IsConst, tanhIsActivation: false, (n, count) =>
+        {
+            if (count != 0) return;
+            if (n.OpType == "Concat" && cls == null)
+            {
+                var outShape = env[n.Outputs[0]].Shape;
+                var cin = n.Inputs.FirstOrDefault(i => IsConst(i) && env[i].Shape.Length == 3 && env[i].Shape[^1] == hidden && env[i].Shape[1] == 1);
+                if (cin != null && outShape.Length == 3 && outShape[1] == patches + 1)
+                {
+                    if (n.Inputs[0] != cin) throw new OnnxImportException($"{n.Describe}: class token is not prepended");
+                    cls = env[cin].AsFloat()[..hidden];
+                }
+            }
+            else if (n.OpType == "Add" && pos == null)
+            {
+                string? c = IsConst(n.In(0)) ? n.In(0) : IsConst(n.In(1)) ? n.In(1) : null;
+                if (c != null && env[c].Count % hidden == 0 && env[c].Count / hidden is int rows && (rows == patches || rows == patches + 1) && env[n.Outputs[0]].Shape[^1] == hidden)
+                    pos = env[c].AsFloat();
+            }
+        });
+        if (pos == null) throw new OnnxImportException("no learned position embedding (a constant [1, T, D] added to the tokens) was found");
+        int seq = patches + (cls != null ? 1 : 0);
+        if (pos.Length != seq * hidden) throw new OnnxImportException($"position embedding has {pos.Length / hidden} rows, expected {seq}");
+
+        var enc = new FloatEncoder
+        {
+            Config = new EncoderConfig { Hidden = hidden, SeqLen = seq, ClassToken = cls != null, Pooling = cls != null ? "cls" : "mean" },
+            Image = new ImageConfig
+            {
+                Channels = ch, Height = height, Width = width, PatchSize = patch, Scale = options.PixelScale,
+                Mean = options.Mean ?? new float[ch], Std = options.Std ?? Enumerable.Repeat(1f, ch).ToArray(),
+            },
+            Labels = options.Labels,
+            Source = $"{Path.GetFileName(path)} (ONNX opset {m.Opset}, {m.Producer.Trim()})",
+        };
+        enc.Add("embed.patch.w", cw.AsFloat(), hidden, ch * patch * patch); // [D, C, p, p] = [D, C·p·p]
+        enc.Add("embed.patch.b", convBias, hidden);
+        if (cls != null) enc.Add("embed.cls", cls, hidden);
+        enc.Add("embed.pos", pos, seq, hidden);
+        ParseBlocks(events, enc);
+        return enc;
+    }
+
+    /// <summary>
+    /// LayerNorm, linear (MatMul/Gemm with a constant weight, plus its bias Add), Softmax and activation events in
+    /// execution order; any other non-constant node goes to <paramref name="other"/> (with the event count so far).
+    /// </summary>
+    internal static List<Ev> CollectEvents(OnnxModel m, Dictionary<string, OTensor> env, Func<string?, bool> IsConst, bool tanhIsActivation, Action<ONode, int> other)
+    {
+        // Consumers of each value, to find a linear's bias Add.
+        var consumers = new Dictionary<string, List<ONode>>(StringComparer.Ordinal);
+        foreach (var n in m.Nodes)
+            foreach (var i in n.Inputs)
+                if (i.Length > 0) (consumers.TryGetValue(i, out var l) ? l : consumers[i] = []).Add(n);
         var events = new List<Ev>();
         var usedAdds = new HashSet<ONode>();
-        float[]? cls = null, pos = null;
         foreach (var n in m.Nodes)
         {
             if (IsConst(n.Outputs.FirstOrDefault())) continue;
@@ -122,8 +171,8 @@ public static class OnnxVitImporter
                         foreach (var add in consumers.GetValueOrDefault(n.Outputs[0]) ?? [])
                         {
                             if (add.OpType != "Add") continue;
-                            string other = add.Inputs[0] == n.Outputs[0] ? add.Inputs[1] : add.Inputs[0];
-                            if (IsConst(other) && env[other].Count == o) { b = env[other].AsFloat(); usedAdds.Add(add); break; }
+                            string other2 = add.Inputs[0] == n.Outputs[0] ? add.Inputs[1] : add.Inputs[0];
+                            if (IsConst(other2) && env[other2].Count == o) { b = env[other2].AsFloat(); usedAdds.Add(add); break; }
                         }
                         events.Add(new LinearEv(n, wt, b, o, k));
                         break;
@@ -149,48 +198,14 @@ public static class OnnxVitImporter
                 case "Softmax": events.Add(new SoftmaxEv(n, env[n.Inputs[0]].Shape)); break;
                 case "Erf": case "Gelu": events.Add(new ActEv(n, "gelu")); break;
                 case "Relu": events.Add(new ActEv(n, "relu")); break;
+                case "Tanh" when tanhIsActivation: events.Add(new ActEv(n, "tanh")); break;
                 case "Tanh": throw new OnnxImportException($"{n.Describe}: tanh activations (tanh-approximated GELU) are not supported; export with exact erf GELU");
-                case "Concat" when cls == null && events.Count == 0:
-                    {
-                        var outShape = env[n.Outputs[0]].Shape;
-                        var cin = n.Inputs.FirstOrDefault(i => IsConst(i) && env[i].Shape.Length == 3 && env[i].Shape[^1] == hidden && env[i].Shape[1] == 1);
-                        if (cin != null && outShape.Length == 3 && outShape[1] == patches + 1)
-                        {
-                            if (n.Inputs[0] != cin) throw new OnnxImportException($"{n.Describe}: class token is not prepended");
-                            cls = env[cin].AsFloat()[..hidden];
-                        }
-                        break;
-                    }
-                case "Add" when pos == null && events.Count == 0 && !usedAdds.Contains(n):
-                    {
-                        string? c = IsConst(n.In(0)) ? n.In(0) : IsConst(n.In(1)) ? n.In(1) : null;
-                        if (c != null && env[c].Count % hidden == 0 && env[c].Count / hidden is int rows && (rows == patches || rows == patches + 1) && env[n.Outputs[0]].Shape[^1] == hidden)
-                            pos = env[c].AsFloat();
-                        break;
-                    }
+                default:
+                    if (!usedAdds.Contains(n)) other(n, events.Count);
+                    break;
             }
         }
-        if (pos == null) throw new OnnxImportException("no learned position embedding (a constant [1, T, D] added to the tokens) was found");
-        int seq = patches + (cls != null ? 1 : 0);
-        if (pos.Length != seq * hidden) throw new OnnxImportException($"position embedding has {pos.Length / hidden} rows, expected {seq}");
-
-        var enc = new FloatEncoder
-        {
-            Config = new EncoderConfig { Hidden = hidden, SeqLen = seq, ClassToken = cls != null, Pooling = cls != null ? "cls" : "mean" },
-            Image = new ImageConfig
-            {
-                Channels = ch, Height = height, Width = width, PatchSize = patch, Scale = options.PixelScale,
-                Mean = options.Mean ?? new float[ch], Std = options.Std ?? Enumerable.Repeat(1f, ch).ToArray(),
-            },
-            Labels = options.Labels,
-            Source = $"{Path.GetFileName(path)} (ONNX opset {m.Opset}, {m.Producer.Trim()})",
-        };
-        enc.Add("embed.patch.w", cw.AsFloat(), hidden, ch * patch * patch); // [D, C, p, p] = [D, C·p·p]
-        enc.Add("embed.patch.b", convBias, hidden);
-        if (cls != null) enc.Add("embed.cls", cls, hidden);
-        enc.Add("embed.pos", pos, seq, hidden);
-        ParseBlocks(events, enc);
-        return enc;
+        return events;
     }
 
     private static float[] TransposeKN(float[] w, int k, int o)
@@ -203,8 +218,38 @@ public static class OnnxVitImporter
 
     private static void ParseBlocks(List<Ev> ev, FloatEncoder enc)
     {
+        if (ev.Count == 0) throw new OnnxImportException("no encoder blocks found");
         var c = enc.Config;
-        int d = c.Hidden, i = 0;
+        c.NormFirst = ev[0] is LnEv;
+        int i = ParseBlocks(ev, 0, enc);
+        int d = c.Hidden;
+        T Expect<T>(string what) where T : Ev
+        {
+            if (i < ev.Count && ev[i] is T t) { i++; return t; }
+            string got = i < ev.Count ? ev[i].Node.Describe : "end of graph";
+            throw new OnnxImportException($"encoder structure not recognized: expected {what}, found {got}");
+        }
+        c.FinalNorm = i < ev.Count && ev[i] is LnEv;
+        if (c.FinalNorm) AddNorm(enc, "final_ln", Expect<LnEv>("final LayerNorm"), c);
+        var head = Expect<LinearEv>("classification head");
+        if (head.In != d) throw new OnnxImportException($"{head.Node.Describe}: head takes {head.In} inputs, expected {d}");
+        if (i != ev.Count) throw new OnnxImportException($"encoder structure not recognized: unexpected {ev[i].Node.Describe} after the head");
+        enc.Add("head.w", head.W, head.Out, d);
+        enc.Add("head.b", head.B, head.Out);
+        c.NumClasses = head.Out;
+        if (enc.Labels.Length == 0) enc.Labels = Enumerable.Range(0, head.Out).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (enc.Labels.Length != head.Out) throw new OnnxImportException($"{enc.Labels.Length} labels given, the head has {head.Out} outputs");
+    }
+
+    /// <summary>
+    /// Encoder blocks from event <paramref name="start"/> on (pre-LN if <see cref="EncoderConfig.NormFirst"/>): fills
+    /// blocks.N.* and Layers/Heads/MlpDim/Activation; returns the index of the first event after the last block.
+    /// A block is recognized by its attention Softmax within its first five events.
+    /// </summary>
+    internal static int ParseBlocks(List<Ev> ev, int start, FloatEncoder enc)
+    {
+        var c = enc.Config;
+        int d = c.Hidden, i = start;
         T Expect<T>(string what) where T : Ev
         {
             if (i < ev.Count && ev[i] is T t) { i++; return t; }
@@ -218,15 +263,17 @@ public static class OnnxVitImporter
                 throw new OnnxImportException($"{l.Node.Describe}: {what} is [{l.In} -> {l.Out}], expected [{inDim} -> {outDim}]");
             return l;
         }
-        if (ev.Count == 0) throw new OnnxImportException("no encoder blocks found");
-        c.NormFirst = ev[0] is LnEv;
         int layers = 0, mlp = -1, heads = -1;
         string act = "";
-        while (true)
+        bool BlockAt(int j)
         {
-            // A block starts with LN (pre-LN) or with the QKV projection (post-LN); the head is a lone Linear at the end.
-            int remaining = ev.Count - i;
-            if (c.NormFirst ? remaining <= 2 : remaining <= 1) break;
+            for (int k = j; k < Math.Min(ev.Count, j + 5); k++)
+                if (ev[k] is SoftmaxEv) return true;
+            return false;
+        }
+        while (BlockAt(i))
+        {
+            // A block starts with LN (pre-LN) or with the QKV projection (post-LN).
             string p = $"blocks.{layers}.";
             if (c.NormFirst) AddNorm(enc, p + "ln1", Expect<LnEv>("attention LayerNorm"), c);
             float[] qkvW, qkvB;
@@ -268,24 +315,15 @@ public static class OnnxVitImporter
             if (!c.NormFirst) AddNorm(enc, p + "ln2", Expect<LnEv>("MLP LayerNorm"), c);
             layers++;
         }
-        c.FinalNorm = i < ev.Count && ev[i] is LnEv;
-        if (c.FinalNorm) AddNorm(enc, "final_ln", Expect<LnEv>("final LayerNorm"), c);
-        var head = Expect<LinearEv>("classification head");
-        if (head.In != d) throw new OnnxImportException($"{head.Node.Describe}: head takes {head.In} inputs, expected {d}");
-        if (i != ev.Count) throw new OnnxImportException($"encoder structure not recognized: unexpected {ev[i].Node.Describe} after the head");
         if (layers == 0) throw new OnnxImportException("no encoder blocks found");
-        enc.Add("head.w", head.W, head.Out, d);
-        enc.Add("head.b", head.B, head.Out);
         c.Layers = layers;
         c.Heads = heads;
         c.MlpDim = mlp;
         c.Activation = act;
-        c.NumClasses = head.Out;
-        if (enc.Labels.Length == 0) enc.Labels = Enumerable.Range(0, head.Out).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        if (enc.Labels.Length != head.Out) throw new OnnxImportException($"{enc.Labels.Length} labels given, the head has {head.Out} outputs");
+        return i;
     }
 
-    private static void AddNorm(FloatEncoder enc, string prefix, LnEv ln, EncoderConfig c)
+    internal static void AddNorm(FloatEncoder enc, string prefix, LnEv ln, EncoderConfig c)
     {
         if (ln.Gamma.Length != c.Hidden) throw new OnnxImportException($"{ln.Node.Describe}: normalizes {ln.Gamma.Length} values, expected {c.Hidden}");
         c.LayerNormEps = ln.Eps;
@@ -300,7 +338,7 @@ public static class OnnxVitImporter
         inputs.AddRange(options.VerifyInputs.Take(3));
         using var model = Engine.Model.Load(enc.ToFp32Writer().ToArray());
         using var session = model.CreateSession();
-        var im = enc.Image;
+        var im = enc.Image!;
         float worst = 0;
         foreach (var x in inputs)
         {

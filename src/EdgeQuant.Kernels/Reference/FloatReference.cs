@@ -71,6 +71,32 @@ public static class FloatReference
         }
     }
 
+    /// <summary>Σ a[i]·b[i] summed in index order in float: the same bits on every ISA (for the few float ops an int8 model keeps).</summary>
+    public static float DotOrdered(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        float s = 0;
+        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    /// <summary>
+    /// tanh from IEEE basic operations only (e^{2|x|} by ln 2 range reduction and a degree-13 Taylor polynomial in
+    /// double), so it gives the same bits on every ISA, unlike the C library's; absolute error below 1e-7.
+    /// </summary>
+    public static float Tanh(float x)
+    {
+        double z = 2.0 * Math.Abs((double)x);
+        if (double.IsNaN(z)) return float.NaN;
+        if (z > 40) return x > 0 ? 1f : -1f;
+        double k = Math.Round(z * 1.4426950408889634);
+        double r = z - k * 0.6931471803691238 - k * 1.9082149292705877e-10; // ln 2 split: hi is exact for |k| < 2^20
+        double p = 1.0;
+        for (int i = 13; i >= 1; i--) p = 1.0 + p * r / i;
+        double e = Math.ScaleB(p, (int)k);
+        double t = (e - 1.0) / (e + 1.0);
+        return (float)(x < 0 ? -t : t);
+    }
+
     /// <summary>Float softmax of one row in place (max-subtracted).</summary>
     public static void Softmax(Span<float> x)
     {

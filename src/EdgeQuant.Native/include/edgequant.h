@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define EQ_ABI_VERSION 1
+#define EQ_ABI_VERSION 2
 
 typedef enum eq_status {
     EQ_OK = 0,
@@ -42,16 +42,21 @@ typedef struct eq_session eq_session;  /* opaque */
 /* Model description. Strings are owned by the model. */
 typedef struct eq_model_info {
     size_t size;                 /* set to sizeof(eq_model_info) before the call */
-    const char* architecture;    /* "vit" */
+    const char* architecture;    /* "vit" or "bert" (BERT-family text encoder) */
     const char* precision;       /* "int8" or "fp32" */
     const char* input_name;      /* "input": float32 [batch, channels, height, width] */
     const char* output_name;     /* "logits": float32 [batch, num_classes] */
     int32_t channels, height, width;
-    int32_t num_classes;
+    int32_t num_classes;         /* outputs per input: classes, or the hidden size for text embedding models */
     int32_t quantized;           /* 1 = int8 weights and integer kernels, 0 = fp32 reference path */
     float pixel_scale;           /* preprocessing of 8-bit pixels: (pixel * pixel_scale - mean[c]) / std[c] */
     float mean[4];
     float std[4];
+    /* ABI 2 (text models; left untouched when size is that of ABI 1) */
+    int32_t is_text;             /* 1: run with eq_session_run_tokens / eq_session_run_text */
+    int32_t max_tokens;          /* longest sequence, [CLS] and [SEP] included */
+    int32_t has_tokenizer;       /* 1: the model stores a WordPiece vocabulary (eq_session_run_text works) */
+    int32_t is_embedding;        /* 1: output is a sentence embedding [hidden] (masked mean pooling) */
 } eq_model_info;
 
 /* Session options: initialize with eq_session_default_options(). */
@@ -84,6 +89,17 @@ eq_status eq_session_run_f32(eq_session* session, const float* input, size_t inp
 /* One image of 8-bit pixels [height, width, channels]; the model's preprocessing is applied. */
 eq_status eq_session_run_u8(eq_session* session, const uint8_t* pixels, int32_t height, int32_t width, int32_t channels,
                             float* logits, size_t logits_count);
+
+/* Text models. input_ids, attention_mask, token_type_ids: [batch, length] int32, row-major; mask (1 = token,
+ * 0 = padding) and types may be NULL (all ones / all zeros). output: batch x num_classes floats. Padding is masked
+ * exactly; the classifier reads the first token, so pad on the right. */
+eq_status eq_session_run_tokens(eq_session* session, const int32_t* input_ids, const int32_t* attention_mask,
+                                const int32_t* token_type_ids, int32_t batch, int32_t length, float* output, size_t output_count);
+/* Tokenizes UTF-8 text with the model's WordPiece tokenizer ([CLS] ... [SEP], truncated to max_tokens) and runs it.
+ * out_tokens (may be NULL) receives the token count. Invalid UTF-8 gives EQ_ERR_INVALID_ARGUMENT. */
+eq_status eq_session_run_text(eq_session* session, const char* text, float* output, size_t output_count, int32_t* out_tokens);
+/* Token ids of UTF-8 text, at most `capacity` (>= 2) of them; out_count receives the count. */
+eq_status eq_session_tokenize(eq_session* session, const char* text, int32_t* ids, size_t capacity, int32_t* out_count);
 
 /* Top-k of logits: indices (descending) and softmax probabilities; k <= count. Either output may be NULL. */
 eq_status eq_topk(const float* logits, size_t count, int32_t k, int32_t* indices, float* probabilities);

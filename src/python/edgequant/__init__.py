@@ -178,6 +178,10 @@ class Model:
             "pixel_scale": float(info.pixel_scale),
             "mean": [float(info.mean[i]) for i in range(min(c, 4))],
             "std": [float(info.std[i]) for i in range(min(c, 4))],
+            "is_text": bool(info.is_text),
+            "max_tokens": int(info.max_tokens),
+            "has_tokenizer": bool(info.has_tokenizer),
+            "is_embedding": bool(info.is_embedding),
         }
 
     @property
@@ -307,6 +311,55 @@ class Session:
             _check(_native.lib().eq_session_run_u8(self._live_handle(), p.ctypes.data if p.size else None,
                                                    h, w, c, out.ctypes.data, out.size))
         return out
+
+    def run_tokens(self, input_ids, attention_mask=None, token_type_ids=None) -> np.ndarray:
+        """eq_session_run_tokens: int ids [length] or [batch, length] (mask/types alike, optional) -> [outputs] or [batch, outputs]."""
+        ids = np.ascontiguousarray(input_ids, dtype=np.int32)
+        single = ids.ndim == 1
+        ids2 = ids.reshape(1, -1) if single else ids
+        if ids2.ndim != 2 or ids2.size == 0:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT, f"input_ids have shape {ids.shape}; expected [length] or [batch, length]")
+
+        def aux(x, name):
+            if x is None:
+                return None
+            a = np.ascontiguousarray(x, dtype=np.int32).reshape(ids2.shape) if np.size(x) == ids2.size else None
+            if a is None:
+                raise EdgeQuantError(Status.INVALID_ARGUMENT, f"{name} has {np.size(x)} values, input_ids {ids2.size}")
+            return a
+
+        mask, types = aux(attention_mask, "attention_mask"), aux(token_type_ids, "token_type_ids")
+        out = np.empty((ids2.shape[0], self._classes), dtype=np.float32)
+        with self._lock:
+            _check(_native.lib().eq_session_run_tokens(self._live_handle(), ids2.ctypes.data,
+                                                       mask.ctypes.data if mask is not None else None,
+                                                       types.ctypes.data if types is not None else None,
+                                                       ids2.shape[0], ids2.shape[1], out.ctypes.data, out.size))
+        return out[0] if single else out
+
+    def run_text(self, text: str) -> np.ndarray:
+        """eq_session_run_text: tokenizes with the model's WordPiece tokenizer and runs -> logits or embedding."""
+        out = np.empty(self._classes, dtype=np.float32)
+        with self._lock:
+            _check(_native.lib().eq_session_run_text(self._live_handle(), text.encode("utf-8"), out.ctypes.data, out.size, None))
+        return out
+
+    def tokenize(self, text: str) -> np.ndarray:
+        """eq_session_tokenize: token ids ([CLS] ... [SEP], truncated to the model's maximum)."""
+        cap = max(2, self.model.info["max_tokens"])
+        ids = np.empty(cap, dtype=np.int32)
+        n = ctypes.c_int32()
+        with self._lock:
+            _check(_native.lib().eq_session_tokenize(self._live_handle(), text.encode("utf-8"), ids.ctypes.data, cap, byref(n)))
+        return ids[: n.value].copy()
+
+    def embed(self, text: str, normalize: bool = True) -> np.ndarray:
+        """Sentence embedding of a text (embedding models), L2-normalized unless normalize=False."""
+        if not self.model.info["is_embedding"]:
+            raise EdgeQuantError(Status.INVALID_ARGUMENT, "this model outputs logits, not embeddings")
+        e = self.run_text(text)
+        n = float(np.linalg.norm(e))
+        return e / n if normalize and n > 0 else e
 
     def topk(self, logits, k: int = 5) -> list[Prediction]:
         """Top-k of a logits vector with the model's labels and softmax probabilities (eq_topk)."""

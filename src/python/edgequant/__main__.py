@@ -66,13 +66,29 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def cmd_text(args) -> int:
+    with Model(args.model) as m, m.session() as s:
+        if not m.info["is_text"]:
+            print("edgequant: error: this is an image model; use classify", file=sys.stderr)
+            return 1
+        for text in args.texts:
+            print(f"tokens        {' '.join(str(int(i)) for i in s.tokenize(text))}")
+            if m.info["is_embedding"]:
+                e = s.embed(text, normalize=not args.no_normalize)
+                print(f"embedding     [{e.size}] {' '.join(f'{v:.4f}' for v in e[:8])} ...")
+            else:
+                for p in s.topk(s.run_text(text), min(args.top, m.num_classes)):
+                    print(f"{p.label:<16} p={p.probability:.4f}  logit={p.logit:.4f}")
+    return 0
+
+
 def cmd_version(_args) -> int:
     print(f"{version()}, ABI {abi_version()}, {_native.library_path()}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m edgequant", description="EdgeQuant INT8 ViT inference (C ABI bindings)")
+    parser = argparse.ArgumentParser(prog="python3 -m edgequant", description="EdgeQuant INT8 ViT and BERT-family inference (C ABI bindings)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="describe a model")
     p.add_argument("model")
@@ -84,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--logits", action="store_true", help="print every logit with %%.9g, one per line")
     p.add_argument("--f32", action="store_true", help="preprocess in Python and call run() instead of run_pixels()")
     p.set_defaults(fn=cmd_classify)
+    for name, what in (("text", "classify texts with a text model"), ("embed", "sentence embeddings of texts")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("model")
+        p.add_argument("texts", nargs="+")
+        p.add_argument("--top", type=int, default=5, help="number of labels (default 5)")
+        p.add_argument("--no-normalize", action="store_true", help="embed: do not L2-normalize")
+        p.set_defaults(fn=cmd_text)
     p = sub.add_parser("version", help="library version")
     p.set_defaults(fn=cmd_version)
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ import platform
 import threading
 from ctypes import POINTER, Structure, c_char_p, c_float, c_int32, c_size_t, c_void_p
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 LIBRARY_NAME = "libedgequant.so"
 
 # eq_status
@@ -49,6 +49,10 @@ class ModelInfo(Structure):
         ("pixel_scale", c_float),
         ("mean", c_float * 4),
         ("std", c_float * 4),
+        ("is_text", c_int32),
+        ("max_tokens", c_int32),
+        ("has_tokenizer", c_int32),
+        ("is_embedding", c_int32),
     ]
 
 
@@ -97,6 +101,9 @@ def _declare(cdll: ctypes.CDLL) -> ctypes.CDLL:
         "eq_session_destroy": (c_int32, [c_void_p]),
         "eq_session_run_f32": (c_int32, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]),
         "eq_session_run_u8": (c_int32, [c_void_p, c_void_p, c_int32, c_int32, c_int32, c_void_p, c_size_t]),
+        "eq_session_run_tokens": (c_int32, [c_void_p, c_void_p, c_void_p, c_void_p, c_int32, c_int32, c_void_p, c_size_t]),
+        "eq_session_run_text": (c_int32, [c_void_p, c_char_p, c_void_p, c_size_t, c_void_p]),
+        "eq_session_tokenize": (c_int32, [c_void_p, c_char_p, c_void_p, c_size_t, c_void_p]),
         "eq_topk": (c_int32, [c_void_p, c_size_t, c_int32, c_void_p, c_void_p]),
     }
     for name, (restype, argtypes) in signatures.items():

@@ -390,9 +390,10 @@ def load_from_safetensors(path):
     return model.eval()
 
 
-def export_onnx(model, path):
+def export_onnx(model, path, dummy_ids=(101, 2009, 1005, 1055, 1037, 11951, 102, 0)):
+    """Export with a traced batch of 2 x 8 (second row partly padded); dummy_ids must exist in the model's vocab."""
     model.eval()
-    ids = torch.tensor([[101, 2009, 1005, 1055, 1037, 11951, 102, 0]], dtype=torch.int64)
+    ids = torch.tensor([list(dummy_ids)], dtype=torch.int64)
     ids = ids.repeat(2, 1)
     mask = (ids != 0).to(torch.int64)
     mask[1, 5:] = 0

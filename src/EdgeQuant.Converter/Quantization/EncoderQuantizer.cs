@@ -18,19 +18,36 @@ public sealed class PtqOptions
 }
 
 /// <summary>
-/// Static PTQ of a <see cref="FloatEncoder"/>: symmetric per-output-channel int8 weights, per-tensor int8 activations
-/// calibrated on images run through the FP32 engine, int32 biases, and the fixed-point requantization parameters
-/// the integer kernels consume.
+/// Static PTQ of a <see cref="FloatEncoder"/> (ViT or BERT family): symmetric per-output-channel int8 weights, per-tensor
+/// int8 activations calibrated on samples run through the FP32 engine, int32 biases, and the fixed-point
+/// requantization parameters the integer kernels consume. Text embedding tables become int8 with one scale per row.
 /// </summary>
-public static class VitQuantizer
+public static class EncoderQuantizer
 {
     /// <summary>Calibrates on <paramref name="images"/> (each [C·H·W], ONNX input convention) and returns the INT8 model file.</summary>
     public static ModelWriter Quantize(FloatEncoder enc, IReadOnlyList<float[]> images, PtqOptions options)
     {
         if (images.Count == 0) throw new ArgumentException("static quantization needs at least one calibration image");
+        var logits = new float[enc.Config.NumClasses];
+        return Quantize(enc, images.Count, (s, i) => s.Run(images[i], logits), options);
+    }
+
+    /// <summary>Calibrates a text encoder on token-id sequences (each with [CLS]/[SEP], unpadded) and returns the INT8 model file.</summary>
+    public static ModelWriter Quantize(FloatEncoder enc, IReadOnlyList<int[]> sequences, PtqOptions options)
+    {
+        if (sequences.Count == 0) throw new ArgumentException("static quantization needs at least one calibration sentence");
+        float[]? output = null;
+        return Quantize(enc, sequences.Count, (s, i) => s.RunTokens(sequences[i], default, default, output ??= new float[s.Model.OutputLength]), options);
+    }
+
+    /// <summary>Calibrates with <paramref name="runSample"/>(session, i) for i in [0, samples) on the FP32 model; returns the INT8 model file.</summary>
+    public static ModelWriter Quantize(FloatEncoder enc, int samples, Action<Session, int> runSample, PtqOptions options)
+    {
+        if (samples <= 0) throw new ArgumentException("static quantization needs at least one calibration sample");
         if (options.WeightBits is not (7 or 8)) throw new ArgumentException($"weight bits must be 7 or 8, got {options.WeightBits}");
         var log = options.Log ?? (_ => { });
-        var stats = Calibrate(enc, images, options, log);
+        var stats = Calibrate(enc, samples, runSample, options, log);
+        bool text = enc.Text != null;
         var c = enc.Config;
         int d = c.Hidden, dh = d / c.Heads;
         float Scale(ActivationSite s, int layer) => stats.ClipValue(s, layer, options.Calibrator, options.Percentile) / 127f;
@@ -39,14 +56,17 @@ public static class VitQuantizer
         var quant = new QuantConfig
         {
             Calibrator = options.Calibrator == CalibratorKind.MinMax ? "minmax" : $"percentile {options.Percentile}",
-            InputScale = Scale(ActivationSite.PatchInput, -1),
-            HeadInputScale = Scale(ActivationSite.HeadInput, -1),
+            InputScale = text ? 1f : Scale(ActivationSite.PatchInput, -1),
+            HeadInputScale = text ? 1f : Scale(ActivationSite.HeadInput, -1),
             Blocks = new BlockQuant[c.Layers],
             WeightBits = options.WeightBits,
         };
         int qmax = options.WeightBits == 7 ? 63 : 127;
-        QuantizeLinear(enc, w, qmax, "embed.patch", quant.InputScale, null);
-        QuantizeLinear(enc, w, qmax, "head", quant.HeadInputScale, null);
+        if (!text)
+        {
+            QuantizeLinear(enc, w, qmax, "embed.patch", quant.InputScale, null);
+            QuantizeLinear(enc, w, qmax, "head", quant.HeadInputScale, null);
+        }
         for (int i = 0; i < c.Layers; i++)
         {
             string p = $"blocks.{i}.";
@@ -79,28 +99,56 @@ public static class VitQuantizer
             QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, null);
             quant.Blocks[i] = q;
         }
-        // Float tensors the int8 path keeps: embeddings and LayerNorms.
+        // Float tensors the int8 path keeps: ViT class token and positions, LayerNorms, the text pooler and classifier (one row).
         foreach (var (name, (data, dims)) in enc.Tensors)
-            if (name is "embed.cls" or "embed.pos" || name.Contains("ln", StringComparison.Ordinal))
-                w.Add<float>(name, TensorDType.F32, data, dims);
+        {
+            bool keep = text ? name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("head.", StringComparison.Ordinal)
+                : name is "embed.cls" or "embed.pos";
+            if (keep || name.Contains("ln", StringComparison.Ordinal)) w.Add<float>(name, TensorDType.F32, data, dims);
+        }
+        if (text)
+        {
+            foreach (string table in (string[])["embed.word", "embed.pos", "embed.type"])
+                if (enc.Tensors.ContainsKey(table)) QuantizeRows(enc, w, table);
+            enc.AddVocab(w);
+        }
         w.Metadata = enc.Metadata("int8", quant);
         return w;
     }
 
-    private static ActivationStatistics Calibrate(FloatEncoder enc, IReadOnlyList<float[]> images, PtqOptions options, Action<string> log)
+    /// <summary>An embedding table [rows, dim] as int8 with one symmetric scale per row (".scale" [rows]): a gathered row is exact to ±scale/2.</summary>
+    private static void QuantizeRows(FloatEncoder enc, ModelWriter w, string name)
+    {
+        var (data, dims) = enc.Tensors[name];
+        int rows = dims[0], dim = dims[1];
+        var q = new sbyte[data.Length];  // [rows, dim]
+        var scales = new float[rows];    // [rows]
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> row = data.AsSpan(r * dim, dim);
+            float amax = 0;
+            foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
+            float s = amax > 0 ? amax / 127f : 0f;
+            scales[r] = s;
+            for (int j = 0; j < dim; j++) q[r * dim + j] = s > 0 ? (sbyte)Math.Clamp(MathF.Round(row[j] / s), -127, 127) : (sbyte)0;
+        }
+        w.Add<sbyte>(name, TensorDType.S8, q, rows, dim);
+        w.Add<float>(name + ".scale", TensorDType.F32, scales, rows);
+    }
+
+    private static ActivationStatistics Calibrate(FloatEncoder enc, int samples, Action<Session, int> runSample, PtqOptions options, Action<string> log)
     {
         var stats = new ActivationStatistics();
         using var model = Model.Load(enc.ToFp32Writer().ToArray());
         using var session = model.CreateSession(new SessionOptions { Observer = stats });
-        var logits = new float[model.OutputLength];
         int passes = options.Calibrator == CalibratorKind.Percentile ? 2 : 1;
         for (int pass = 0; pass < passes; pass++)
         {
             if (pass == 1) stats.BeginHistogramPass();
-            var progress = new Progress($"calibration pass {pass + 1}/{passes}", images.Count, log);
-            for (int i = 0; i < images.Count; i++)
+            var progress = new Progress($"calibration pass {pass + 1}/{passes}", samples, log);
+            for (int i = 0; i < samples; i++)
             {
-                session.Run(images[i], logits);
+                runSample(session, i);
                 progress.Report(i + 1);
             }
         }

@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Globalization;
+using EdgeQuant.Converter;
+using EdgeQuant.Converter.Quantization;
+using EdgeQuant.Engine;
+using EdgeQuant.Engine.Tokenization;
+
+namespace EdgeQuant.Cli;
+
+// Text (BERT-family) verbs: conversion with sentence calibration, run --text/--ids, eval on a TSV, embed.
+internal static partial class Commands
+{
+    /// <summary>Static PTQ of a text encoder on the first sentences (or a range) of a TSV file.</summary>
+    private static int ConvertText(Args a, string? hf, string onnx, string output, string precision, PtqOptions ptq, string calibrator, string[] labels)
+    {
+        string? head = a.Str("head");
+        int maxLength = a.Int("max-length", 0);
+        if (precision == "fp32") a.CheckAllUsed();
+        long t0 = Stopwatch.GetTimestamp();
+        FloatEncoder enc = hf != null
+            ? Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Head = head, MaxLength = maxLength, Log = Console.Error.WriteLine })
+            : Converter.Onnx.OnnxBertImporter.Import(onnx, new Converter.Onnx.BertImportOptions { Head = head, MaxLength = maxLength, VocabPath = a.Str("vocab"), Log = Console.Error.WriteLine });
+        if (labels.Length > 0)
+        {
+            if (labels.Length != enc.Config.NumClasses || enc.Text!.Head != "classification") throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} outputs");
+            enc.Labels = labels;
+        }
+        var writer = precision == "fp32" ? enc.ToFp32Writer() : QuantizeText(enc, a, ptq, calibrator);
+        writer.Write(output);
+        Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
+        return 0;
+    }
+
+    private static Format.ModelWriter QuantizeText(FloatEncoder enc, Args a, PtqOptions ptq, string calibrator)
+    {
+        string tsv = a.Str("calib-text") ?? throw new UsageException("int8 conversion of a text model needs --calib-text TSV (e.g. SST-2 train.tsv)");
+        var set = TextSet.ReadTsv(tsv);
+        var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
+        a.CheckAllUsed();
+        if (enc.Vocab == null) throw new UsageException("this model has no WordPiece vocabulary, so sentences cannot be tokenized for calibration");
+        var tok = WordPieceTokenizer.FromVocabText(enc.Vocab, TokenizerOptions(enc.Text!));
+        var ids = new int[enc.Config.SeqLen];
+        var seqs = new List<int[]>(end - start);
+        for (int i = start; i < end; i++) seqs.Add(ids[..tok.Encode(set.Sentences[i], ids, ids.Length)]);
+        Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration sentences ({start}..{end - 1} of {Path.GetFileName(tsv)}), calibrator {calibrator}");
+        return EncoderQuantizer.Quantize(enc, seqs, ptq);
+    }
+
+    private static WordPieceOptions TokenizerOptions(Format.TextConfig t) => new()
+    {
+        LowerCase = t.LowerCase, StripAccents = t.StripAccents, TokenizeChineseChars = t.TokenizeChineseChars,
+        UnknownToken = t.UnknownToken, ClassToken = t.ClassToken, SeparatorToken = t.SeparatorToken, PadToken = t.PadToken,
+    };
+
+    private static int RunText(Model model, Args a)
+    {
+        string? text = a.Str("text");
+        string? idsArg = a.Str("ids");
+        int top = a.Int("top", 5);
+        bool bits = a.Flag("bits");
+        int threads = a.Int("threads", 1);
+        int repeat = a.Int("repeat", 0);
+        a.CheckAllUsed();
+        if ((text == null) == (idsArg == null)) throw new UsageException("a text model runs with --text \"...\" or --ids 101,2023,...,102");
+        using var session = model.CreateSession(new SessionOptions { Threads = threads });
+        var output = new float[model.OutputLength];
+        int[] ids;
+        if (text != null)
+        {
+            ids = new int[model.MaxTokens];
+            ids = ids[..session.Tokenize(text, ids)];
+        }
+        else ids = idsArg!.Split(',').Select(s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToArray();
+        long t0 = Stopwatch.GetTimestamp();
+        session.RunTokens(ids, default, default, output);
+        double ms = Elapsed(t0);
+        if (repeat > 0)
+        {
+            var times = new List<double>(repeat);
+            for (int i = 0; i < repeat + 10; i++)
+            {
+                long r0 = Stopwatch.GetTimestamp();
+                session.RunTokens(ids, default, default, output);
+                if (i >= 10) times.Add(Elapsed(r0));
+            }
+            times.Sort();
+            Console.Error.WriteLine($"RunTokens x{repeat} ({ids.Length} tokens): median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms");
+        }
+        if (bits)
+        {
+            foreach (float v in output) Console.WriteLine(BitConverter.SingleToUInt32Bits(v).ToString("x8"));
+            return 0;
+        }
+        Console.WriteLine($"tokens          {ids.Length}: {string.Join(' ', ids)}");
+        if (model.Text!.Head == "embedding") PrintEmbedding(output);
+        else PrintTop(model, output, top);
+        Console.Error.WriteLine($"{model.Metadata.Precision}, {session.KernelPath} kernels, {ms:F2} ms (first run)");
+        return 0;
+    }
+
+    private static void PrintTop(Model model, float[] logits, int top)
+    {
+        float max = logits.Max();
+        var probs = logits.Select(v => MathF.Exp(v - max)).ToArray();
+        float sum = probs.Sum();
+        var labels = model.Metadata.Labels;
+        foreach (int i in Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(top))
+            Console.WriteLine($"{(labels.Length > i ? labels[i] : i.ToString(CultureInfo.InvariantCulture)),-16} p={probs[i] / sum:F4}  logit={logits[i]:F4}");
+    }
+
+    private static void PrintEmbedding(float[] e)
+    {
+        double norm = Math.Sqrt(e.Sum(v => (double)v * v));
+        Console.WriteLine($"embedding       [{e.Length}] L2 norm {norm:F4}: {string.Join(' ', e.Take(8).Select(v => v.ToString("F4", CultureInfo.InvariantCulture)))} ...");
+    }
+
+    /// <summary>Accuracy, latency and tokenizer speed on a labelled TSV.</summary>
+    private static int EvalText(string path, Model model, Args a)
+    {
+        string tsv = a.Str("tsv") ?? throw new UsageException("eval of a text model needs --tsv FILE (sentence<TAB>label)");
+        var set = TextSet.ReadTsv(tsv);
+        var (start, end) = a.Range("range", set.Count);
+        int threads = a.Int("threads", 1);
+        a.CheckAllUsed();
+        if (model.Text!.Head != "classification") throw new UsageException("eval needs a classification model; this one outputs embeddings");
+        using var session = model.CreateSession(new SessionOptions { Threads = threads });
+        var logits = new float[model.OutputLength];
+        var ids = new int[model.MaxTokens];
+        var times = new List<double>(end - start);
+        int correct = 0, labelled = 0;
+        long tokens = 0, tokTicks = 0;
+        var progress = new Progress("eval", end - start, Console.Error.WriteLine);
+        for (int i = start; i < end; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            int n = session.Tokenize(set.Sentences[i], ids);
+            long t1 = Stopwatch.GetTimestamp();
+            session.RunTokens(ids.AsSpan(0, n), default, default, logits);
+            tokTicks += t1 - t0;
+            times.Add(Elapsed(t0));
+            tokens += n;
+            if (set.Labels[i] >= 0)
+            {
+                labelled++;
+                if (Argmax(logits) == set.Labels[i]) correct++;
+            }
+            progress.Report(i - start + 1);
+        }
+        times.Sort();
+        int count = end - start;
+        double tokSec = (double)tokTicks / Stopwatch.Frequency;
+        Console.WriteLine($"model      {path} ({model.Metadata.Precision}, {session.KernelPath} kernels)");
+        Console.WriteLine($"sentences  {count} ({start}..{end - 1}), {tokens} tokens");
+        if (labelled > 0) Console.WriteLine($"accuracy   {100.0 * correct / labelled:F2} % ({correct}/{labelled})");
+        Console.WriteLine($"latency    median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms per sentence (tokenize + run, {session.Threads} thread{(session.Threads > 1 ? "s" : "")})");
+        Console.WriteLine($"tokenizer  {tokens / tokSec:F0} tokens/s ({count / tokSec:F0} sentences/s)");
+        Console.WriteLine($"memory     arena {session.ArenaBytes / 1024.0:F1} KiB; peak RSS {PeakRssMiB():F1} MiB");
+        return 0;
+    }
+
+    /// <summary>Sentence embeddings of the given texts (or the lines of --file); prints them or writes float32 rows, and their cosine similarities.</summary>
+    public static int Embed(string[] argv)
+    {
+        var a = new Args(argv, EmbedFlags);
+        if (a.Positional.Count < 1) throw new UsageException("embed needs MODEL.eqm and texts (or --file)");
+        string? file = a.Str("file");
+        string? output = a.Str("output");
+        bool normalize = !a.Flag("no-normalize");
+        int threads = a.Int("threads", 1);
+        a.CheckAllUsed();
+        var texts = a.Positional.Skip(1).ToList();
+        if (file != null) texts.AddRange(File.ReadAllLines(file).Where(l => l.Length > 0));
+        if (texts.Count == 0) throw new UsageException("embed needs at least one text");
+        using var model = Model.Load(a.Positional[0]);
+        if (model.Text is not { Head: "embedding" })
+            throw new UsageException("embed needs a text model with an embedding head (convert a …Model checkpoint, or --head embedding)");
+        using var session = model.CreateSession(new SessionOptions { Threads = threads, NormalizeEmbeddings = normalize });
+        var all = new float[texts.Count][];
+        for (int i = 0; i < texts.Count; i++)
+        {
+            all[i] = new float[model.OutputLength];
+            session.RunText(texts[i], all[i]);
+        }
+        if (output != null)
+        {
+            using var fs = File.Create(output);
+            foreach (var e in all) fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.AsSpan()));
+            Console.Error.WriteLine($"wrote {texts.Count} x {model.OutputLength} float32 (little-endian) to {output}");
+        }
+        else
+            for (int i = 0; i < texts.Count; i++)
+            {
+                Console.WriteLine($"[{i}] {texts[i]}");
+                PrintEmbedding(all[i]);
+            }
+        if (texts.Count > 1)
+        {
+            Console.WriteLine("cosine similarity");
+            for (int i = 0; i < texts.Count; i++)
+                Console.WriteLine($"  [{i}] " + string.Join(' ', all.Select(e => Cosine(all[i], e).ToString("F3", CultureInfo.InvariantCulture))));
+        }
+        return 0;
+    }
+
+    private static readonly HashSet<string> EmbedFlags = ["no-normalize"];
+
+    private static double Cosine(float[] x, float[] y)
+    {
+        double xy = 0, xx = 0, yy = 0;
+        for (int i = 0; i < x.Length; i++) (xy, xx, yy) = (xy + x[i] * y[i], xx + x[i] * x[i], yy + y[i] * y[i]);
+        return xy / Math.Sqrt(xx * yy + 1e-30);
+    }
+}

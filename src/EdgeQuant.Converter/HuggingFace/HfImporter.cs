@@ -1,0 +1,312 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using EdgeQuant.Format;
+
+namespace EdgeQuant.Converter.HuggingFace;
+
+/// <summary>Options of the Hugging Face folder import.</summary>
+public sealed class HfImportOptions
+{
+    /// <summary>Output of a text model: null = from the architecture (…ForSequenceClassification → classification, …Model → embedding).</summary>
+    public string? Head { get; set; }
+    /// <summary>Cap on the sequence length (tokens, specials included); 0 = the model's maximum. Smaller caps shrink session memory.</summary>
+    public int MaxLength { get; set; }
+    /// <summary>Receives progress lines.</summary>
+    public Action<string>? Log { get; set; }
+}
+
+/// <summary>
+/// Imports a Hugging Face model folder (config.json + model.safetensors + vocab) into a <see cref="FloatEncoder"/>:
+/// BERT, MiniLM-style BERTs, RoBERTa, DistilBERT (sequence classification or plain encoders for embeddings), and ViT /
+/// DeiT image classifiers. Tensor names follow the transformers module trees.
+/// </summary>
+public static partial class HfImporter
+{
+    /// <summary>Imports <paramref name="dir"/>; throws <see cref="HfImportException"/> naming what it cannot map.</summary>
+    public static FloatEncoder Import(string dir, HfImportOptions? options = null)
+    {
+        options ??= new HfImportOptions();
+        var log = options.Log ?? (_ => { });
+        string cfgPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(cfgPath)) throw new HfImportException($"{dir}: no config.json (not a Hugging Face model folder)");
+        using var doc = ParseJson(cfgPath);
+        var cfg = new HfConfig(doc.RootElement, cfgPath);
+        string type = cfg.Str("model_type");
+        var st = SafeTensors.OpenFolder(dir);
+        log($"HF: model_type '{type}', architecture '{cfg.Architecture}', {st.Names.Count()} tensors");
+        var enc = type switch
+        {
+            "bert" or "roberta" or "xlm-roberta" or "camembert" => ImportBert(cfg, st, type, options),
+            "distilbert" => ImportDistilBert(cfg, st, options),
+            "vit" or "deit" => ImportVit(cfg, st, type, dir),
+            _ => throw new HfImportException($"{cfgPath}: model_type '{type}' is not supported (bert, roberta, distilbert, vit, deit)"),
+        };
+        if (enc.Text != null) AttachTokenizer(enc, dir, log);
+        var c = enc.Config;
+        log($"encoder: {c.Layers} blocks, hidden {c.Hidden}, {c.Heads} heads, MLP {c.MlpDim} ({c.Activation}), max {c.SeqLen} tokens, " +
+            (enc.Text is { } t ? $"head {t.Head}" : $"{c.NumClasses} classes"));
+        return enc;
+    }
+
+    private static JsonDocument ParseJson(string path)
+    {
+        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new HfImportException($"{path}: not valid JSON ({e.Message})"); }
+    }
+
+    private static string[] Labels(HfConfig cfg, int classes)
+    {
+        var labels = Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        if (cfg.Root.TryGetProperty("id2label", out var map) && map.ValueKind == JsonValueKind.Object)
+            foreach (var p in map.EnumerateObject())
+                if (int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i < classes && p.Value.ValueKind == JsonValueKind.String)
+                    labels[i] = p.Value.GetString()!;
+        return labels;
+    }
+
+    private static string Activation(HfConfig cfg, string key)
+    {
+        string act = cfg.Str(key, "gelu");
+        return act switch
+        {
+            "gelu" => "gelu",
+            "relu" => "relu",
+            _ => throw new HfImportException($"{cfg.Path}: {key} '{act}' is not supported (gelu = exact erf GELU, relu)"),
+        };
+    }
+
+    /// <summary>Stored as nn.Linear: weight [out, in] (the engine's layout), bias [out].</summary>
+    private static void Linear(FloatEncoder enc, SafeTensors st, string src, string dst, int outDim, int inDim)
+    {
+        enc.Add(dst + ".w", st.Read(src + ".weight", outDim, inDim), outDim, inDim);
+        enc.Add(dst + ".b", st.Read(src + ".bias", outDim), outDim);
+    }
+
+    private static void Norm(FloatEncoder enc, SafeTensors st, string src, string dst, int d)
+    {
+        // Old TF-converted checkpoints name LayerNorm parameters gamma/beta.
+        bool old = !st.Contains(src + ".weight") && st.Contains(src + ".gamma");
+        enc.Add(dst + ".g", st.Read(src + (old ? ".gamma" : ".weight"), d), d);
+        enc.Add(dst + ".b", st.Read(src + (old ? ".beta" : ".bias"), d), d);
+    }
+
+    private static void Qkv(FloatEncoder enc, SafeTensors st, string q, string k, string v, string dst, int d)
+    {
+        enc.Add(dst + ".w", [.. st.Read(q + ".weight", d, d), .. st.Read(k + ".weight", d, d), .. st.Read(v + ".weight", d, d)], 3 * d, d);
+        enc.Add(dst + ".b", [.. st.Read(q + ".bias", d), .. st.Read(k + ".bias", d), .. st.Read(v + ".bias", d)], 3 * d);
+    }
+
+    /// <summary>The prefix under which the base model's tensors live ("bert.", "roberta.", … or none for a bare encoder).</summary>
+    private static string BasePrefix(SafeTensors st, string probe, params string[] prefixes)
+    {
+        foreach (string p in prefixes)
+            if (st.Contains(p + probe)) return p;
+        throw new HfImportException($"tensor '{prefixes[0]}{probe}' is missing from the checkpoint (looked under: {string.Join(", ", prefixes.Select(p => p.Length == 0 ? "<root>" : p))})");
+    }
+
+    private static string HeadKind(HfConfig cfg, HfImportOptions o)
+    {
+        string head = o.Head ?? (cfg.Architecture.EndsWith("ForSequenceClassification", StringComparison.Ordinal) ? "classification"
+            : cfg.Architecture.EndsWith("Model", StringComparison.Ordinal) || cfg.Architecture.Length == 0 ? "embedding"
+            : throw new HfImportException($"{cfg.Path}: architecture '{cfg.Architecture}' has no supported head; pass --head classification|embedding"));
+        if (head is not ("classification" or "embedding")) throw new HfImportException($"head '{head}' is not supported (classification, embedding)");
+        return head;
+    }
+
+    private static int SeqCap(int max, HfImportOptions o)
+    {
+        if (o.MaxLength < 0) throw new HfImportException($"max length {o.MaxLength} must be positive");
+        return o.MaxLength > 0 ? Math.Min(max, o.MaxLength) : max;
+    }
+
+    private static FloatEncoder ImportBert(HfConfig cfg, SafeTensors st, string type, HfImportOptions o)
+    {
+        bool roberta = type != "bert";
+        int d = cfg.Int("hidden_size"), layers = cfg.Int("num_hidden_layers"), heads = cfg.Int("num_attention_heads"),
+            mlp = cfg.Int("intermediate_size"), vocab = cfg.Int("vocab_size"), maxPos = cfg.Int("max_position_embeddings"),
+            types = cfg.Int("type_vocab_size", 2), pad = cfg.Int("pad_token_id", roberta ? 1 : 0);
+        if (cfg.Str("position_embedding_type", "absolute") != "absolute")
+            throw new HfImportException($"{cfg.Path}: position_embedding_type '{cfg.Str("position_embedding_type")}' is not supported (absolute)");
+        if (d % heads != 0) throw new HfImportException($"{cfg.Path}: hidden_size {d} is not divisible by {heads} heads");
+        string head = HeadKind(cfg, o);
+        string bp = BasePrefix(st, "embeddings.word_embeddings.weight", roberta ? ["roberta.", "", "bert."] : ["bert.", "", "roberta."]);
+        int offset = roberta ? pad + 1 : 0;
+        var enc = new FloatEncoder
+        {
+            Config = new EncoderConfig
+            {
+                Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = SeqCap(maxPos - offset, o), NormFirst = false,
+                Activation = Activation(cfg, "hidden_act"), Pooling = head == "embedding" ? "mean" : "cls", ClassToken = false, FinalNorm = false,
+                LayerNormEps = (float)cfg.Double("layer_norm_eps", 1e-12),
+            },
+            Text = new TextConfig
+            {
+                ModelType = type, VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = types, PositionOffset = offset,
+                PositionsFromMask = roberta, Head = head, PoolerActivation = head == "classification" ? "tanh" : "none",
+            },
+            Source = $"Hugging Face {cfg.Architecture} ({type})",
+        };
+        enc.Add("embed.word", st.Read(bp + "embeddings.word_embeddings.weight", vocab, d), vocab, d);
+        enc.Add("embed.pos", st.Read(bp + "embeddings.position_embeddings.weight", maxPos, d), maxPos, d);
+        if (types > 0) enc.Add("embed.type", st.Read(bp + "embeddings.token_type_embeddings.weight", types, d), types, d);
+        Norm(enc, st, bp + "embeddings.LayerNorm", "embed_ln", d);
+        for (int i = 0; i < layers; i++)
+        {
+            string s = $"{bp}encoder.layer.{i}.", p = $"blocks.{i}.";
+            Qkv(enc, st, s + "attention.self.query", s + "attention.self.key", s + "attention.self.value", p + "qkv", d);
+            Linear(enc, st, s + "attention.output.dense", p + "out", d, d);
+            Norm(enc, st, s + "attention.output.LayerNorm", p + "ln1", d);
+            Linear(enc, st, s + "intermediate.dense", p + "fc1", mlp, d);
+            Linear(enc, st, s + "output.dense", p + "fc2", d, mlp);
+            Norm(enc, st, s + "output.LayerNorm", p + "ln2", d);
+        }
+        if (head == "classification")
+        {
+            int classes = roberta ? st.Shape("classifier.out_proj.weight")[0] : st.Shape("classifier.weight")[0];
+            enc.Config.NumClasses = classes;
+            if (roberta)
+            {
+                Linear(enc, st, "classifier.dense", "pooler", d, d);
+                Linear(enc, st, "classifier.out_proj", "head", classes, d);
+            }
+            else
+            {
+                Linear(enc, st, bp + "pooler.dense", "pooler", d, d);
+                Linear(enc, st, "classifier", "head", classes, d);
+            }
+            enc.Labels = Labels(cfg, classes);
+        }
+        else enc.Config.NumClasses = d;
+        return enc;
+    }
+
+    private static FloatEncoder ImportDistilBert(HfConfig cfg, SafeTensors st, HfImportOptions o)
+    {
+        int d = cfg.Int("dim"), layers = cfg.Int("n_layers"), heads = cfg.Int("n_heads"), mlp = cfg.Int("hidden_dim"),
+            vocab = cfg.Int("vocab_size"), maxPos = cfg.Int("max_position_embeddings");
+        if (d % heads != 0) throw new HfImportException($"{cfg.Path}: dim {d} is not divisible by {heads} heads");
+        string head = HeadKind(cfg, o);
+        string bp = BasePrefix(st, "embeddings.word_embeddings.weight", "distilbert.", "");
+        var enc = new FloatEncoder
+        {
+            Config = new EncoderConfig
+            {
+                Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = SeqCap(maxPos, o), NormFirst = false,
+                Activation = Activation(cfg, "activation"), Pooling = head == "embedding" ? "mean" : "cls", ClassToken = false, FinalNorm = false,
+                LayerNormEps = 1e-12f, // fixed in DistilBERT's modules
+            },
+            Text = new TextConfig
+            {
+                ModelType = "distilbert", VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = 0, Head = head,
+                PoolerActivation = head == "classification" ? "relu" : "none",
+            },
+            Source = $"Hugging Face {cfg.Architecture} (distilbert)",
+        };
+        enc.Add("embed.word", st.Read(bp + "embeddings.word_embeddings.weight", vocab, d), vocab, d);
+        enc.Add("embed.pos", st.Read(bp + "embeddings.position_embeddings.weight", maxPos, d), maxPos, d);
+        Norm(enc, st, bp + "embeddings.LayerNorm", "embed_ln", d);
+        for (int i = 0; i < layers; i++)
+        {
+            string s = $"{bp}transformer.layer.{i}.", p = $"blocks.{i}.";
+            Qkv(enc, st, s + "attention.q_lin", s + "attention.k_lin", s + "attention.v_lin", p + "qkv", d);
+            Linear(enc, st, s + "attention.out_lin", p + "out", d, d);
+            Norm(enc, st, s + "sa_layer_norm", p + "ln1", d);
+            Linear(enc, st, s + "ffn.lin1", p + "fc1", mlp, d);
+            Linear(enc, st, s + "ffn.lin2", p + "fc2", d, mlp);
+            Norm(enc, st, s + "output_layer_norm", p + "ln2", d);
+        }
+        if (head == "classification")
+        {
+            int classes = st.Shape("classifier.weight")[0];
+            enc.Config.NumClasses = classes;
+            Linear(enc, st, "pre_classifier", "pooler", d, d);
+            Linear(enc, st, "classifier", "head", classes, d);
+            enc.Labels = Labels(cfg, classes);
+        }
+        else enc.Config.NumClasses = d;
+        return enc;
+    }
+
+    /// <summary>Vocabulary and settings from vocab.txt (+ tokenizer_config.json) or tokenizer.json (WordPiece model).</summary>
+    private static void AttachTokenizer(FloatEncoder enc, string dir, Action<string> log)
+    {
+        var t = enc.Text!;
+        string vocabTxt = Path.Combine(dir, "vocab.txt"), tokJson = Path.Combine(dir, "tokenizer.json"), tokCfg = Path.Combine(dir, "tokenizer_config.json");
+        if (File.Exists(tokCfg))
+        {
+            using var doc = ParseJson(tokCfg);
+            var r = doc.RootElement;
+            if (r.TryGetProperty("do_lower_case", out var lc) && lc.ValueKind is JsonValueKind.True or JsonValueKind.False) t.LowerCase = lc.GetBoolean();
+            if (r.TryGetProperty("strip_accents", out var sa) && sa.ValueKind is JsonValueKind.True or JsonValueKind.False) t.StripAccents = sa.GetBoolean();
+            if (r.TryGetProperty("tokenize_chinese_chars", out var cc) && cc.ValueKind is JsonValueKind.True or JsonValueKind.False) t.TokenizeChineseChars = cc.GetBoolean();
+        }
+        if (File.Exists(vocabTxt))
+        {
+            enc.Vocab = File.ReadAllBytes(vocabTxt);
+        }
+        else if (File.Exists(tokJson))
+        {
+            using var doc = ParseJson(tokJson);
+            var r = doc.RootElement;
+            if (!r.TryGetProperty("model", out var model) || !model.TryGetProperty("type", out var mt) || mt.GetString() != "WordPiece" || !model.TryGetProperty("vocab", out var v))
+            {
+                t.Tokenizer = "none";
+                log($"note: {tokJson} is not a WordPiece tokenizer; the model takes token ids (run --ids)");
+                return;
+            }
+            var tokens = new string?[v.EnumerateObject().Count()];
+            foreach (var p in v.EnumerateObject())
+            {
+                int id = p.Value.GetInt32();
+                if ((uint)id >= (uint)tokens.Length || tokens[id] != null) throw new HfImportException($"{tokJson}: vocab ids are not 0..{tokens.Length - 1} (token '{p.Name}' has {id})");
+                tokens[id] = p.Name;
+            }
+            enc.Vocab = Encoding.UTF8.GetBytes(string.Join("\n", tokens) + "\n");
+            if (r.TryGetProperty("normalizer", out var nz) && nz.ValueKind == JsonValueKind.Object && nz.TryGetProperty("type", out var nt) && nt.GetString() == "BertNormalizer")
+            {
+                if (nz.TryGetProperty("lowercase", out var lc) && lc.ValueKind is JsonValueKind.True or JsonValueKind.False) t.LowerCase = lc.GetBoolean();
+                if (nz.TryGetProperty("strip_accents", out var sa) && sa.ValueKind is JsonValueKind.True or JsonValueKind.False) t.StripAccents = sa.GetBoolean();
+                if (nz.TryGetProperty("handle_chinese_chars", out var cc) && cc.ValueKind is JsonValueKind.True or JsonValueKind.False) t.TokenizeChineseChars = cc.GetBoolean();
+            }
+        }
+        else
+        {
+            t.Tokenizer = "none";
+            log(t.ModelType.Contains("roberta", StringComparison.Ordinal)
+                ? "note: RoBERTa uses a byte-level BPE tokenizer, which this build does not include; the model takes token ids (run --ids)"
+                : $"note: {dir} has neither vocab.txt nor tokenizer.json; the model takes token ids (run --ids)");
+            return;
+        }
+        int lines = Encoding.UTF8.GetString(enc.Vocab).TrimEnd('\n', '\r').Split('\n').Length;
+        if (lines > t.VocabSize) throw new HfImportException($"vocabulary has {lines} tokens, the embedding table only {t.VocabSize} rows");
+        log($"tokenizer: WordPiece, {lines} tokens, lower-case {t.LowerCase}");
+    }
+}
+
+/// <summary>Typed access to config.json with errors that name the key.</summary>
+internal sealed class HfConfig(JsonElement root, string path)
+{
+    public JsonElement Root { get; } = root;
+    public string Path { get; } = path;
+
+    public string Architecture => Root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0
+        ? a[0].GetString() ?? "" : "";
+
+    public int Int(string key, int? fallback = null)
+    {
+        if (Root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) && i >= 0) return i;
+        if (!Root.TryGetProperty(key, out _) && fallback is int f) return f;
+        throw new HfImportException($"{Path}: \"{key}\" is {(Root.TryGetProperty(key, out _) ? "not a non-negative integer" : "missing")}");
+    }
+
+    public double Double(string key, double fallback) =>
+        Root.TryGetProperty(key, out var v) ? v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw new HfImportException($"{Path}: \"{key}\" is not a number") : fallback;
+
+    public string Str(string key, string? fallback = null)
+    {
+        if (Root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String) return v.GetString()!;
+        if (!Root.TryGetProperty(key, out _) && fallback != null) return fallback;
+        throw new HfImportException($"{Path}: \"{key}\" is {(Root.TryGetProperty(key, out _) ? "not a string" : "missing")}");
+    }
+}

@@ -10,6 +10,7 @@ return args.Length > 0 && args[0] switch
     "one" => EndToEnd.One(args[1..]),
     "kernels" => KernelBenchmarks.Execute(args[1..]),
     "gemm" => QuickGemm.Execute(args[1..]),
+    "reference" => TorchReference.Execute(args[1..]),
     _ => -1,
 } is int rc and not -1 ? rc : Usage();
 
@@ -17,9 +18,11 @@ static int Usage()
 {
     Console.Error.WriteLine("""
         usage:
-          EdgeQuant.Bench e2e --name NAME --onnx M.onnx --int8dyn M.int8dyn.onnx --eqm M.eqm [--input X.npy] [--threads 1,2] [--runs N] [--warmup W] [--json results.jsonl]
+          EdgeQuant.Bench e2e --name NAME --onnx M.onnx --int8dyn M.int8dyn.onnx --eqm M.eqm [--input X.npy | --seq 128] [--threads 1,2] [--runs N] [--warmup W] [--json results.jsonl]
               EdgeQuant INT8 vs ONNX Runtime FP32 and INT8 (dynamic) on the same model, batch 1; each engine in a child
               process (clean peak RSS); prints median/p90 latency, ratios and peak RSS.
+          EdgeQuant.Bench reference MODEL.eqm REFERENCE.json
+              FP32/INT8 engine logits vs PyTorch's for the "items" (input_ids, logits) of a reference file.
           EdgeQuant.Bench kernels [BenchmarkDotNet args, e.g. --filter *Gemm*]
               GMAC/s of every GEMM path on transformer shapes, and register-resident instruction peaks.
         """);

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,12 +229,18 @@ int main(int argc, char** argv)
     EXPECT(eq_model_get_info(model, NULL), EQ_ERR_INVALID_ARGUMENT);
     info.size = 0;
     EXPECT(eq_model_get_info(model, &info), EQ_ERR_INVALID_ARGUMENT);
-    info.size = sizeof info - 1;
+    info.size = offsetof(eq_model_info, is_text) - 1;  /* smaller than even the ABI 1 struct */
     EXPECT(eq_model_get_info(model, &info), EQ_ERR_INVALID_ARGUMENT);
+    /* A caller compiled against ABI 1 passes the ABI 1 size: it gets the ABI 1 fields, the text fields stay untouched. */
+    info.size = offsetof(eq_model_info, is_text);
+    info.is_text = 12345;
+    EXPECT(eq_model_get_info(model, &info), EQ_OK);
+    CHECK(info.is_text == 12345 && info.num_classes > 0);
     info.size = sizeof info;
     EXPECT(eq_model_get_info(model, &info), EQ_OK);
     CHECK(info.size == sizeof info);
     CHECK(info.architecture && strcmp(info.architecture, "vit") == 0);
+    CHECK(info.is_text == 0 && info.max_tokens == 0 && info.has_tokenizer == 0 && info.is_embedding == 0);
     CHECK(info.precision && (strcmp(info.precision, "int8") == 0 || strcmp(info.precision, "fp32") == 0));
     CHECK(info.quantized == (info.precision && strcmp(info.precision, "int8") == 0));
     CHECK(info.input_name && strcmp(info.input_name, "input") == 0);
@@ -366,6 +373,18 @@ int main(int argc, char** argv)
     EXPECT(eq_session_run_u8(ALL_ONES_SESSION, g_pixels, H, W, C, out, g_classes), EQ_ERR_INVALID_HANDLE);
     EXPECT(eq_session_run_u8((eq_session*)(void*)model, g_pixels, H, W, C, out, g_classes), EQ_ERR_INVALID_HANDLE);
     EXPECT(eq_session_run_u8(session, NULL, H, W, C, out, g_classes), EQ_ERR_INVALID_ARGUMENT);
+    /* Text entry points on an image model, and their null checks. */
+    {
+        int32_t ids[3] = {1, 2, 3}, n = 0;
+        EXPECT(eq_session_run_tokens(session, ids, NULL, NULL, 1, 3, out, g_classes), EQ_ERR_INVALID_ARGUMENT);
+        EXPECT(eq_session_run_tokens(session, NULL, NULL, NULL, 1, 3, out, g_classes), EQ_ERR_INVALID_ARGUMENT);
+        EXPECT(eq_session_run_tokens(session, ids, NULL, NULL, 0, 3, out, g_classes), EQ_ERR_INVALID_ARGUMENT);
+        EXPECT(eq_session_run_tokens(NULL, ids, NULL, NULL, 1, 3, out, g_classes), EQ_ERR_INVALID_HANDLE);
+        EXPECT(eq_session_run_text(session, "text", out, g_classes, NULL), EQ_ERR_INVALID_ARGUMENT);
+        EXPECT(eq_session_run_text(session, NULL, out, g_classes, NULL), EQ_ERR_INVALID_ARGUMENT);
+        EXPECT(eq_session_tokenize(session, "text", ids, 3, &n), EQ_ERR_INVALID_ARGUMENT);
+        EXPECT(eq_session_tokenize(session, "text", ids, 1, &n), EQ_ERR_INVALID_ARGUMENT);
+    }
     EXPECT(eq_session_run_u8(session, g_pixels, H, W, C, NULL, g_classes), EQ_ERR_INVALID_ARGUMENT);
     EXPECT(eq_session_run_u8(session, g_pixels, H + 1, W, C, out, g_classes), EQ_ERR_INVALID_ARGUMENT);
     EXPECT(eq_session_run_u8(session, g_pixels, H - 1, W, C, out, g_classes), EQ_ERR_INVALID_ARGUMENT);

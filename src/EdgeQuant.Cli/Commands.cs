@@ -113,7 +113,10 @@ internal static partial class Commands
         Console.WriteLine($"encoder         {c.Layers} blocks, hidden {c.Hidden}, heads {c.Heads}, MLP {c.MlpDim} ({c.Activation}), {(c.NormFirst ? "pre" : "post")}-LN eps {c.LayerNormEps}, seq {c.SeqLen}, pooling {c.Pooling}");
         if (m.Image is { } im)
             Console.WriteLine($"input           {im.Channels}x{im.Height}x{im.Width}, patch {im.PatchSize}, x = (pixel*{im.Scale:G6} - [{string.Join(", ", im.Mean)}]) / [{string.Join(", ", im.Std)}]");
-        Console.WriteLine($"labels          {c.NumClasses}: {string.Join(", ", m.Labels)}");
+        if (m.Text is { } tx)
+            Console.WriteLine($"text            {tx.ModelType}, vocab {tx.VocabSize}, positions {tx.MaxPositions} (offset {tx.PositionOffset}), token types {tx.TypeVocabSize}, " +
+                $"tokenizer {tx.Tokenizer}{(tx.Tokenizer == "wordpiece" ? $" (lower-case {tx.LowerCase})" : "")}, head {tx.Head}{(tx.Head == "classification" ? $" (pooler {tx.PoolerActivation})" : "")}");
+        if (m.Text is not { Head: "embedding" }) Console.WriteLine($"labels          {c.NumClasses}: {string.Join(", ", m.Labels)}");
         if (m.Quant is { } q)
         {
             Console.WriteLine($"quantization    W{q.WeightBits}A8 symmetric, per-channel weights, calibrator {q.Calibrator}; input scale {q.InputScale:G4}, head input scale {q.HeadInputScale:G4}");

@@ -158,7 +158,7 @@ class Model:
         info.size = ctypes.sizeof(_native.ModelInfo)
         _check(lib.eq_model_get_info(self._handle, byref(info)))
         labels = []
-        for i in range(info.num_classes):
+        for i in range(0 if info.is_embedding else info.num_classes):  # embedding models output [hidden], no labels
             label = c_char_p()
             _check(lib.eq_model_get_label(self._handle, i, byref(label)))
             labels.append(label.value.decode("utf-8"))

@@ -34,6 +34,12 @@ def cmd_info(args) -> int:
         i = m.info
         print(f"architecture  {i['architecture']}")
         print(f"precision     {i['precision']} (quantized: {'yes' if i['quantized'] else 'no'})")
+        if i["is_text"]:
+            print(f"input         token ids int32 [batch, <= {i['max_tokens']}] (tokenizer: {'WordPiece' if i['has_tokenizer'] else 'none, pass ids'})")
+            print(f"output        {'embedding' if i['is_embedding'] else 'logits'} float32 [batch, {i['num_classes']}]")
+            if not i["is_embedding"]:
+                print(f"labels        {', '.join(i['labels'])}")
+            return 0
         print(f"input         {i['input_name']} float32 [batch, {', '.join(str(d) for d in i['input_shape'])}]")
         print(f"output        {i['output_name']} float32 [batch, {i['num_classes']}]")
         print(f"classes       {i['num_classes']}")

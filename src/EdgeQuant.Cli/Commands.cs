@@ -29,13 +29,17 @@ internal static partial class Commands
             {
                 "minmax" => CalibratorKind.MinMax,
                 "percentile" => CalibratorKind.Percentile,
-                _ => throw new UsageException($"--calibrator must be minmax or percentile, got '{calibrator}'"),
+                "mse" => CalibratorKind.Mse,
+                "entropy" or "kl" => CalibratorKind.Entropy,
+                _ => throw new UsageException($"--calibrator must be minmax, percentile, mse or entropy, got '{calibrator}'"),
             },
+            SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
             Percentile = a.Double("percentile", 99.99),
             WeightBits = a.Int("weight-bits", 8),
             Log = Console.Error.WriteLine,
         };
         if (ptq.Percentile is <= 50 or > 100) throw new UsageException("--percentile must be in (50, 100]");
+        if (ptq.SmoothAlpha is double alpha && !(alpha >= 0 && alpha <= 1)) throw new UsageException("--smoothquant ALPHA must be in [0, 1]");
         if (ptq.WeightBits is not (7 or 8)) throw new UsageException("--weight-bits must be 7 or 8");
         string[] labels = a.Str("labels-file") is string lf ? File.ReadAllLines(lf).Where(l => l.Length > 0).ToArray()
             : a.Str("labels")?.Split(',') ?? [];

@@ -43,20 +43,30 @@ namespace EdgeQuant.Cli
         public const string Usage = """
             usage: edgequant <command> [options]
 
-              convert MODEL.onnx -o OUT.eqm   import a PyTorch-exported ONNX ViT and write an EdgeQuant model
+              convert MODEL.onnx -o OUT.eqm   import a PyTorch-exported ONNX ViT or BERT-family encoder
+              convert --hf DIR -o OUT.eqm     import a Hugging Face folder (config.json + safetensors + vocab):
+                                               BERT, MiniLM, RoBERTa, DistilBERT, ViT, DeiT
                   --precision int8|fp32        (default int8: static PTQ)
                   --calib-images IDX           calibration images (IDX3, e.g. MNIST t10k-images-idx3-ubyte[.gz])
                   --calib-range A:B            use images A..B-1 (default 0:1000)
                   --calib-random N             N seeded noise images instead (smoke tests only)
-                  --calibrator minmax|percentile   (default percentile)   --percentile P (default 99.99)
+                  --calib-text TSV             text models: calibration sentences (first column or "sentence";
+                                               --calib-range A:B, default the first 512)
+                  --head classification|embedding   --max-length N   --vocab vocab.txt (ONNX BERT)
+                  --calibrator minmax|percentile|mse|entropy   (default percentile)   --percentile P (default 99.99)
+                  --smoothquant ALPHA          SmoothQuant migration (e.g. 0.5) for the QKV and MLP inputs
                   --weight-bits 8|7            7: weights in [-63, 63], enables the x64 vpmaddubsw fast path
                   --labels a,b,c | --labels-file FILE   class names
                   --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
               info MODEL.eqm                   header, metadata, tensors and quantization summary
               run MODEL.eqm IMAGE              classify one image (binary PGM/PPM, or IDX file with --index N)
+              run MODEL.eqm --text "..." | --ids 101,...,102    text models: labels or embedding
                   --top K (default 5)   --bits (logits as IEEE-754 hex)   --threads N   --repeat N (time N runs)
               eval MODEL.eqm --images IDX --labels IDX [--range A:B] [--threads N]
                                                accuracy, latency median/p90, peak RSS
+              eval MODEL.eqm --tsv FILE [--range A:B] [--threads N]   text models (sentence<TAB>label)
+              embed MODEL.eqm TEXT... [--file LINES] [--output X.f32] [--no-normalize]
+                                               sentence embeddings and their cosine similarities
               selftest [MODEL.eqm ...] [--images IDX] [--count N]
                                                check every kernel path against the reference on this CPU,
                                                engine invariants, and print a hash of the model's outputs

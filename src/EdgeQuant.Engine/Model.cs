@@ -118,6 +118,8 @@ public sealed unsafe class Model : IDisposable
                 b.OutQ = LinearS8.Load(file, p + "out", d, d, requantized: false, m.Quant!.WeightBits);
                 b.Fc1Q = LinearS8.Load(file, p + "fc1", c.MlpDim, d, requantized: true, m.Quant!.WeightBits);
                 b.Fc2Q = LinearS8.Load(file, p + "fc2", d, c.MlpDim, requantized: false, m.Quant!.WeightBits);
+                b.QkvSmooth = BlockWeights.LoadSmooth(file, p + "qkv", d);
+                b.Fc1Smooth = BlockWeights.LoadSmooth(file, p + "fc1", d);
             }
             else
             {

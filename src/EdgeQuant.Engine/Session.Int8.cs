@@ -153,7 +153,9 @@ public sealed partial class Session
                         src = _arena.Get<float>(_h).Slice(r0 * d, n * d);       // [n, D]
                         _k.LayerNorm(x, ln.Gamma, ln.Beta, c.LayerNormEps, src, n, d);
                     }
-                    _k.QuantizeS8(src, 1f / (first ? bq.AttnInputScale : bq.MlpInputScale), _arena.Get<sbyte>(_hQ).Slice(r0 * d, n * d));
+                    Span<sbyte> dst = _arena.Get<sbyte>(_hQ).Slice(r0 * d, n * d); // [n, D]
+                    if ((first ? b.QkvSmooth : b.Fc1Smooth) is { } smooth) _k.QuantizeS8Channels(src, smooth, dst, n, d);
+                    else _k.QuantizeS8(src, 1f / (first ? bq.AttnInputScale : bq.MlpInputScale), dst);
                     break;
                 }
             case RowOp.QkvRequantize:

@@ -94,6 +94,19 @@ internal sealed class BlockWeights
     public LinearF32 QkvF, OutF, Fc1F, Fc2F;
     public LinearS8 QkvQ, OutQ, Fc1Q, Fc2Q;
     public BlockQuant? Quant;
+    /// <summary>SmoothQuant: per-channel quantization multipliers [D] of the QKV / fc1 inputs (1 / (s_j · scale)); null = per-tensor.</summary>
+    public float[]? QkvSmooth, Fc1Smooth;
+
+    /// <summary>Loads an optional per-channel input multiplier "prefix.smooth" [dim] (finite, positive).</summary>
+    public static unsafe float[]? LoadSmooth(ModelFile f, string prefix, int dim)
+    {
+        if (!f.TryGetTensor(prefix + ".smooth", out _)) return null;
+        var v = f.Data<float>(f.Require(prefix + ".smooth", TensorDType.F32, dim)).ToArray();
+        for (int i = 0; i < v.Length; i++)
+            if (!float.IsFinite(v[i]) || !(v[i] > 0))
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.smooth': channel {i} multiplier {v[i]} is not a positive finite number");
+        return v;
+    }
 }
 
 /// <summary>An embedding table [rows, dim]: float, or int8 with one symmetric scale per row (".scale" [rows]).</summary>

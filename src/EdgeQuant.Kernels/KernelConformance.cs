@@ -77,6 +77,11 @@ public static class KernelConformance
             FloatReference.QuantizeS8(x, 31.7f, y1);
             k.QuantizeS8(x, 31.7f, y2);
             Expect<sbyte>(y1, y2, $"QuantizeS8 n={x.Length}");
+            float[] inv = new float[cols];
+            for (int i = 0; i < cols; i++) inv[i] = (float)(r.NextDouble() * 60 + 1);
+            FloatReference.QuantizeS8Channels(x, inv, y1, rows, cols);
+            k.QuantizeS8Channels(x, inv, y2, rows, cols);
+            Expect<sbyte>(y1, y2, $"QuantizeS8Channels cols={cols}");
             float[] dq = new float[cols];
             for (int i = 0; i < cols; i++) dq[i] = (float)(r.NextDouble() * 1e-3);
             float[] d1 = (float[])x.Clone(), d2 = (float[])x.Clone();

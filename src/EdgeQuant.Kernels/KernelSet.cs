@@ -54,6 +54,10 @@ public abstract class KernelSet
     public virtual void QuantizeS8(ReadOnlySpan<float> x, float invScale, Span<sbyte> y)
         => FloatReference.QuantizeS8(x, invScale, y);
 
+    /// <summary>Per-channel float → s8 quantization (see <see cref="FloatReference.QuantizeS8Channels"/>).</summary>
+    public virtual void QuantizeS8Channels(ReadOnlySpan<float> x, ReadOnlySpan<float> invScales, Span<sbyte> y, int rows, int cols)
+        => FloatReference.QuantizeS8Channels(x, invScales, y, rows, cols);
+
     /// <summary>Dequantize and add to the residual (see <see cref="FloatReference.DequantizeAdd"/>).</summary>
     public virtual void DequantizeAdd(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
         => FloatReference.DequantizeAdd(acc, scales, y, rows, cols);

@@ -13,8 +13,23 @@ public sealed class PtqOptions
     public double Percentile { get; set; } = 99.99;
     /// <summary>Weight bits: 8 (default) or 7 (range [−63, 63]: x64 can then use the exact u8×s8 vpmaddubsw GEMM, about 2x the int16 path).</summary>
     public int WeightBits { get; set; } = 8;
+    /// <summary>
+    /// SmoothQuant migration strength α in [0, 1] for the inputs of the QKV and first MLP linears (null = off):
+    /// s_j = max|X_j|^α / max|W_:,j|^(1−α); the weights' columns are multiplied by s_j and the activations divided by
+    /// it inside the per-channel quantization step (so post-LN residual streams are left untouched).
+    /// </summary>
+    public double? SmoothAlpha { get; set; }
     /// <summary>Receives progress lines.</summary>
     public Action<string>? Log { get; set; }
+
+    /// <summary>Calibrator name as written into the file.</summary>
+    public string Describe() => (Calibrator switch
+    {
+        CalibratorKind.MinMax => "minmax",
+        CalibratorKind.Percentile => $"percentile {Percentile}",
+        CalibratorKind.Mse => "mse",
+        _ => "entropy",
+    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "");
 }
 
 /// <summary>
@@ -45,8 +60,30 @@ public static class EncoderQuantizer
     {
         if (samples <= 0) throw new ArgumentException("static quantization needs at least one calibration sample");
         if (options.WeightBits is not (7 or 8)) throw new ArgumentException($"weight bits must be 7 or 8, got {options.WeightBits}");
+        if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
         var log = options.Log ?? (_ => { });
-        var stats = Calibrate(enc, samples, runSample, options, log);
+        var c0 = enc.Config;
+        Dictionary<string, float[]>? smooth = null; // linear prefix → s [D]
+        ActivationStatistics stats;
+        if (options.SmoothAlpha is double alpha)
+        {
+            var channelStats = new ActivationStatistics(c0.Hidden, ActivationSite.AttnInput, ActivationSite.MlpInput);
+            Calibrate(enc, samples, runSample, channelStats, 1, log);
+            smooth = [];
+            stats = new ActivationStatistics();
+            for (int i = 0; i < c0.Layers; i++)
+            {
+                foreach (var (site, lin) in new[] { (ActivationSite.AttnInput, "qkv"), (ActivationSite.MlpInput, "fc1") })
+                {
+                    float[] sj = SmoothingFactors(channelStats.ChannelAbsMax(site, i), enc.Tensors[$"blocks.{i}.{lin}.w"], alpha);
+                    smooth[$"blocks.{i}.{lin}"] = sj;
+                    stats.SetDivisors(site, i, sj);
+                }
+            }
+            log($"SmoothQuant (alpha {alpha}): per-channel factors for {2 * c0.Layers} linear inputs");
+        }
+        else stats = new ActivationStatistics();
+        Calibrate(enc, samples, runSample, stats, options.Calibrator == CalibratorKind.MinMax ? 1 : 2, log);
         bool text = enc.Text != null;
         var c = enc.Config;
         int d = c.Hidden, dh = d / c.Heads;
@@ -55,7 +92,7 @@ public static class EncoderQuantizer
         var w = new ModelWriter();
         var quant = new QuantConfig
         {
-            Calibrator = options.Calibrator == CalibratorKind.MinMax ? "minmax" : $"percentile {options.Percentile}",
+            Calibrator = options.Describe(),
             InputScale = text ? 1f : Scale(ActivationSite.PatchInput, -1),
             HeadInputScale = text ? 1f : Scale(ActivationSite.HeadInput, -1),
             Blocks = new BlockQuant[c.Layers],
@@ -82,18 +119,18 @@ public static class EncoderQuantizer
             };
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
-            QuantizeLinear(enc, w, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale);
+            QuantizeLinear(enc, w, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
             QuantizeLinear(enc, w, qmax, p + "out", q.ContextScale, null);
             if (c.Activation == "gelu")
             {
-                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale);
+                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
                 float pre = stats.AbsMax(ActivationSite.MlpPreActivation, i);
                 if (pre > 32) log($"  note: block {i} MLP pre-activations reach {pre:F1}; the fixed-point GELU input saturates at 32");
             }
             else
             {
-                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale);
+                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
             }
             QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, null);
@@ -136,12 +173,27 @@ public static class EncoderQuantizer
         w.Add<float>(name + ".scale", TensorDType.F32, scales, rows);
     }
 
-    private static ActivationStatistics Calibrate(FloatEncoder enc, int samples, Action<Session, int> runSample, PtqOptions options, Action<string> log)
+    /// <summary>
+    /// SmoothQuant factors s_j = max|X_j|^α / max_o|W[o, j]|^(1−α), clamped to [1e-4, 1e4]; a silent channel keeps 1.
+    /// </summary>
+    private static float[] SmoothingFactors(float[] actMax, (float[] Data, int[] Dims) w, double alpha)
     {
-        var stats = new ActivationStatistics();
+        int outDim = w.Dims[0], inDim = w.Dims[1];
+        var s = new float[inDim];
+        for (int j = 0; j < inDim; j++)
+        {
+            float wm = 0;
+            for (int o = 0; o < outDim; o++) wm = MathF.Max(wm, MathF.Abs(w.Data[o * inDim + j]));
+            s[j] = actMax[j] > 0 && wm > 0 ? (float)Math.Clamp(Math.Pow(actMax[j], alpha) / Math.Pow(wm, 1 - alpha), 1e-4, 1e4) : 1f;
+        }
+        return s;
+    }
+
+    /// <summary>Runs the calibration samples through the FP32 model: pass 1 maxima, pass 2 (if any) histograms.</summary>
+    private static void Calibrate(FloatEncoder enc, int samples, Action<Session, int> runSample, ActivationStatistics stats, int passes, Action<string> log)
+    {
         using var model = Model.Load(enc.ToFp32Writer().ToArray());
         using var session = model.CreateSession(new SessionOptions { Observer = stats });
-        int passes = options.Calibrator == CalibratorKind.Percentile ? 2 : 1;
         for (int pass = 0; pass < passes; pass++)
         {
             if (pass == 1) stats.BeginHistogramPass();
@@ -152,7 +204,6 @@ public static class EncoderQuantizer
                 progress.Report(i + 1);
             }
         }
-        return stats;
     }
 
     /// <summary>
@@ -160,9 +211,19 @@ public static class EncoderQuantizer
     /// <paramref name="outScale"/> the output is requantized (".rq" [2, out]: multipliers then shifts), otherwise
     /// dequantized to float (".dq" [out]).
     /// </summary>
-    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, int qmax, string prefix, float inScale, Func<int, float>? outScale)
+    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, int qmax, string prefix, float inScale, Func<int, float>? outScale,
+        float[]? smooth = null)
     {
         var (wf, dims) = enc.Tensors[prefix + ".w"];
+        if (smooth != null)
+        {
+            // W' = W · diag(s): the input arrives divided by s (".smooth" = 1 / (s_j · inScale) per channel).
+            wf = (float[])wf.Clone();
+            for (int i = 0; i < wf.Length; i++) wf[i] *= smooth[i % dims[1]];
+            var mult = new float[dims[1]];
+            for (int j = 0; j < mult.Length; j++) mult[j] = 1f / (smooth[j] * inScale);
+            w.Add<float>(prefix + ".smooth", TensorDType.F32, mult, dims[1]);
+        }
         float[] bf = enc.Get(prefix + ".b");
         int outDim = dims[0], inDim = dims[1];
         var wq = new sbyte[wf.Length];   // [out, in]

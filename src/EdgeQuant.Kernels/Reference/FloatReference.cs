@@ -40,6 +40,20 @@ public static class FloatReference
         }
     }
 
+    /// <summary>
+    /// Per-channel symmetric quantization of rows: y[r, c] = round-half-even(x[r, c] · invScales[c]) saturated to
+    /// [−127, 127] (SmoothQuant: the per-channel smoothing factors folded into the quantization step).
+    /// </summary>
+    public static void QuantizeS8Channels(ReadOnlySpan<float> x, ReadOnlySpan<float> invScales, Span<sbyte> y, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+            {
+                float v = MathF.Round(x[r * cols + c] * invScales[c]);
+                y[r * cols + c] = (sbyte)Math.Clamp(v, -127f, 127f);
+            }
+    }
+
     /// <summary>y[r, c] += acc[r, c] · scales[c] (dequantized GEMM output added to the float residual stream).</summary>
     public static void DequantizeAdd(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
     {

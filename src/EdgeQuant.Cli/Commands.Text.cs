@@ -33,6 +33,7 @@ internal static partial class Commands
 
     private static Format.ModelWriter QuantizeText(FloatEncoder enc, Args a, PtqOptions ptq, string calibrator)
     {
+        string? report = a.Str("report");
         string tsv = a.Str("calib-text") ?? throw new UsageException("int8 conversion of a text model needs --calib-text TSV (e.g. SST-2 train.tsv)");
         var set = TextSet.ReadTsv(tsv);
         var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
@@ -43,7 +44,15 @@ internal static partial class Commands
         var seqs = new List<int[]>(end - start);
         for (int i = start; i < end; i++) seqs.Add(ids[..tok.Encode(set.Sentences[i], ids, ids.Length)]);
         Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration sentences ({start}..{end - 1} of {Path.GetFileName(tsv)}), calibrator {calibrator}");
-        return EncoderQuantizer.Quantize(enc, seqs, ptq);
+        var writer = EncoderQuantizer.Quantize(enc, seqs, ptq);
+        if (report != null)
+            QuantizationReport.Write(report, enc, writer.ToArray(), Math.Min(32, seqs.Count), (s, i) =>
+            {
+                var y = new float[s.Model.OutputLength];
+                s.RunTokens(seqs[i], default, default, y);
+                return y;
+            }, Console.Error.WriteLine);
+        return writer;
     }
 
     private static WordPieceOptions TokenizerOptions(Format.TextConfig t) => new()

@@ -54,6 +54,7 @@ internal static partial class Commands
         if (hf != null || Converter.Onnx.OnnxBertImporter.IsTextModel(onnx))
             return ConvertText(a, hf, onnx, output, precision, ptq, calibrator, labels);
         int calibRandom = a.Int("calib-random", 0);
+        string? report = a.Str("report");
         ImageSet? calib = null;
         (int Start, int End) range = (0, 0);
         if (calibPath != null && calibRandom > 0) throw new UsageException("use either --calib-images or --calib-random");
@@ -95,6 +96,13 @@ internal static partial class Commands
             for (int i = range.Start; i < range.End; i++) images.Add(calib.ToModelInput(i, im));
             Console.Error.WriteLine($"static PTQ: {images.Count} {(calibRandom > 0 ? "random-noise" : "calibration")} images ({range.Start}..{range.End - 1}), calibrator {calibrator}");
             writer = EncoderQuantizer.Quantize(enc, images, ptq);
+            if (report != null)
+                QuantizationReport.Write(report, enc, writer.ToArray(), Math.Min(32, images.Count), (s, i) =>
+                {
+                    var y = new float[s.Model.OutputLength];
+                    s.Run(images[i], y);
+                    return y;
+                }, Console.Error.WriteLine);
         }
         writer.Write(output);
         Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");

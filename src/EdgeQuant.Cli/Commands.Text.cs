@@ -15,11 +15,13 @@ internal static partial class Commands
     {
         string? head = a.Str("head");
         int maxLength = a.Int("max-length", 0);
+        string? plant = a.Str("plant-outliers"), vocab = a.Str("vocab");
         if (precision == "fp32") a.CheckAllUsed();
         long t0 = Stopwatch.GetTimestamp();
         FloatEncoder enc = hf != null
             ? Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Head = head, MaxLength = maxLength, Log = Console.Error.WriteLine })
-            : Converter.Onnx.OnnxBertImporter.Import(onnx, new Converter.Onnx.BertImportOptions { Head = head, MaxLength = maxLength, VocabPath = a.Str("vocab"), Log = Console.Error.WriteLine });
+            : Converter.Onnx.OnnxBertImporter.Import(onnx, new Converter.Onnx.BertImportOptions { Head = head, MaxLength = maxLength, VocabPath = vocab, Log = Console.Error.WriteLine });
+        PlantOutliers(enc, plant);
         if (labels.Length > 0)
         {
             if (labels.Length != enc.Config.NumClasses || enc.Text!.Head != "classification") throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} outputs");

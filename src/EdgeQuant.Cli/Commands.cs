@@ -55,6 +55,7 @@ internal static partial class Commands
             return ConvertText(a, hf, onnx, output, precision, ptq, calibrator, labels);
         int calibRandom = a.Int("calib-random", 0);
         string? report = a.Str("report");
+        string? plant = a.Str("plant-outliers");
         ImageSet? calib = null;
         (int Start, int End) range = (0, 0);
         if (calibPath != null && calibRandom > 0) throw new UsageException("use either --calib-images or --calib-random");
@@ -76,6 +77,7 @@ internal static partial class Commands
             import.VerifyInputs = [calib.ToModelInput(range.Start, tmp)];
         }
         enc = OnnxVitImporter.Import(onnx, import);
+        PlantOutliers(enc, plant);
         ModelWriter writer;
         if (precision == "fp32") writer = enc.ToFp32Writer();
         else
@@ -107,6 +109,18 @@ internal static partial class Commands
         writer.Write(output);
         Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
         return 0;
+    }
+
+    /// <summary>--plant-outliers N[:FACTOR]: BERT-style outlier channels for quantization experiments (see <see cref="SyntheticOutliers"/>).</summary>
+    private static void PlantOutliers(FloatEncoder enc, string? spec)
+    {
+        if (spec == null) return;
+        string[] p = spec.Split(':');
+        if (!int.TryParse(p[0], out int n) || n < 1 || (p.Length > 1 && !float.TryParse(p[1], System.Globalization.CultureInfo.InvariantCulture, out _)))
+            throw new UsageException("--plant-outliers takes N or N:FACTOR (e.g. 4:50)");
+        float f = p.Length > 1 ? float.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture) : 50f;
+        int[] ch = SyntheticOutliers.Apply(enc, n, f);
+        Console.Error.WriteLine($"planted outliers: channels [{string.Join(", ", ch)}] x{f} in the LayerNorms feeding linears ({(enc.Config.NormFirst ? "FP32 function unchanged" : "post-LN: the FP32 model changes")})");
     }
 
     public static int Info(string[] argv)

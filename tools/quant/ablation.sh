@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Regenerates the tables of docs/QUANTIZATION.md: every PTQ option of `edgequant convert` on the three reference
+# models, accuracy beside FP32, and conversion time. Writes out/quant/ablation.md (and prints it).
+#   vit-mnist   ../shared/models/vit-mnist (MNIST test; calibrate on test images 9000-9999, evaluate on 0-8999)
+#   fashion-vit tools/modelzoo/fashion-vit (Fashion-MNIST test 10k; calibrate on train images 0-999)
+#   sst2-bert   out/sst2-bert/hf from tools/modelzoo/sst2-bert/train.py (SST-2 dev 872; calibrate on 512 train sentences)
+# The "outliers" rows plant 4 BERT-style outlier channels (LayerNorm gamma, beta x50, weight columns /50) into the
+# pre-LN ViTs, which leaves their FP32 function unchanged (--plant-outliers); in a post-LN BERT the residual stream
+# would carry them into the next LayerNorm's statistics and change the model, so that column is left empty.
+# Usage: tools/quant/ablation.sh   (~10 minutes on 2 cores; JIT build of the CLI)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SHARED=${EDGEQUANT_SHARED:-../shared}
+OUT=out/quant
+mkdir -p $OUT
+dotnet build -c Release src/EdgeQuant.Cli -nologo -clp:ErrorsOnly >/dev/null
+E="dotnet src/EdgeQuant.Cli/bin/Release/net10.0/edgequant.dll"
+F=/usr/share/datasets/fashion-mnist
+MN="$SHARED/data/mnist"
+SST="$SHARED/data/sst2"
+[ -d out/sst2-bert/hf ] || { echo "out/sst2-bert/hf missing: run ./build.sh zoo sst2-bert (or tools/modelzoo/sst2-bert/train.py) first" >&2; exit 1; }
+
+acc() { grep -E '^(top-1|accuracy)' | awk '{print $2}'; }
+secs() { grep -oE 'in [0-9.]+ s$' | awk '{print $2}'; }
+
+# model-specific: convert source args, calibration args, eval args
+src_vm=("$SHARED/models/vit-mnist/vit-mnist.onnx"); cal_vm=(--calib-images "$MN/t10k-images-idx3-ubyte" --calib-range 9000:10000)
+ev_vm=(--images "$MN/t10k-images-idx3-ubyte" --labels "$MN/t10k-labels-idx1-ubyte" --range 0:9000)
+src_fa=(tools/modelzoo/fashion-vit/model.onnx); cal_fa=(--calib-images $F/train-images-idx3-ubyte.gz --calib-range 0:1000)
+ev_fa=(--images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz)
+src_sb=(--hf out/sst2-bert/hf); cal_sb=(--calib-text "$SST/train.tsv" --calib-range 0:512); ev_sb=(--tsv "$SST/validation.tsv")
+
+variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 percentile 99.99|--calibrator percentile"
+          "W8A8 MSE|--calibrator mse" "W8A8 entropy (KL)|--calibrator entropy"
+          "W8A8 min-max + SmoothQuant 0.5|--calibrator minmax --smoothquant 0.5"
+          "W8A8 percentile + SmoothQuant 0.5|--calibrator percentile --smoothquant 0.5"
+          "W7A8 percentile (x64 vpmaddubsw path)|--calibrator percentile --weight-bits 7"
+          "outliers: fp32|--precision fp32 --plant-outliers 4" "outliers: W8A8 min-max|--calibrator minmax --plant-outliers 4"
+          "outliers: W8A8 percentile 99.99|--calibrator percentile --plant-outliers 4"
+          "outliers: W8A8 min-max + SmoothQuant 0.5|--calibrator minmax --smoothquant 0.5 --plant-outliers 4"
+          "outliers: W8A8 percentile + SmoothQuant 0.5|--calibrator percentile --smoothquant 0.5 --plant-outliers 4")
+{
+  echo "| variant | vit-mnist (MNIST 0-8999) | fashion-vit (Fashion-MNIST 10k) | sst2-bert (SST-2 dev) | conversion s (vm / fa / sb) |"
+  echo "|---|---|---|---|---|"
+  for v in "${variants[@]}"; do
+    name=${v%%|*}; args=${v#*|}
+    row="| $name"; times=""
+    for m in vm fa sb; do
+      if [[ $m == sb && $args == *plant-outliers* ]]; then row="$row | —"; continue; fi
+      declare -n src=src_$m cal=cal_$m ev=ev_$m
+      calib=("${cal[@]}"); [[ $args == *fp32* ]] && calib=()
+      t=$($E convert "${src[@]}" -o $OUT/$m.eqm $args "${calib[@]}" 2>&1 | secs)
+      a=$($E eval $OUT/$m.eqm "${ev[@]}" 2>/dev/null | acc)
+      row="$row | $a %"; times="$times${times:+ / }$t"
+    done
+    echo "$row | $times |"
+  done
+} | tee $OUT/ablation.md

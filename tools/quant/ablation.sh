@@ -21,14 +21,16 @@ SST="$SHARED/data/sst2"
 [ -d out/sst2-bert/hf ] || { echo "out/sst2-bert/hf missing: run ./build.sh zoo sst2-bert (or tools/modelzoo/sst2-bert/train.py) first" >&2; exit 1; }
 
 acc() { grep -E '^(top-1|accuracy)' | awk '{print $2}'; }
-secs() { grep -oE 'in [0-9.]+ s$' | awk '{print $2}'; }
+secs() { grep '^wrote' | grep -oE 'in [0-9.]+ s$' | awk '{print $2}'; }
 
-# model-specific: convert source args, calibration args, eval args
-src_vm=("$SHARED/models/vit-mnist/vit-mnist.onnx"); cal_vm=(--calib-images "$MN/t10k-images-idx3-ubyte" --calib-range 9000:10000)
-ev_vm=(--images "$MN/t10k-images-idx3-ubyte" --labels "$MN/t10k-labels-idx1-ubyte" --range 0:9000)
-src_fa=(tools/modelzoo/fashion-vit/model.onnx); cal_fa=(--calib-images $F/train-images-idx3-ubyte.gz --calib-range 0:1000)
-ev_fa=(--images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz)
-src_sb=(--hf out/sst2-bert/hf); cal_sb=(--calib-text "$SST/train.tsv" --calib-range 0:512); ev_sb=(--tsv "$SST/validation.tsv")
+# Per model: the converter's source, its calibration data, the evaluation set.
+src() { case $1 in vm) echo "$SHARED/models/vit-mnist/vit-mnist.onnx";; fa) echo tools/modelzoo/fashion-vit/model.onnx;; sb) echo "--hf out/sst2-bert/hf";; esac; }
+cal() { case $1 in vm) echo "--calib-images $MN/t10k-images-idx3-ubyte --calib-range 9000:10000";;
+                   fa) echo "--calib-images $F/train-images-idx3-ubyte.gz --calib-range 0:1000";;
+                   sb) echo "--calib-text $SST/train.tsv --calib-range 0:512";; esac; }
+ev() { case $1 in vm) echo "--images $MN/t10k-images-idx3-ubyte --labels $MN/t10k-labels-idx1-ubyte --range 0:9000";;
+                  fa) echo "--images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz";;
+                  sb) echo "--tsv $SST/validation.tsv";; esac; }
 
 variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 percentile 99.99|--calibrator percentile"
           "W8A8 MSE|--calibrator mse" "W8A8 entropy (KL)|--calibrator entropy"
@@ -47,10 +49,11 @@ variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 perce
     row="| $name"; times=""
     for m in vm fa sb; do
       if [[ $m == sb && $args == *plant-outliers* ]]; then row="$row | —"; continue; fi
-      declare -n src=src_$m cal=cal_$m ev=ev_$m
-      calib=("${cal[@]}"); [[ $args == *fp32* ]] && calib=()
-      t=$($E convert "${src[@]}" -o $OUT/$m.eqm $args "${calib[@]}" 2>&1 | secs)
-      a=$($E eval $OUT/$m.eqm "${ev[@]}" 2>/dev/null | acc)
+      calib=$(cal $m); [[ $args == *fp32* ]] && calib=""
+      # shellcheck disable=SC2046,SC2086  # the helpers' words are meant to split (paths have no spaces)
+      t=$($E convert $(src $m) -o $OUT/$m.eqm $args $calib 2>&1 | secs)
+      # shellcheck disable=SC2046
+      a=$($E eval $OUT/$m.eqm $(ev $m) 2>/dev/null | acc)
       row="$row | $a %"; times="$times${times:+ / }$t"
     done
     echo "$row | $times |"

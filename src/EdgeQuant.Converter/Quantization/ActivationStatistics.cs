@@ -157,7 +157,8 @@ public sealed class ActivationStatistics : IActivationObserver
             double below = 0;
             for (int b = 0; b < i; b++) { p[b] = h[b]; below += h[b]; }
             p[i - 1] += tailTotal - below;
-            // Q: merge into 128 levels, spread each level's mass over its non-empty bins.
+            // Q: the first i bins (without the folded tail) merged into 128 levels, each level's mass spread over
+            // the bins that are non-empty in P (TensorRT's scheme).
             Array.Clear(q, 0, i);
             double per = (double)i / levels;
             for (int l = 0; l < levels; l++)
@@ -165,9 +166,9 @@ public sealed class ActivationStatistics : IActivationObserver
                 int b0 = (int)Math.Floor(l * per), b1 = l == levels - 1 ? i : (int)Math.Floor((l + 1) * per);
                 double mass = 0;
                 int nonEmpty = 0;
-                for (int b = b0; b < b1; b++) { mass += h[b]; if (h[b] > 0) nonEmpty++; }
+                for (int b = b0; b < b1; b++) { mass += h[b]; if (p[b] > 0) nonEmpty++; }
                 if (nonEmpty == 0) continue;
-                for (int b = b0; b < b1; b++) if (h[b] > 0) q[b] = mass / nonEmpty;
+                for (int b = b0; b < b1; b++) if (p[b] > 0) q[b] = mass / nonEmpty;
             }
             double ps = 0, qs = 0;
             for (int b = 0; b < i; b++) { ps += p[b]; qs += q[b]; }

@@ -57,10 +57,10 @@ public static class QuantizationReport
         // Activation quantization points.
         var rows = sites.Rows();
         html.Append("<h2>Activation quantization points</h2><p>SQNR of quantizing the FP32 activation with the stored scale (per-channel when SmoothQuant is on); clipped = share of values beyond the clip value.</p>");
-        html.Append(BarChart(rows.Select(r => ($"{r.Layer}:{r.Site}", r.Sqnr)).ToList(), "SQNR (dB)"));
+        html.Append(BarChart(rows.Select(r => (r.Layer < 0 ? $"{r.Site}" : $"{r.Layer}:{r.Site}", r.Sqnr)).ToList(), "SQNR (dB)"));
         html.Append("<table><tr><th>block</th><th>site</th><th>scale</th><th>clip</th><th>|x| max</th><th>max / clip</th><th>clipped</th><th>SQNR dB</th></tr>");
         foreach (var r in rows)
-            html.Append($"<tr{(r.Sqnr < 20 ? " class=\"bad\"" : "")}><td>{r.Layer}</td><td class=\"l\">{r.Site}</td><td>{r.Scale:G4}</td><td>{r.Scale * 127:G4}</td><td>{r.AbsMax:G4}</td><td>{F(r.AbsMax / (r.Scale * 127), 2)}</td><td>{F(100 * r.Clipped, 3)} %</td><td>{F(r.Sqnr, 1)}</td></tr>");
+            html.Append($"<tr{(r.Sqnr < 20 ? " class=\"bad\"" : "")}><td>{(r.Layer < 0 ? "–" : r.Layer)}</td><td class=\"l\">{r.Site}</td><td>{r.Scale:G4}</td><td>{r.Scale * 127:G4}</td><td>{r.AbsMax:G4}</td><td>{F(r.AbsMax / (r.Scale * 127), 2)}</td><td>{F(100 * r.Clipped, 3)} %</td><td>{F(r.Sqnr, 1)}</td></tr>");
         html.Append("</table>");
 
         // Outlier channels of the linear inputs.
@@ -136,10 +136,10 @@ public static class QuantizationReport
 
         public void Observe(ActivationSite site, int layer, ReadOnlySpan<float> values)
         {
-            if (layer < 0) return;
-            var bq = int8.Metadata.Quant!.Blocks[layer];
+            if (layer < 0 && int8.IsText) return; // text models keep embeddings and head in float
+            var qc = int8.Metadata.Quant!;
             float[]? smooth = null;
-            float scale = ScaleOf(bq, site);
+            float scale = ScaleOf(qc, layer, site);
             if (scale <= 0) return;
             if (site is ActivationSite.AttnInput or ActivationSite.MlpInput)
             {
@@ -168,24 +168,35 @@ public static class QuantizationReport
             var rows = new List<(int, ActivationSite, float, float, double, double)>();
             foreach (var ((layer, site), (sig, noise, n, clipped, max)) in _acc.OrderBy(kv => kv.Key.Item1).ThenBy(kv => kv.Key.Item2))
             {
-                float scale = ScaleOf(int8.Metadata.Quant!.Blocks[layer], site);
+                float scale = ScaleOf(int8.Metadata.Quant!, layer, site);
                 rows.Add((layer, site, scale, max, (double)clipped / Math.Max(1, n), 10 * Math.Log10(sig / Math.Max(noise, 1e-30))));
             }
             return rows;
         }
 
-        /// <summary>The stored int8 scale of a block's quantization point (0 for sites that are not quantized per tensor).</summary>
-        private static float ScaleOf(BlockQuant bq, ActivationSite site) => site switch
+        /// <summary>The stored int8 scale of a quantization point (0 for sites that are not quantized per tensor; layer −1 = outside the blocks).</summary>
+        private static float ScaleOf(QuantConfig qc, int layer, ActivationSite site)
         {
-            ActivationSite.AttnInput => bq.AttnInputScale,
-            ActivationSite.Query => bq.QScale,
-            ActivationSite.Key => bq.KScale,
-            ActivationSite.Value => bq.VScale,
-            ActivationSite.Context => bq.ContextScale,
-            ActivationSite.MlpInput => bq.MlpInputScale,
-            ActivationSite.MlpActivation => bq.ActScale,
-            _ => 0f,
-        };
+            if (layer < 0)
+                return site switch
+                {
+                    ActivationSite.PatchInput => qc.InputScale,
+                    ActivationSite.HeadInput => qc.HeadInputScale,
+                    _ => 0f,
+                };
+            var bq = qc.Blocks[layer];
+            return site switch
+            {
+                ActivationSite.AttnInput => bq.AttnInputScale,
+                ActivationSite.Query => bq.QScale,
+                ActivationSite.Key => bq.KScale,
+                ActivationSite.Value => bq.VScale,
+                ActivationSite.Context => bq.ContextScale,
+                ActivationSite.MlpInput => bq.MlpInputScale,
+                ActivationSite.MlpActivation => bq.ActScale,
+                _ => 0f,
+            };
+        }
 
         public IEnumerable<(int Layer, ActivationSite Site, float[] Max)> ChannelMaxima() =>
             _channelMax.OrderBy(kv => kv.Key.Item1).ThenBy(kv => kv.Key.Item2).Select(kv => (kv.Key.Item1, kv.Key.Item2, kv.Value));

@@ -305,7 +305,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "assets", "plm", "sst2_tiny"))
     ap.add_argument("--card", default=os.path.join(HERE, "MODEL_CARD.md"))
     ap.add_argument("--vocab-size", type=int, default=3000)
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
@@ -480,7 +480,12 @@ def main():
 
 
 # How --epochs was chosen (the only use of the dev set besides reporting); goes into MODEL_CARD.md.
-EPOCH_CHOICE = "* Epoch choice: (filled in after the exploration run)"
+EPOCH_CHOICE = """* Epoch choice: one exploration run with the same settings and `--epochs 10 --explore` (the linear decay then
+  spans 10 epochs; nothing written) logged the dev set after each epoch: accuracy 78.21, 81.54, 79.93, 81.08, 80.50,
+  79.47, 80.39, 79.70, 80.62, 81.19 % and dev loss 0.452, **0.445**, 0.460, 0.514, 0.547, 0.651, 0.658, 0.704, 0.742,
+  0.787 for epochs 1-10. The accuracy is flat (79.5-81.5 %) after epoch 1 while the dev loss rises from epoch 3 on
+  (overfitting), so the shortest schedule past the dev-loss minimum was taken: 3 epochs. The final run below was done
+  once with that setting; no other run was compared."""
 
 if __name__ == "__main__":
     sys.exit(main())

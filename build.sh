@@ -3,7 +3,7 @@
 #   deps                 install what a fresh Debian machine with only the .NET 10 SDK needs (idempotent)
 #   build                Release build of the solution
 #   test                 full test suite: xunit (x64, JIT) + AOT x64/arm64 publish + arm64 selftest under qemu (A72, A76)
-#   demo                 convert the embedded Fashion-MNIST ViT to FP32 and INT8 and evaluate both on the 10k test set
+#   demo                 Fashion-MNIST ViT (FP32 vs INT8 on the 10k test set) and the tiny SST-2 BERT (INT8 on SST-2 dev, one sentence)
 #   publish <target>     self-contained AOT executable + shared library for targets/<target>.props into artifacts/<target>
 #   zoo                  retrain the model-zoo ViT (Debian python3-torch; minutes) -- never part of test
 set -euo pipefail
@@ -121,6 +121,11 @@ demo() {
     log "evaluate $p on the 10,000 Fashion-MNIST test images"
     $X eval out/fashion-vit-$p.eqm --images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz 2>/dev/null
   done
+  local T=tests/assets/plm/sst2_tiny
+  log "text: the tiny SST-2 BERT ($T, tools/modelzoo/sst2-tiny-bert): INT8 from the HF folder, calibrated on 512 train sentences"
+  $X convert --hf $T -o out/sst2-tiny-int8.eqm --calib-text "$SHARED/data/sst2/train.tsv"
+  $X eval out/sst2-tiny-int8.eqm --tsv "$SHARED/data/sst2/validation.tsv" 2>/dev/null
+  $X run out/sst2-tiny-int8.eqm --text "a gripping, beautifully acted film" --top 2
 }
 
 zoo() {

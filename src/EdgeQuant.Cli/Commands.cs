@@ -10,11 +10,12 @@ namespace EdgeQuant.Cli;
 internal static partial class Commands
 {
     private static readonly HashSet<string> NoFlags = [];
+    private static readonly HashSet<string> ConvertFlags = ["attention-search"];
     private static readonly HashSet<string> RunFlags = ["bits"];
 
     public static int Convert(string[] argv)
     {
-        var a = new Args(argv, NoFlags);
+        var a = new Args(argv, ConvertFlags);
         string? hf = a.Str("hf");
         if (hf != null && a.Positional.Count > 0) throw new UsageException("convert takes either MODEL.onnx or --hf DIR");
         string onnx = hf ?? a.Positional1("input .onnx file or --hf DIR");
@@ -34,6 +35,7 @@ internal static partial class Commands
                 _ => throw new UsageException($"--calibrator must be minmax, percentile, mse or entropy, got '{calibrator}'"),
             },
             SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
+            AttentionRankSearch = a.Flag("attention-search"),
             Percentile = a.Double("percentile", 99.99),
             WeightBits = a.Int("weight-bits", 8),
             Log = Console.Error.WriteLine,

@@ -19,6 +19,8 @@ public sealed class PtqOptions
     /// it inside the per-channel quantization step (so post-LN residual streams are left untouched).
     /// </summary>
     public double? SmoothAlpha { get; set; }
+    /// <summary>Search the Q and K scales of every block with the attention rank-consistency objective (<see cref="AttentionScaleSearch"/>).</summary>
+    public bool AttentionRankSearch { get; set; }
     /// <summary>Receives progress lines.</summary>
     public Action<string>? Log { get; set; }
 
@@ -29,7 +31,7 @@ public sealed class PtqOptions
         CalibratorKind.Percentile => $"percentile {Percentile}",
         CalibratorKind.Mse => "mse",
         _ => "entropy",
-    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "");
+    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (AttentionRankSearch ? ", attention rank search" : "");
 }
 
 /// <summary>
@@ -84,6 +86,12 @@ public static class EncoderQuantizer
         }
         else stats = new ActivationStatistics();
         Calibrate(enc, samples, runSample, stats, options.Calibrator == CalibratorKind.MinMax ? 1 : 2, log);
+        AttentionScaleSearch? rank = null;
+        if (options.AttentionRankSearch)
+        {
+            rank = new AttentionScaleSearch(c0.Hidden, c0.Heads);
+            Calibrate(enc, Math.Min(samples, 16), runSample, rank, 1, log);
+        }
         bool text = enc.Text != null;
         var c = enc.Config;
         int d = c.Hidden, dh = d / c.Heads;
@@ -117,6 +125,13 @@ public static class EncoderQuantizer
                 MlpInputScale = Scale(ActivationSite.MlpInput, i),
                 ActScale = Scale(ActivationSite.MlpActivation, i),
             };
+            if (rank != null)
+            {
+                var r = rank.Search(i, stats.AbsMax(ActivationSite.Query, i), stats.AbsMax(ActivationSite.Key, i));
+                var calibrated = (q.QScale, q.KScale);
+                (q.QScale, q.KScale) = (r.QScale, r.KScale);
+                log($"  block {i}: attention rank search: Q clip {q.QScale * 127:G3} (calibrated {calibrated.QScale * 127:G3}), K clip {q.KScale * 127:G3} ({calibrated.KScale * 127:G3}); loss {r.Loss:G3} vs {r.LossAtMax:G3} at max");
+            }
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
             QuantizeLinear(enc, w, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
@@ -190,13 +205,13 @@ public static class EncoderQuantizer
     }
 
     /// <summary>Runs the calibration samples through the FP32 model: pass 1 maxima, pass 2 (if any) histograms.</summary>
-    private static void Calibrate(FloatEncoder enc, int samples, Action<Session, int> runSample, ActivationStatistics stats, int passes, Action<string> log)
+    private static void Calibrate(FloatEncoder enc, int samples, Action<Session, int> runSample, IActivationObserver observer, int passes, Action<string> log)
     {
         using var model = Model.Load(enc.ToFp32Writer().ToArray());
-        using var session = model.CreateSession(new SessionOptions { Observer = stats });
+        using var session = model.CreateSession(new SessionOptions { Observer = observer });
         for (int pass = 0; pass < passes; pass++)
         {
-            if (pass == 1) stats.BeginHistogramPass();
+            if (pass == 1 && observer is ActivationStatistics stats) stats.BeginHistogramPass();
             var progress = new Progress($"calibration pass {pass + 1}/{passes}", samples, log);
             for (int i = 0; i < samples; i++)
             {

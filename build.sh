@@ -73,6 +73,7 @@ arm64_selftest() {
   $X convert --hf tests/assets/plm/bert_emb -o "$tmp/bert_emb-int8.eqm" --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert --hf tests/assets/plm/distilbert_cls -o "$tmp/distilbert_cls-int8.eqm" --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/plm/bert_onnx/model.onnx -o "$tmp/bert_onnx-w7-int8.eqm" --weight-bits 7 --calib-text "$sst2" --calib-range 0:64 2>/dev/null
+  $X convert --hf tests/assets/plm/deit_distilled -o "$tmp/deit_distilled-int8.eqm" --calib-random 16 2>/dev/null
   # SmoothQuant models (per-channel input quantization) and the other calibrators.
   $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-sq-int8.eqm" --smoothquant 0.5 --calibrator mse --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/vit_preln_oddheads.onnx -o "$tmp/vit_outliers-sq-int8.eqm" --plant-outliers 3 --smoothquant 0.5 --calibrator entropy --calib-random 32 2>/dev/null

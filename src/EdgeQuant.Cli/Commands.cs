@@ -53,7 +53,8 @@ internal static partial class Commands
             Labels = labels,
             Log = Console.Error.WriteLine,
         };
-        if (hf != null || Converter.Onnx.OnnxBertImporter.IsTextModel(onnx))
+        bool hfVision = hf != null && Converter.HuggingFace.HfImporter.IsVision(hf);
+        if ((hf != null && !hfVision) || (hf == null && Converter.Onnx.OnnxBertImporter.IsTextModel(onnx)))
             return ConvertText(a, hf, onnx, output, precision, ptq, calibrator, labels);
         int calibRandom = a.Int("calib-random", 0);
         string? report = a.Str("report");
@@ -78,7 +79,13 @@ internal static partial class Commands
             var tmp = new ImageConfig { Channels = 1, Scale = import.PixelScale, Mean = import.Mean ?? [0f], Std = import.Std ?? [1f] };
             import.VerifyInputs = [calib.ToModelInput(range.Start, tmp)];
         }
-        enc = OnnxVitImporter.Import(onnx, import);
+        if (hf != null)
+        {
+            enc = Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Log = Console.Error.WriteLine });
+            if (labels.Length > 0)
+                enc.Labels = labels.Length == enc.Config.NumClasses ? labels : throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} classes");
+        }
+        else enc = OnnxVitImporter.Import(onnx, import);
         PlantOutliers(enc, plant);
         ModelWriter writer;
         if (precision == "fp32") writer = enc.ToFp32Writer();

@@ -49,6 +49,15 @@ public static partial class HfImporter
         return enc;
     }
 
+    /// <summary>True when <paramref name="dir"/>'s config.json describes a vision model (model_type vit or deit).</summary>
+    public static bool IsVision(string dir)
+    {
+        string cfg = Path.Combine(dir, "config.json");
+        if (!File.Exists(cfg)) throw new HfImportException($"{dir}: no config.json (not a Hugging Face model folder)");
+        using var doc = ParseJson(cfg);
+        return doc.RootElement.TryGetProperty("model_type", out var t) && t.GetString() is "vit" or "deit";
+    }
+
     private static JsonDocument ParseJson(string path)
     {
         try { return JsonDocument.Parse(File.ReadAllBytes(path)); }

@@ -366,17 +366,17 @@ def write_hf(model, hf_dir, vocab_path):
         f.write("\n")
 
 
-def write_reference(ref, path):
-    """dev_reference.json: indented JSON, but each item on a few lines (lists kept on one line)."""
-    head = {k: v for k, v in ref.items() if k != "items"}
+def write_reference(ref, path, list_key="items"):
+    """Reference JSON: indented, but each item of ref[list_key] on a few lines (lists kept on one line)."""
+    head = {k: v for k, v in ref.items() if k != list_key}
     text = json.dumps(head, indent=1, ensure_ascii=False)[:-2]
     items = []
-    for it in ref["items"]:
+    for it in ref[list_key]:
         fields = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in it.items()]
         items.append("  {" + ",\n   ".join(fields) + "}")
-    text += ',\n "items": [\n' + ",\n".join(items) + "\n ]\n}\n"
+    text += f',\n "{list_key}": [\n' + ",\n".join(items) + "\n ]\n}\n"
     assert json.loads(text) == ref
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
 
 

@@ -137,16 +137,7 @@ def folder_files(out):
 
 def write_expected(exp, path):
     """Indented JSON, one dev_reference item per few lines (lists on one line)."""
-    head = {k: v for k, v in exp.items() if k != "dev_reference"}
-    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2]
-    items = []
-    for it in exp["dev_reference"]:
-        fields = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in it.items()]
-        items.append("  {" + ",\n   ".join(fields) + "}")
-    text += ',\n "dev_reference": [\n' + ",\n".join(items) + "\n ]\n}\n"
-    assert json.loads(text) == exp
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    base.write_reference(exp, path, list_key="dev_reference")
 
 
 def reload_model(path):

@@ -110,15 +110,54 @@ def topk(logits, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
     return indices, probs
 
 
-class Model:
+class _NativeHandle:
+    """Shared lifecycle of the library's opaque handles: ``closed``, context management, release on collection."""
+
+    _kind = "handle"      # for error messages
+    _destroy = ""         # name of the eq_*_destroy function
+    _handle: int | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def _live_handle(self) -> int:
+        h = self._handle
+        if h is None:
+            raise EdgeQuantError(Status.INVALID_HANDLE, f"{self._kind} is closed")
+        return h
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        # Garbage collection without close(): release the handle, never raise (interpreter shutdown included).
+        try:
+            if getattr(self, "_handle", None) is not None:
+                getattr(_native.lib(), self._destroy)(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+
+class Model(_NativeHandle):
     """An EdgeQuant model (.eqm): ``Model(path)``, ``Model.load(path)`` or ``Model.from_bytes(data)``.
 
     Immutable and shareable between threads. ``close()`` (or leaving a ``with`` block) closes the sessions
     still open on it and releases the model; it is idempotent.
     """
 
+    _kind = "model"
+    _destroy = "eq_model_destroy"  # sessions hold a reference to their model: none are alive when it is collected
+
     def __init__(self, path: str | os.PathLike | None = None, *, _data: bytes | None = None):
-        self._handle: int | None = None
+        self._handle = None
         self._lock = threading.RLock()
         self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         lib = _native.lib()
@@ -197,16 +236,6 @@ class Model:
     def labels(self) -> list[str]:
         return self.info["labels"]
 
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def _live_handle(self) -> int:
-        h = self._handle
-        if h is None:
-            raise EdgeQuantError(Status.INVALID_HANDLE, "model is closed")
-        return h
-
     def session(self, threads: int = 1) -> "Session":
         """A new session (one per calling thread); ``threads`` = the session's own worker threads."""
         return Session(self, threads)
@@ -221,36 +250,27 @@ class Model:
             _check(_native.lib().eq_model_destroy(self._handle))
             self._handle = None
 
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        # Sessions hold a reference to their model, so none are alive here.
-        try:
-            if getattr(self, "_handle", None) is not None:
-                _native.lib().eq_model_destroy(self._handle)
-                self._handle = None
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
         if self._handle is None:
             return "<edgequant.Model closed>"
         i = self.info
+        if i["is_text"]:
+            return (f"<edgequant.Model {i['architecture']} {i['precision']} text <= {i['max_tokens']} tokens, "
+                    f"{i['num_classes']} {'embedding dims' if i['is_embedding'] else 'classes'}>")
         return (f"<edgequant.Model {i['architecture']} {i['precision']} input {list(i['input_shape'])} "
                 f"{i['num_classes']} classes>")
 
 
-class Session:
+class Session(_NativeHandle):
     """A session of a model: ``model.session()``. Use it from one thread at a time (calls are serialized)."""
+
+    _kind = "session"
+    _destroy = "eq_session_destroy"
 
     def __init__(self, model: Model, threads: int = 1):
         self.model = model
         self._lock = threading.Lock()
-        self._handle: int | None = None
+        self._handle = None
         handle = c_void_p()
         options = _native.SessionOptions()
         _native.lib().eq_session_default_options(byref(options))
@@ -262,16 +282,6 @@ class Session:
         c, h, w = model.input_shape
         self._input_len = c * h * w
         self._classes = model.num_classes
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def _live_handle(self) -> int:
-        h = self._handle
-        if h is None:
-            raise EdgeQuantError(Status.INVALID_HANDLE, "session is closed")
-        return h
 
     def run(self, x) -> np.ndarray:
         """eq_session_run_f32: float32 [B, C, H, W] -> logits [B, classes]; [C, H, W] -> [classes]."""
@@ -381,20 +391,6 @@ class Session:
             _check(_native.lib().eq_session_destroy(self._handle))
             self._handle = None
         self.model._sessions.discard(self)
-
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            if getattr(self, "_handle", None) is not None:
-                _native.lib().eq_session_destroy(self._handle)
-                self._handle = None
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<edgequant.Session {'closed' if self._handle is None else 'open'} of {self.model!r}>"

@@ -99,6 +99,32 @@ public class PlmImportTests(ITestOutputHelper output)
         Assert.True(worst <= 1e-4f, $"{folder}: max abs diff {worst}");
     }
 
+    [Theory]
+    [InlineData("vit_cls")]
+    [InlineData("deit_distilled")]
+    public void HfVisionInt8LoadsAndFollowsFp32(string folder)
+    {
+        var enc = HfImporter.Import(Plm(folder));
+        var im = enc.Image!;
+        var rng = new Random(4);
+        var images = Enumerable.Range(0, 48).Select(_ => Enumerable.Range(0, im.Channels * im.Height * im.Width).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToList();
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, images, new PtqOptions()).ToArray());
+        using var f = Model.Load(enc.ToFp32Writer().ToArray());
+        using var sq = q.CreateSession();
+        using var sf = f.CreateSession();
+        double dot = 0, nf = 0, nq = 0;
+        foreach (var x in images.Take(16))
+        {
+            float[] a = new float[f.OutputLength], b = new float[q.OutputLength];
+            sf.Run(x, a);
+            sq.Run(x, b);
+            for (int j = 0; j < a.Length; j++) (dot, nf, nq) = (dot + a[j] * b[j], nf + a[j] * a[j], nq + b[j] * b[j]);
+        }
+        double cos = dot / Math.Sqrt(nf * nq);
+        output.WriteLine($"{folder} INT8 vs FP32 logits cosine {cos:F5}");
+        Assert.True(cos > 0.99, $"cosine {cos}");
+    }
+
     [Fact]
     public void TokenizedTextMatchesTorch()
     {

@@ -151,11 +151,11 @@ public static class EncoderQuantizer
             QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, null);
             quant.Blocks[i] = q;
         }
-        // Float tensors the int8 path keeps: ViT class token and positions, LayerNorms, the text pooler and classifier (one row).
+        // Float tensors the int8 path keeps: ViT class/distillation tokens and positions, LayerNorms, the text pooler and classifier (one row).
         foreach (var (name, (data, dims)) in enc.Tensors)
         {
             bool keep = text ? name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("head.", StringComparison.Ordinal)
-                : name is "embed.cls" or "embed.pos";
+                : name is "embed.cls" or "embed.dist" or "embed.pos";
             if (keep || name.Contains("ln", StringComparison.Ordinal)) w.Add<float>(name, TensorDType.F32, data, dims);
         }
         if (text)

@@ -6,7 +6,7 @@
 1. onnx.checker (full check, with shape inference) and file-level checks:
    size < 2 MB, opset 17, every initializer stored inside the file.
 2. Op-type histogram (collections.Counter), as listed in MODEL_CARD.md.
-3. A tiny numpy interpreter for exactly the ops this graph uses runs the ONNX
+3. The project's numpy ONNX interpreter (tools/bench/onnx_numpy_eval.py) runs the ONNX
    graph on the first 64 test images and compares against the torch logits
    that train.py saved at export time (ref_logits_64.npy), and checks that the
    dynamic batch axis works (batch 1 and batch 64 give the same rows).
@@ -23,7 +23,6 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -36,141 +35,19 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def erf(x):
-    """erf for the Erf node: math.erf (exact) for small tensors, otherwise
-    Abramowitz & Stegun 7.1.26 in float64 (|error| < 1.5e-7, i.e. float32 level)."""
-    if x.size <= 200_000:
-        import math
-        flat = x.astype(np.float64).ravel()
-        out = np.fromiter((math.erf(v) for v in flat), np.float64, count=flat.size)
-        return out.reshape(x.shape).astype(x.dtype)
-    z = x.astype(np.float64)
-    a = np.abs(z)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-                + t * (-1.453152027 + t * 1.061405429))))
-    return (np.sign(z) * (1.0 - poly * np.exp(-a * a))).astype(x.dtype)
+# The project's one numpy ONNX interpreter (tools/bench/onnx_numpy_eval.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import onnx_numpy_eval  # noqa: E402
 
-
-def attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
-
-
-def conv2d(x, w, b, strides, pads, dilations, group):
-    if group != 1 or any(d != 1 for d in dilations):
-        raise NotImplementedError("Conv: only group=1, dilation=1")
-    x = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
-    n, c, h, wd = x.shape
-    m, _, kh, kw = w.shape
-    oh = (h - kh) // strides[0] + 1
-    ow = (wd - kw) // strides[1] + 1
-    cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, i, j] = x[:, :, i:i + strides[0] * oh:strides[0],
-                                 j:j + strides[1] * ow:strides[1]]
-    y = np.einsum("nckluv,mckl->nmuv", cols, w)
-    if b is not None:
-        y = y + b[None, :, None, None]
-    return y.astype(x.dtype)
+_loaded = {}
 
 
 def run(model, feeds):
-    env = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    env.update(feeds)
-    for node in model.graph.node:
-        ins = [env[n] if n else None for n in node.input]
-        op = node.op_type
-        if op == "Constant":
-            out = numpy_helper.to_array(attr(node, "value"))
-        elif op == "Add":
-            out = ins[0] + ins[1]
-        elif op == "Mul":
-            out = ins[0] * ins[1]
-        elif op == "Div":
-            out = ins[0] / ins[1]
-            if np.issubdtype(ins[0].dtype, np.integer):
-                out = (ins[0] // ins[1]).astype(ins[0].dtype)
-        elif op == "MatMul":
-            out = np.matmul(ins[0], ins[1])
-        elif op == "Gemm":
-            a, b = ins[0], ins[1]
-            if attr(node, "transA", 0):
-                a = a.T
-            if attr(node, "transB", 0):
-                b = b.T
-            out = attr(node, "alpha", 1.0) * (a @ b)
-            if len(ins) > 2 and ins[2] is not None:
-                out = out + attr(node, "beta", 1.0) * ins[2]
-        elif op == "Conv":
-            w = ins[1]
-            k = w.ndim - 2
-            out = conv2d(ins[0], w, ins[2] if len(ins) > 2 else None,
-                         attr(node, "strides", [1] * k), attr(node, "pads", [0] * 2 * k),
-                         attr(node, "dilations", [1] * k), attr(node, "group", 1))
-        elif op == "Shape":
-            out = np.array(ins[0].shape, dtype=np.int64)
-        elif op == "Gather":
-            out = np.take(ins[0], ins[1], axis=attr(node, "axis", 0))
-        elif op == "Unsqueeze":
-            out = ins[0]
-            rank = out.ndim + ins[1].size
-            for ax in sorted(int(a) + rank if a < 0 else int(a) for a in ins[1].ravel()):
-                out = np.expand_dims(out, ax)
-        elif op == "Concat":
-            out = np.concatenate(ins, axis=attr(node, "axis"))
-        elif op == "Reshape":
-            shape = [int(s) for s in ins[1]]
-            if not attr(node, "allowzero", 0):
-                shape = [ins[0].shape[i] if s == 0 else s for i, s in enumerate(shape)]
-            out = ins[0].reshape(shape)
-        elif op == "Transpose":
-            out = np.transpose(ins[0], attr(node, "perm"))
-        elif op == "Slice":
-            data, starts, ends = ins[0], ins[1], ins[2]
-            axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts))
-            steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
-            sl = [slice(None)] * data.ndim
-            for s, e, a, st in zip(starts, ends, axes, steps):
-                dim = data.shape[int(a)]
-                s, e = int(max(min(s, dim), -dim - 1)), int(max(min(e, dim), -dim - 1))
-                sl[int(a)] = slice(s, e, int(st))
-            out = data[tuple(sl)]
-        elif op == "ConstantOfShape":
-            v = attr(node, "value")
-            v = numpy_helper.to_array(v) if v is not None else np.zeros(1, np.float32)
-            out = np.full(tuple(int(s) for s in ins[0]), v.ravel()[0], dtype=v.dtype)
-        elif op == "Equal":
-            out = ins[0] == ins[1]
-        elif op == "Where":
-            out = np.where(ins[0], ins[1], ins[2])
-        elif op == "Expand":
-            shape = np.broadcast_shapes(ins[0].shape, tuple(int(s) for s in ins[1]))
-            out = np.broadcast_to(ins[0], shape).copy()
-        elif op == "LayerNormalization":
-            axis = attr(node, "axis", -1)
-            eps = attr(node, "epsilon", 1e-5)
-            x = ins[0]
-            axes = tuple(range(axis % x.ndim, x.ndim))
-            mean = x.mean(axis=axes, keepdims=True)
-            var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-            out = (x - mean) / np.sqrt(var + eps) * ins[1]
-            if len(ins) > 2 and ins[2] is not None:
-                out = out + ins[2]
-            out = out.astype(x.dtype)
-        elif op == "Softmax":
-            axis = attr(node, "axis", -1)
-            e = np.exp(ins[0] - ins[0].max(axis=axis, keepdims=True))
-            out = e / e.sum(axis=axis, keepdims=True)
-        elif op == "Erf":
-            out = erf(ins[0])
-        else:
-            raise NotImplementedError(f"op {op} ({node.name})")
-        env[node.output[0]] = out
-    return [env[o.name] for o in model.graph.output]
+    """Evaluates an onnx.ModelProto on feeds; returns the graph outputs (the interpreter is built once per model)."""
+    m = _loaded.get(id(model))
+    if m is None:
+        m = _loaded[id(model)] = onnx_numpy_eval.Model(model)
+    return m.run(feeds)
 
 
 def main():

@@ -21,140 +21,22 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-try:
-    import torch
+# The project's one numpy ONNX interpreter (tools/bench/onnx_numpy_eval.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import onnx_numpy_eval  # noqa: E402
 
-    def erf(x):
-        return torch.erf(torch.from_numpy(np.ascontiguousarray(x))).numpy()
-except ImportError:  # Abramowitz & Stegun 7.1.26 in float64, |error| < 1.5e-7
-    def erf(x):
-        z = x.astype(np.float64)
-        a = np.abs(z)
-        t = 1.0 / (1.0 + 0.3275911 * a)
-        poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-                    + t * (-1.453152027 + t * 1.061405429))))
-        return (np.sign(z) * (1.0 - poly * np.exp(-a * a))).astype(x.dtype)
-
-
-def attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
-
-
-_NP_TYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.INT64: np.int64,
-             onnx.TensorProto.INT32: np.int32, onnx.TensorProto.BOOL: np.bool_,
-             onnx.TensorProto.DOUBLE: np.float64}
+_loaded = {}
 
 
 def run(model, feeds):
-    env = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    env.update(feeds)
-    for node in model.graph.node:
-        ins = [env[n] if n else None for n in node.input]
-        op = node.op_type
-        if op == "Constant":
-            out = numpy_helper.to_array(attr(node, "value"))
-        elif op == "Add":
-            out = ins[0] + ins[1]
-        elif op == "Sub":
-            out = ins[0] - ins[1]
-        elif op == "Mul":
-            out = ins[0] * ins[1]
-        elif op == "Div":
-            if np.issubdtype(ins[0].dtype, np.integer):
-                out = (ins[0] // ins[1]).astype(ins[0].dtype)
-            else:
-                out = ins[0] / ins[1]
-        elif op == "Sqrt":
-            out = np.sqrt(ins[0])
-        elif op == "Pow":
-            out = np.power(ins[0], ins[1]).astype(ins[0].dtype)
-        elif op == "Tanh":
-            out = np.tanh(ins[0])
-        elif op == "Erf":
-            out = erf(ins[0])
-        elif op == "Cast":
-            out = ins[0].astype(_NP_TYPES[attr(node, "to")])
-        elif op == "MatMul":
-            out = np.matmul(ins[0], ins[1])
-        elif op == "Gemm":
-            a, b = ins[0], ins[1]
-            if attr(node, "transA", 0):
-                a = a.T
-            if attr(node, "transB", 0):
-                b = b.T
-            out = attr(node, "alpha", 1.0) * (a @ b)
-            if len(ins) > 2 and ins[2] is not None:
-                out = out + attr(node, "beta", 1.0) * ins[2]
-            out = out.astype(np.float32)
-        elif op == "Shape":
-            out = np.array(ins[0].shape, dtype=np.int64)
-        elif op == "Gather":
-            out = np.take(ins[0], ins[1], axis=attr(node, "axis", 0))
-        elif op == "Unsqueeze":
-            out = ins[0]
-            rank = out.ndim + ins[1].size
-            for ax in sorted(int(a) + rank if a < 0 else int(a) for a in ins[1].ravel()):
-                out = np.expand_dims(out, ax)
-        elif op == "Squeeze":
-            out = np.squeeze(ins[0], axis=tuple(int(a) for a in ins[1].ravel()))
-        elif op == "Concat":
-            out = np.concatenate(ins, axis=attr(node, "axis"))
-        elif op == "Reshape":
-            shape = [int(s) for s in ins[1]]
-            if not attr(node, "allowzero", 0):
-                shape = [ins[0].shape[i] if s == 0 else s for i, s in enumerate(shape)]
-            out = ins[0].reshape(shape)
-        elif op == "Transpose":
-            out = np.transpose(ins[0], attr(node, "perm"))
-        elif op == "Slice":
-            data, starts, ends = ins[0], ins[1], ins[2]
-            axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts))
-            steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
-            sl = [slice(None)] * data.ndim
-            for s, e, a, st in zip(starts, ends, axes, steps):
-                dim = data.shape[int(a)]
-                s, e = int(max(min(s, dim), -dim - 1)), int(max(min(e, dim), -dim - 1))
-                sl[int(a)] = slice(s, e, int(st))
-            out = data[tuple(sl)]
-        elif op == "ConstantOfShape":
-            v = attr(node, "value")
-            v = numpy_helper.to_array(v) if v is not None else np.zeros(1, np.float32)
-            out = np.full(tuple(int(s) for s in ins[0]), v.ravel()[0], dtype=v.dtype)
-        elif op == "Equal":
-            out = ins[0] == ins[1]
-        elif op == "Where":
-            out = np.where(ins[0], ins[1], ins[2])
-        elif op == "Expand":
-            shape = np.broadcast_shapes(ins[0].shape, tuple(int(s) for s in ins[1]))
-            out = np.broadcast_to(ins[0], shape).copy()
-        elif op == "LayerNormalization":
-            axis = attr(node, "axis", -1)
-            eps = attr(node, "epsilon", 1e-5)
-            x = ins[0]
-            axes = tuple(range(axis % x.ndim, x.ndim))
-            mean = x.mean(axis=axes, keepdims=True)
-            var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-            out = (x - mean) / np.sqrt(var + np.float32(eps)) * ins[1]
-            if len(ins) > 2 and ins[2] is not None:
-                out = out + ins[2]
-            out = out.astype(x.dtype)
-        elif op == "Softmax":
-            axis = attr(node, "axis", -1)
-            e = np.exp(ins[0] - ins[0].max(axis=axis, keepdims=True))
-            out = e / e.sum(axis=axis, keepdims=True)
-        else:
-            raise NotImplementedError(f"op {op} ({node.name})")
-        if isinstance(out, np.ndarray) and out.dtype == np.float64 and op not in ("Cast", "Constant"):
-            out = out.astype(np.float32)
-        env[node.output[0]] = np.asarray(out)
-    return [env[o.name] for o in model.graph.output]
+    """Evaluates an onnx.ModelProto on feeds; returns the graph outputs (the interpreter is built once per model)."""
+    m = _loaded.get(id(model))
+    if m is None:
+        m = _loaded[id(model)] = onnx_numpy_eval.Model(model)
+    return m.run(feeds)
 
 
 def pad_batch(seqs):

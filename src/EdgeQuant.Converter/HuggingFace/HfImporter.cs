@@ -160,16 +160,7 @@ public static partial class HfImporter
         enc.Add("embed.pos", st.Read(bp + "embeddings.position_embeddings.weight", maxPos, d), maxPos, d);
         if (types > 0) enc.Add("embed.type", st.Read(bp + "embeddings.token_type_embeddings.weight", types, d), types, d);
         Norm(enc, st, bp + "embeddings.LayerNorm", "embed_ln", d);
-        for (int i = 0; i < layers; i++)
-        {
-            string s = $"{bp}encoder.layer.{i}.", p = $"blocks.{i}.";
-            Qkv(enc, st, s + "attention.self.query", s + "attention.self.key", s + "attention.self.value", p + "qkv", d);
-            Linear(enc, st, s + "attention.output.dense", p + "out", d, d);
-            Norm(enc, st, s + "attention.output.LayerNorm", p + "ln1", d);
-            Linear(enc, st, s + "intermediate.dense", p + "fc1", mlp, d);
-            Linear(enc, st, s + "output.dense", p + "fc2", d, mlp);
-            Norm(enc, st, s + "output.LayerNorm", p + "ln2", d);
-        }
+        PostLnBlocks(enc, st, bp + "encoder.layer.", BertNames, layers, d, mlp);
         if (head == "classification")
         {
             int classes = roberta ? st.Shape("classifier.out_proj.weight")[0] : st.Shape("classifier.weight")[0];
@@ -215,16 +206,7 @@ public static partial class HfImporter
         enc.Add("embed.word", st.Read(bp + "embeddings.word_embeddings.weight", vocab, d), vocab, d);
         enc.Add("embed.pos", st.Read(bp + "embeddings.position_embeddings.weight", maxPos, d), maxPos, d);
         Norm(enc, st, bp + "embeddings.LayerNorm", "embed_ln", d);
-        for (int i = 0; i < layers; i++)
-        {
-            string s = $"{bp}transformer.layer.{i}.", p = $"blocks.{i}.";
-            Qkv(enc, st, s + "attention.q_lin", s + "attention.k_lin", s + "attention.v_lin", p + "qkv", d);
-            Linear(enc, st, s + "attention.out_lin", p + "out", d, d);
-            Norm(enc, st, s + "sa_layer_norm", p + "ln1", d);
-            Linear(enc, st, s + "ffn.lin1", p + "fc1", mlp, d);
-            Linear(enc, st, s + "ffn.lin2", p + "fc2", d, mlp);
-            Norm(enc, st, s + "output_layer_norm", p + "ln2", d);
-        }
+        PostLnBlocks(enc, st, bp + "transformer.layer.", DistilBertNames, layers, d, mlp);
         if (head == "classification")
         {
             int classes = st.Shape("classifier.weight")[0];
@@ -235,6 +217,30 @@ public static partial class HfImporter
         }
         else enc.Config.NumClasses = d;
         return enc;
+    }
+
+    /// <summary>Module names of one post-LN block: query, key, value, attention output, its LayerNorm, MLP in, MLP out, its LayerNorm.</summary>
+    private sealed record BlockNames(string Q, string K, string V, string Out, string Ln1, string Fc1, string Fc2, string Ln2);
+
+    private static readonly BlockNames BertNames = new("attention.self.query", "attention.self.key", "attention.self.value",
+        "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm");
+
+    private static readonly BlockNames DistilBertNames = new("attention.q_lin", "attention.k_lin", "attention.v_lin",
+        "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm");
+
+    /// <summary>Blocks "{prefix}{i}.{name}" of a post-LN encoder into the engine's blocks.i.* tensors.</summary>
+    private static void PostLnBlocks(FloatEncoder enc, SafeTensors st, string prefix, BlockNames n, int layers, int d, int mlp)
+    {
+        for (int i = 0; i < layers; i++)
+        {
+            string s = $"{prefix}{i}.", p = $"blocks.{i}.";
+            Qkv(enc, st, s + n.Q, s + n.K, s + n.V, p + "qkv", d);
+            Linear(enc, st, s + n.Out, p + "out", d, d);
+            Norm(enc, st, s + n.Ln1, p + "ln1", d);
+            Linear(enc, st, s + n.Fc1, p + "fc1", mlp, d);
+            Linear(enc, st, s + n.Fc2, p + "fc2", d, mlp);
+            Norm(enc, st, s + n.Ln2, p + "ln2", d);
+        }
     }
 
     /// <summary>Vocabulary and settings from vocab.txt (+ tokenizer_config.json) or tokenizer.json (WordPiece model).</summary>

@@ -64,6 +64,8 @@ arm64_selftest() {
   $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-int8.eqm" \
      --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:10000 2>/dev/null
   $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-fp32.eqm" --precision fp32 2>/dev/null
+  $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-integer-int8.eqm" --profile integer \
+     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:10000 2>/dev/null
   for m in vit_preln_oddheads vit_postln_relu vit_meanpool; do
     $X convert "tests/assets/$m.onnx" -o "$tmp/$m-int8.eqm" --calib-random 32 2>/dev/null
   done
@@ -74,6 +76,10 @@ arm64_selftest() {
   $X convert --hf tests/assets/plm/distilbert_cls -o "$tmp/distilbert_cls-int8.eqm" --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/plm/bert_onnx/model.onnx -o "$tmp/bert_onnx-w7-int8.eqm" --weight-bits 7 --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert --hf tests/assets/plm/deit_distilled -o "$tmp/deit_distilled-int8.eqm" --calib-random 16 2>/dev/null
+  # Integer-only profile (int32 residual, integer LayerNorm): post-LN text, pre-LN vision with distillation token.
+  $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-integer-int8.eqm" --profile integer --calib-text "$sst2" --calib-range 0:64 2>/dev/null
+  $X convert --hf tests/assets/plm/deit_distilled -o "$tmp/deit_distilled-integer-int8.eqm" --profile integer --calib-random 16 2>/dev/null
+  $X convert tests/assets/vit_postln_relu.onnx -o "$tmp/vit_postln_relu-integer-int8.eqm" --profile integer --calib-random 32 2>/dev/null
   # SmoothQuant models (per-channel input quantization) and the other calibrators.
   $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-sq-int8.eqm" --smoothquant 0.5 --calibrator mse --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/vit_preln_oddheads.onnx -o "$tmp/vit_outliers-sq-int8.eqm" --plant-outliers 3 --smoothquant 0.5 --calibrator entropy --calib-random 32 2>/dev/null

@@ -36,6 +36,12 @@ internal static partial class Commands
             },
             SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
             AttentionRankSearch = a.Flag("attention-search"),
+            IntegerOnly = a.Str("profile", "mixed") switch
+            {
+                "mixed" => false,
+                "integer" => true,
+                var p => throw new UsageException($"--profile must be mixed or integer, got '{p}'"),
+            },
             Percentile = a.Double("percentile", 99.99),
             WeightBits = a.Int("weight-bits", 8),
             Log = Console.Error.WriteLine,

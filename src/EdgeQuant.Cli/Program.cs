@@ -56,6 +56,7 @@ namespace EdgeQuant.Cli
                   --calibrator minmax|percentile|mse|entropy   (default percentile)   --percentile P (default 99.99)
                   --smoothquant ALPHA          SmoothQuant migration (e.g. 0.5) for the QKV and MLP inputs
                   --attention-search           search Q/K scales per block with the attention rank-consistency loss
+                  --profile mixed|integer      integer: int32 residual stream and integer LayerNorm (I-BERT style)
                   --report FILE.html           quantization report: SQNR per quantization point and layer, ranges, outliers
                   --plant-outliers N[:F]       experiments: N channels x F (50) in the LayerNorms feeding linears
                   --weight-bits 8|7            7: weights in [-63, 63], enables the x64 vpmaddubsw fast path

@@ -23,6 +23,8 @@ public sealed unsafe class Model : IDisposable
     public bool IsText => Text != null;
     /// <summary>True for int8 weights and integer kernels, false for the FP32 reference path.</summary>
     public bool IsQuantized { get; }
+    /// <summary>True for the integer-only profile (int32 residual stream, integer LayerNorm); false for mixed and FP32.</summary>
+    public bool IsIntegerOnly { get; }
     /// <summary>The underlying validated file.</summary>
     public ModelFile File => _file;
 
@@ -49,6 +51,9 @@ public sealed unsafe class Model : IDisposable
     internal readonly float* Positions;  // [T, D]
     internal readonly BlockWeights[] Blocks;
     internal readonly TextWeights? TextW;
+    internal readonly IntegerWeights? Integer;
+    /// <summary>Integer profile: requantization of the pooled int32 stream into the head's int8 input.</summary>
+    internal readonly (int Multiplier, int Shift) ToHeadInput;
 
     private Model(ModelFile file)
     {
@@ -68,6 +73,11 @@ public sealed unsafe class Model : IDisposable
         else
             Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
         ValidateConfig();
+        IsIntegerOnly = IsQuantized && m.Quant?.Profile == "integer";
+        if (IsQuantized && m.Quant!.Profile is not ("mixed" or "integer"))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization profile '{m.Quant.Profile}' is not supported (mixed, integer)");
+        if (IsIntegerOnly && (!(m.Quant!.ResidualScale > 0) || m.Quant.ResidualEps < 1))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive residual scale and LayerNorm epsilon");
 
         var c = Config;
         int d = c.Hidden;
@@ -82,6 +92,13 @@ public sealed unsafe class Model : IDisposable
                     throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
             }
             TextW = TextWeights.Load(file, Text!, c, IsQuantized);
+            if (IsIntegerOnly)
+            {
+                Integer = new IntegerWeights { EmbedNorm = IntegerWeights.LoadNorm(file, "embed_ln", d) };
+                Integer.Word = IntegerWeights.LoadRows(file, "embed.word", Text!.VocabSize);
+                Integer.Position = IntegerWeights.LoadRows(file, "embed.pos", Text.MaxPositions);
+                if (Text.TypeVocabSize > 0) Integer.Type = IntegerWeights.LoadRows(file, "embed.type", Text.TypeVocabSize);
+            }
         }
         else if (IsQuantized)
         {
@@ -92,7 +109,13 @@ public sealed unsafe class Model : IDisposable
                 throw new ModelFormatException(ModelFormatError.BadMetadata, "input/head quantization scales must be positive");
             if (q.WeightBits is not (7 or 8))
                 throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
-            PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: false, q.WeightBits);
+            PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: IsIntegerOnly, q.WeightBits);
+            if (IsIntegerOnly)
+            {
+                Integer = new IntegerWeights { Tokens = file.Data<int>(file.Require("embed.tok.q", TensorDType.S32, c.SeqLen, d)).ToArray() };
+                if (c.FinalNorm) Integer.FinalNorm = IntegerWeights.LoadNorm(file, "final_ln", d);
+                ToHeadInput = Kernels.Reference.Requantize.FromScale((double)q.ResidualScale / q.HeadInputScale);
+            }
             HeadQ = LinearS8.Load(file, "head", c.NumClasses, PooledLength, requantized: false, q.WeightBits);
         }
         else
@@ -115,9 +138,17 @@ public sealed unsafe class Model : IDisposable
                 b.Quant = m.Quant!.Blocks[i];
                 ValidateBlockQuant(b.Quant, i);
                 b.QkvQ = LinearS8.Load(file, p + "qkv", 3 * d, d, requantized: true, m.Quant!.WeightBits);
-                b.OutQ = LinearS8.Load(file, p + "out", d, d, requantized: false, m.Quant!.WeightBits);
+                b.OutQ = LinearS8.Load(file, p + "out", d, d, requantized: IsIntegerOnly, m.Quant!.WeightBits);
                 b.Fc1Q = LinearS8.Load(file, p + "fc1", c.MlpDim, d, requantized: true, m.Quant!.WeightBits);
-                b.Fc2Q = LinearS8.Load(file, p + "fc2", d, c.MlpDim, requantized: false, m.Quant!.WeightBits);
+                b.Fc2Q = LinearS8.Load(file, p + "fc2", d, c.MlpDim, requantized: IsIntegerOnly, m.Quant!.WeightBits);
+                if (IsIntegerOnly)
+                {
+                    b.Ln1Q = IntegerWeights.LoadNorm(file, p + "ln1", d);
+                    b.Ln2Q = IntegerWeights.LoadNorm(file, p + "ln2", d);
+                    double sr = m.Quant.ResidualScale;
+                    b.ToAttnInput = Kernels.Reference.Requantize.FromScale(sr / b.Quant.AttnInputScale);
+                    b.ToMlpInput = Kernels.Reference.Requantize.FromScale(sr / b.Quant.MlpInputScale);
+                }
                 b.QkvSmooth = BlockWeights.LoadSmooth(file, p + "qkv", d);
                 b.Fc1Smooth = BlockWeights.LoadSmooth(file, p + "fc1", d);
             }

@@ -17,6 +17,7 @@ public sealed partial class Session
         int first = m.PrefixTokens;
         _k.GemmF32(patches, _kp, m.PatchF.W, _kp, m.PatchF.B, x[(first * d)..], d, _p, d, _kp);
         AddTokenAndPositions(x);
+        _obs?.Observe(ActivationSite.Residual, -1, x);
         EncoderF32();
 
         Pool(x);
@@ -57,6 +58,7 @@ public sealed partial class Session
             _obs?.Observe(ActivationSite.Context, i, ctx);
             _k.GemmF32(ctx, d, b.OutF.W, d, b.OutF.B, h, d, t, d, d);
             AddInPlace(x, h);
+            _obs?.Observe(ActivationSite.Residual, i, x);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
 
             src = x;
@@ -75,6 +77,7 @@ public sealed partial class Session
             _obs?.Observe(ActivationSite.MlpActivation, i, mlp);
             _k.GemmF32(mlp, f, b.Fc2F.W, f, b.Fc2F.B, h, d, t, d, f);
             AddInPlace(x, h);
+            _obs?.Observe(ActivationSite.Residual, i, x);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
         }
     }

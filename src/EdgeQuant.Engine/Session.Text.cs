@@ -76,7 +76,8 @@ public sealed partial class Session
             var mask = attentionMask.IsEmpty ? default : attentionMask.Slice(b * len, len);
             var types = tokenTypeIds.IsEmpty ? default : tokenTypeIds.Slice(b * len, len);
             Compact(inputIds.Slice(b * len, len), mask, types, tx, b);
-            if (_model.IsQuantized) { EmbedText(); EncoderInt8(); }
+            if (_model.IsIntegerOnly) { EmbedTextInteger(); EncoderInteger(); ResidualToFloat(); }
+            else if (_model.IsQuantized) { EmbedText(); EncoderInt8(); }
             else { EmbedText(); EncoderF32(); }
             TextHead(tx, output.Slice(b * outLen, outLen));
         }
@@ -123,6 +124,7 @@ public sealed partial class Session
             if (w.Type.Rows > 0) w.Type.AddRow(types[r], row);
         }
         _k.LayerNorm(x, w.EmbedNorm.Gamma, w.EmbedNorm.Beta, _model.Config.LayerNormEps, x, _t, d);
+        _obs?.Observe(ActivationSite.Residual, -1, x);
     }
 
     /// <summary>

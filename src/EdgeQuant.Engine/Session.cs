@@ -38,6 +38,10 @@ public sealed partial class Session : IDisposable
     private readonly Region _ctxQ;       // s8 [T, D]
     private readonly Region _actQ;       // s8 [T, F]
     private readonly Region _pooledQ;    // s8 [D] or [2D]
+    // Integer-only profile.
+    private readonly Region _r;          // s32 [T, D] residual stream
+    private readonly Region _h32;        // s32 [T, D] LayerNorm output (pre-LN), pooling scratch
+    private readonly Region _pooled32;   // s32 [D] or [2D]
     private readonly Region _acc;        // s32 [max(T·3D, T·F, P·D)]
     private readonly Region[] _scoreAcc; // per thread: s32 [T, T]
     private readonly Region[] _probs;    // per thread: u8 [T, T]
@@ -88,6 +92,12 @@ public sealed partial class Session : IDisposable
             _ctxQ = plan.Add<sbyte>((long)_t * _d);
             _actQ = plan.Add<sbyte>((long)_t * _f);
             _pooledQ = plan.Add<sbyte>(model.PooledLength);
+            if (model.IsIntegerOnly)
+            {
+                _r = plan.Add<int>((long)_t * _d);
+                _h32 = plan.Add<int>((long)_t * _d);
+                _pooled32 = plan.Add<int>(model.PooledLength);
+            }
             _acc = plan.Add<int>(Math.Max(Math.Max((long)_t * 3 * _d, (long)_t * _f), Math.Max((long)_p * _d, c.NumClasses)));
             (_scoreAcc, _probs, _smScratch, _ctxAcc) = (new Region[threads], new Region[threads], new Region[threads], new Region[threads]);
             for (int w = 0; w < threads; w++)
@@ -186,7 +196,8 @@ public sealed partial class Session : IDisposable
     private void RunOne(Span<float> logits)
     {
         Im2Col();
-        if (_model.IsQuantized) ForwardInt8(logits);
+        if (_model.IsIntegerOnly) ForwardIntegerVit(logits);
+        else if (_model.IsQuantized) ForwardInt8(logits);
         else ForwardF32(logits);
     }
 

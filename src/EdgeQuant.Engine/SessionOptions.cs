@@ -41,6 +41,8 @@ public enum ActivationSite
     MlpActivation,
     /// <summary>Pooled vector entering the head [D] (ViT).</summary>
     HeadInput,
+    /// <summary>The residual stream [T, D] after the embedding and after every residual add (the integer-only profile's int32 range).</summary>
+    Residual,
 }
 
 /// <summary>Observer of float activations (calibration).</summary>

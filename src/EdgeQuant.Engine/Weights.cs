@@ -94,6 +94,9 @@ internal sealed class BlockWeights
     public LinearF32 QkvF, OutF, Fc1F, Fc2F;
     public LinearS8 QkvQ, OutQ, Fc1Q, Fc2Q;
     public BlockQuant? Quant;
+    /// <summary>Integer profile: LayerNorm parameters [3, D] (G, B, shift) into the residual scale, and the requantization of the stream into the two linear inputs.</summary>
+    public int[]? Ln1Q, Ln2Q;
+    public (int Multiplier, int Shift) ToAttnInput, ToMlpInput;
     /// <summary>SmoothQuant: per-channel quantization multipliers [D] of the QKV / fc1 inputs (1 / (s_j · scale)); null = per-tensor.</summary>
     public float[]? QkvSmooth, Fc1Smooth;
 
@@ -132,6 +135,14 @@ internal readonly unsafe struct EmbeddingTable
         sbyte* q = _q + (long)row * Dim;
         float s = _scale[row];
         for (int j = 0; j < Dim; j++) dst[j] += q[j] * s;
+    }
+
+    /// <summary>Integer profile: dst [dim] += row <paramref name="row"/> requantized into the residual scale by (<paramref name="rq"/>[row], rq[rows + row]).</summary>
+    public void AddRowRequantized(int row, int[] rq, Span<int> dst)
+    {
+        sbyte* q = _q + (long)row * Dim;
+        int mult = rq[row], shift = rq[Rows + row];
+        for (int j = 0; j < Dim; j++) dst[j] += Kernels.Reference.Requantize.Apply(q[j], mult, shift);
     }
 
     public static EmbeddingTable Load(ModelFile f, string name, int rows, int dim, bool quantized)
@@ -178,5 +189,34 @@ internal sealed unsafe class TextWeights
             w.VocabBytes = (int)v.Size;
         }
         return w;
+    }
+}
+
+/// <summary>Tensors of the integer-only profile that have no mixed-profile counterpart.</summary>
+internal sealed class IntegerWeights
+{
+    /// <summary>ViT: class/distillation tokens + positions as int32 rows [T, D] at the residual scale.</summary>
+    public int[]? Tokens;
+    /// <summary>Integer LayerNorm parameters [3, D] (G, B, shift): ViT final LN, text embedding LN.</summary>
+    public int[]? FinalNorm, EmbedNorm;
+    /// <summary>Text: per-row requantization of the int8 embedding rows into the residual scale ([2, rows]: multipliers, shifts).</summary>
+    public int[]? Word, Position, Type;
+
+    public static int[] LoadNorm(ModelFile f, string prefix, int dim)
+    {
+        var p = f.Data<int>(f.Require(prefix + ".q32", TensorDType.S32, 3, dim)).ToArray();
+        for (int j = 0; j < dim; j++)
+            if (p[2 * dim + j] is < 1 or > 62)
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.q32': channel {j} shift {p[2 * dim + j]} is outside [1, 62]");
+        return p;
+    }
+
+    public static int[] LoadRows(ModelFile f, string prefix, int rows)
+    {
+        var p = f.Data<int>(f.Require(prefix + ".rqr", TensorDType.S32, 2, rows)).ToArray();
+        for (int r = 0; r < rows; r++)
+            if (p[r] < 0 || p[rows + r] is < 1 or > 62)
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.rqr': row {r} has invalid multiplier/shift ({p[r]}, {p[rows + r]})");
+        return p;
     }
 }

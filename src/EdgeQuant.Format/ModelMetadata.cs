@@ -148,6 +148,12 @@ public sealed class QuantConfig
     public string Calibrator { get; set; } = "";
     /// <summary>Weight bits: 8 (int8 in [−127, 127]) or 7 (in [−63, 63], with ".wsum" per linear: enables the exact u8×s8 vpmaddubsw path on x64).</summary>
     public int WeightBits { get; set; } = 8;
+    /// <summary>"mixed" (float LayerNorm and residual stream) or "integer" (int32 residual stream at <see cref="ResidualScale"/>, integer LayerNorm).</summary>
+    public string Profile { get; set; } = "mixed";
+    /// <summary>Integer profile: scale of the int32 residual stream.</summary>
+    public float ResidualScale { get; set; }
+    /// <summary>Integer profile: LayerNorm ε in residual units squared, round(ε / S²) (at least 1).</summary>
+    public long ResidualEps { get; set; }
     /// <summary>Scale of the quantized patch vectors fed to the patch embedding.</summary>
     public float InputScale { get; set; }
     /// <summary>Scale of the quantized pooled vector fed to the head.</summary>

@@ -58,6 +58,14 @@ public abstract class KernelSet
     public virtual void QuantizeS8Channels(ReadOnlySpan<float> x, ReadOnlySpan<float> invScales, Span<sbyte> y, int rows, int cols)
         => FloatReference.QuantizeS8Channels(x, invScales, y, rows, cols);
 
+    /// <summary>Integer LayerNorm (integer-only profile; see <see cref="IntegerLayerNorm.Rows"/>).</summary>
+    public virtual void LayerNormS32(ReadOnlySpan<int> x, long epsQ, ReadOnlySpan<int> p8, Span<sbyte> y8, ReadOnlySpan<int> p32, Span<int> y32, int rows, int cols)
+        => IntegerLayerNorm.Rows(x, epsQ, p8, y8, p32, y32, rows, cols);
+
+    /// <summary>Requantize a sublayer output into the int32 residual stream (see <see cref="IntegerLayerNorm.RequantizeAdd"/>).</summary>
+    public virtual void RequantizeAddS32(ReadOnlySpan<int> acc, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<int> x, int rows, int cols)
+        => IntegerLayerNorm.RequantizeAdd(acc, multipliers, shifts, x, rows, cols);
+
     /// <summary>Dequantize and add to the residual (see <see cref="FloatReference.DequantizeAdd"/>).</summary>
     public virtual void DequantizeAdd(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
         => FloatReference.DequantizeAdd(acc, scales, y, rows, cols);

@@ -100,15 +100,17 @@ public class PlmImportTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("vit_cls")]
-    [InlineData("deit_distilled")]
-    public void HfVisionInt8LoadsAndFollowsFp32(string folder)
+    [InlineData("vit_cls", false)]
+    [InlineData("deit_distilled", false)]
+    [InlineData("vit_cls", true)]
+    [InlineData("deit_distilled", true)]
+    public void HfVisionInt8LoadsAndFollowsFp32(string folder, bool integerOnly)
     {
         var enc = HfImporter.Import(Plm(folder));
         var im = enc.Image!;
         var rng = new Random(4);
         var images = Enumerable.Range(0, 48).Select(_ => Enumerable.Range(0, im.Channels * im.Height * im.Width).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToList();
-        using var q = Model.Load(EncoderQuantizer.Quantize(enc, images, new PtqOptions()).ToArray());
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, images, new PtqOptions { IntegerOnly = integerOnly }).ToArray());
         using var f = Model.Load(enc.ToFp32Writer().ToArray());
         using var sq = q.CreateSession();
         using var sf = f.CreateSession();
@@ -121,7 +123,7 @@ public class PlmImportTests(ITestOutputHelper output)
             for (int j = 0; j < a.Length; j++) (dot, nf, nq) = (dot + a[j] * b[j], nf + a[j] * a[j], nq + b[j] * b[j]);
         }
         double cos = dot / Math.Sqrt(nf * nq);
-        output.WriteLine($"{folder} INT8 vs FP32 logits cosine {cos:F5}");
+        output.WriteLine($"{folder}{(integerOnly ? " integer-only" : "")} INT8 vs FP32 logits cosine {cos:F5}");
         Assert.True(cos > 0.99, $"cosine {cos}");
     }
 
@@ -158,21 +160,26 @@ public class PlmImportTests(ITestOutputHelper output)
 
     /// <summary>Static PTQ of the tiny BERT: close to FP32, padding-invariant, identical on every kernel path, 0 bytes per run.</summary>
     [Theory]
-    [InlineData("bert_cls", 8)]
-    [InlineData("bert_cls", 7)]
-    [InlineData("distilbert_cls", 8)]
-    [InlineData("bert_emb", 8)]
-    public void Int8TextModelIsExactAcrossPathsAndCloseToFp32(string folder, int weightBits)
+    [InlineData("bert_cls", 8, false)]
+    [InlineData("bert_cls", 7, false)]
+    [InlineData("distilbert_cls", 8, false)]
+    [InlineData("bert_emb", 8, false)]
+    [InlineData("bert_cls", 8, true)]
+    [InlineData("distilbert_cls", 7, true)]
+    [InlineData("bert_emb", 8, true)]
+    [InlineData("roberta_cls", 8, true)]
+    public void Int8TextModelIsExactAcrossPathsAndCloseToFp32(string folder, int weightBits, bool integerOnly)
     {
         var enc = HfImporter.Import(Plm(folder));
         var rng = new Random(3);
         int max = enc.Config.SeqLen, vocab = enc.Text!.VocabSize;
         var calib = Enumerable.Range(0, 64).Select(_ => Enumerable.Range(0, 2 + rng.Next(max - 1)).Select(_ => rng.Next(vocab)).ToArray()).ToList();
-        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { WeightBits = weightBits }).ToArray());
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { WeightBits = weightBits, IntegerOnly = integerOnly }).ToArray());
+        Assert.Equal(integerOnly, q.IsIntegerOnly);
         using var f = Model.Load(enc.ToFp32Writer().ToArray());
         var cases = Cases(folder);
         float fp32Err = CompareCases(f, cases), int8Err = CompareCases(q, cases);
-        output.WriteLine($"{folder} W{weightBits}: FP32 max abs diff {fp32Err:E2}, INT8 {int8Err:E3}");
+        output.WriteLine($"{folder} W{weightBits}{(integerOnly ? " integer-only" : "")}: FP32 max abs diff {fp32Err:E2}, INT8 {int8Err:E3}");
         Assert.True(int8Err <= 0.15f, $"INT8 max abs diff vs torch {int8Err}");
 
         // Every kernel path gives the reference's bits; a padded batch gives the bits of its unpadded rows.

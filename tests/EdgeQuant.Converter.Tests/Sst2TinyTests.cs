@@ -60,7 +60,10 @@ public class Sst2TinyTests(ITestOutputHelper output)
         var calib = train.Select(t => { var ids = new int[fp32.MaxTokens]; return ids[..tok.Encode(t, ids, ids.Length)]; }).ToList();
         using var int8 = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray());
         double accInt8 = Accuracy(int8, text, label);
-        output.WriteLine($"SST-2 dev: PyTorch {torch:F2} %, engine FP32 {accFp32:F2} %, INT8 {accInt8:F2} %; max |logit diff| vs PyTorch {worst:E2}");
+        using var integer = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { IntegerOnly = true }).ToArray());
+        double accInteger = Accuracy(integer, text, label);
+        output.WriteLine($"SST-2 dev: PyTorch {torch:F2} %, engine FP32 {accFp32:F2} %, INT8 {accInt8:F2} %, INT8 integer-only {accInteger:F2} %; max |logit diff| vs PyTorch {worst:E2}");
+        Assert.True(Math.Abs(accInteger - accFp32) <= 0.3, $"integer-only {accInteger:F2} % vs FP32 {accFp32:F2} %");
         // The engine tokenizes like Microsoft.ML.Tokenizers (whole-word truncation, symbols dropped); PyTorch used tokenizer.py.
         Assert.True(Math.Abs(accFp32 - torch) <= 0.5, $"engine FP32 {accFp32:F2} % vs PyTorch {torch:F2} %");
         Assert.True(Math.Abs(accInt8 - accFp32) <= 0.5, $"INT8 {accInt8:F2} % vs FP32 {accFp32:F2} %");

@@ -38,6 +38,8 @@ variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 perce
           "W8A8 percentile + SmoothQuant 0.5|--calibrator percentile --smoothquant 0.5"
           "W8A8 percentile + attention rank search|--calibrator percentile --attention-search"
           "W7A8 percentile (x64 vpmaddubsw path)|--calibrator percentile --weight-bits 7"
+          "W8A8 integer-only, percentile|--calibrator percentile --profile integer"
+          "W8A8 integer-only, min-max|--calibrator minmax --profile integer"
           "outliers: fp32|--precision fp32 --plant-outliers 4" "outliers: W8A8 min-max|--calibrator minmax --plant-outliers 4"
           "outliers: W8A8 percentile 99.99|--calibrator percentile --plant-outliers 4"
           "outliers: W8A8 min-max + SmoothQuant 0.5|--calibrator minmax --smoothquant 0.5 --plant-outliers 4"

@@ -19,6 +19,11 @@ public sealed class PtqOptions
     /// it inside the per-channel quantization step (so post-LN residual streams are left untouched).
     /// </summary>
     public double? SmoothAlpha { get; set; }
+    /// <summary>
+    /// Integer-only profile: int32 residual stream at one scale, integer LayerNorm (I-BERT style), sublayer outputs
+    /// requantized into the stream; no float between the embedding and the head (the text head stays float).
+    /// </summary>
+    public bool IntegerOnly { get; set; }
     /// <summary>Search the Q and K scales of every block with the attention rank-consistency objective (<see cref="AttentionScaleSearch"/>).</summary>
     public bool AttentionRankSearch { get; set; }
     /// <summary>Receives progress lines.</summary>
@@ -31,7 +36,8 @@ public sealed class PtqOptions
         CalibratorKind.Percentile => $"percentile {Percentile}",
         CalibratorKind.Mse => "mse",
         _ => "entropy",
-    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (AttentionRankSearch ? ", attention rank search" : "");
+    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (AttentionRankSearch ? ", attention rank search" : "")
+        + (IntegerOnly ? ", integer-only" : "");
 }
 
 /// <summary>
@@ -63,6 +69,8 @@ public static class EncoderQuantizer
         if (samples <= 0) throw new ArgumentException("static quantization needs at least one calibration sample");
         if (options.WeightBits is not (7 or 8)) throw new ArgumentException($"weight bits must be 7 or 8, got {options.WeightBits}");
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
+        if (options.IntegerOnly && options.SmoothAlpha != null)
+            throw new ArgumentException("SmoothQuant's per-channel input quantization is a float step: it is not available in the integer-only profile");
         var log = options.Log ?? (_ => { });
         var c0 = enc.Config;
         Dictionary<string, float[]>? smooth = null; // linear prefix → s [D]
@@ -107,9 +115,33 @@ public static class EncoderQuantizer
             WeightBits = options.WeightBits,
         };
         int qmax = options.WeightBits == 7 ? 63 : 127;
+        // Integer profile: the int32 residual stream's scale leaves 2^9 headroom above the largest value seen
+        // anywhere in the stream (embeddings, residual adds, LayerNorm outputs).
+        float sr = 0;
+        Func<int, float>? toResidual = null;
+        if (options.IntegerOnly)
+        {
+            float r = stats.AbsMax(ActivationSite.Residual, -1);
+            for (int i = 0; i < c.Layers; i++)
+                r = Math.Max(r, Math.Max(stats.AbsMax(ActivationSite.Residual, i), Math.Max(stats.AbsMax(ActivationSite.AttnInput, i), stats.AbsMax(ActivationSite.MlpInput, i))));
+            r = Math.Max(r, stats.AbsMax(ActivationSite.HeadInput, -1));
+            sr = Math.Max(r, 1e-6f) / (1 << 22);
+            quant.Profile = "integer";
+            quant.ResidualScale = sr;
+            quant.ResidualEps = Math.Max(1L, (long)Math.Round(c.LayerNormEps / ((double)sr * sr)));
+            toResidual = _ => sr;
+            foreach (var (name, (data, dims)) in enc.Tensors)
+                if (name.EndsWith("ln.g", StringComparison.Ordinal) || name.EndsWith("ln1.g", StringComparison.Ordinal) || name.EndsWith("ln2.g", StringComparison.Ordinal))
+                {
+                    string n = name[..^2];
+                    w.Add<int>(n + ".q32", TensorDType.S32, IntegerLayerNorm.Encode(data, enc.Get(n + ".b"), sr), 3, dims[0]);
+                }
+            log($"integer-only profile: residual scale {sr:G4} (max |x| {r:G4}), LayerNorm eps {quant.ResidualEps} in residual units^2");
+        }
         if (!text)
         {
-            QuantizeLinear(enc, w, qmax, "embed.patch", quant.InputScale, null);
+            QuantizeLinear(enc, w, qmax, "embed.patch", quant.InputScale, toResidual);
+            if (options.IntegerOnly) w.Add<int>("embed.tok.q", TensorDType.S32, TokenTable(enc, sr), c.SeqLen, d);
             QuantizeLinear(enc, w, qmax, "head", quant.HeadInputScale, null);
         }
         for (int i = 0; i < c.Layers; i++)
@@ -135,7 +167,7 @@ public static class EncoderQuantizer
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
             QuantizeLinear(enc, w, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
-            QuantizeLinear(enc, w, qmax, p + "out", q.ContextScale, null);
+            QuantizeLinear(enc, w, qmax, p + "out", q.ContextScale, toResidual);
             if (c.Activation == "gelu")
             {
                 QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
@@ -148,7 +180,7 @@ public static class EncoderQuantizer
                 QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
             }
-            QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, null);
+            QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, toResidual);
             quant.Blocks[i] = q;
         }
         // Float tensors the int8 path keeps: ViT class/distillation tokens and positions, LayerNorms, the text pooler and classifier (one row).
@@ -161,7 +193,7 @@ public static class EncoderQuantizer
         if (text)
         {
             foreach (string table in (string[])["embed.word", "embed.pos", "embed.type"])
-                if (enc.Tensors.ContainsKey(table)) QuantizeRows(enc, w, table);
+                if (enc.Tensors.ContainsKey(table)) QuantizeRows(enc, w, table, options.IntegerOnly ? sr : 0);
             enc.AddVocab(w);
         }
         w.Metadata = enc.Metadata("int8", quant);
@@ -169,7 +201,7 @@ public static class EncoderQuantizer
     }
 
     /// <summary>An embedding table [rows, dim] as int8 with one symmetric scale per row (".scale" [rows]): a gathered row is exact to ±scale/2.</summary>
-    private static void QuantizeRows(FloatEncoder enc, ModelWriter w, string name)
+    private static void QuantizeRows(FloatEncoder enc, ModelWriter w, string name, float residualScale)
     {
         var (data, dims) = enc.Tensors[name];
         int rows = dims[0], dim = dims[1];
@@ -186,6 +218,31 @@ public static class EncoderQuantizer
         }
         w.Add<sbyte>(name, TensorDType.S8, q, rows, dim);
         w.Add<float>(name + ".scale", TensorDType.F32, scales, rows);
+        if (residualScale > 0)
+        {
+            // Integer profile: each row's scale as a requantization into the residual stream ([2, rows]: multipliers, shifts).
+            var rq = new int[2 * rows];
+            for (int r = 0; r < rows; r++)
+                (rq[r], rq[rows + r]) = scales[r] > 0 ? Requantize.FromScale((double)scales[r] / residualScale) : (0, 31);
+            w.Add<int>(name + ".rqr", TensorDType.S32, rq, 2, rows);
+        }
+    }
+
+    /// <summary>Integer profile, ViT: class/distillation tokens plus learned positions as int32 rows [T, D] at the residual scale.</summary>
+    private static int[] TokenTable(FloatEncoder enc, float sr)
+    {
+        var c = enc.Config;
+        int d = c.Hidden;
+        float[] pos = enc.Get("embed.pos"); // [T, D]
+        var t = new int[pos.Length];
+        for (int i = 0; i < pos.Length; i++)
+        {
+            double v = pos[i];
+            if (c.ClassToken && i < d) v += enc.Get("embed.cls")[i];
+            if (c.DistillationToken && i >= d && i < 2 * d) v += enc.Get("embed.dist")[i - d];
+            t[i] = (int)Math.Round(v / sr);
+        }
+        return t;
     }
 
     /// <summary>

@@ -74,8 +74,8 @@ public sealed unsafe class Model : IDisposable
             Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
         ValidateConfig();
         IsIntegerOnly = IsQuantized && m.Quant?.Profile == "integer";
-        if (IsQuantized && m.Quant!.Profile is not ("mixed" or "integer"))
-            throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization profile '{m.Quant.Profile}' is not supported (mixed, integer)");
+        if (IsQuantized && m.Quant is { Profile: not ("mixed" or "integer") } badProfile)
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization profile '{badProfile.Profile}' is not supported (mixed, integer)");
         if (IsIntegerOnly && (!(m.Quant!.ResidualScale > 0) || m.Quant.ResidualEps < 1))
             throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive residual scale and LayerNorm epsilon");
 

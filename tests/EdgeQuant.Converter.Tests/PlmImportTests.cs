@@ -206,10 +206,17 @@ public class PlmImportTests(ITestOutputHelper output)
             Assert.Equal(reference, all.ToArray());
             var ids = cases[0].Ids.AsSpan(0, cases[0].Ids.Length / cases[0].Batch).ToArray();
             var yy = new float[q.OutputLength];
-            s.RunTokens(ids, default, default, yy);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 5; i++) s.RunTokens(ids, default, default, yy);
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            // Steady state allocates nothing. The runtime's tiered JIT may allocate once on this thread while it
+            // swaps in optimized code, so take the best of a few windows: a per-run allocation would show in all of them.
+            long best = long.MaxValue;
+            for (int attempt = 0; attempt < 4 && best != 0; attempt++)
+            {
+                for (int i = 0; i < 10; i++) s.RunTokens(ids, default, default, yy);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 5; i++) s.RunTokens(ids, default, default, yy);
+                best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            Assert.Equal(0, best);
         }
     }
 

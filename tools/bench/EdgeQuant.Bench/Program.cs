@@ -11,6 +11,7 @@ return args.Length > 0 && args[0] switch
     "kernels" => KernelBenchmarks.Execute(args[1..]),
     "gemm" => QuickGemm.Execute(args[1..]),
     "reference" => TorchReference.Execute(args[1..]),
+    "tokenize" => TokenizerBench.Execute(args[1..]),
     _ => -1,
 } is int rc and not -1 ? rc : Usage();
 
@@ -23,6 +24,8 @@ static int Usage()
               process (clean peak RSS); prints median/p90 latency, ratios and peak RSS.
           EdgeQuant.Bench reference MODEL.eqm REFERENCE.json
               FP32/INT8 engine logits vs PyTorch's for the "items" (input_ids, logits) of a reference file.
+          EdgeQuant.Bench tokenize MODEL.eqm SENTENCES.tsv [rounds]
+              WordPiece tokenizer throughput (ids/s, sentences/s) over a TSV's first column.
           EdgeQuant.Bench kernels [BenchmarkDotNet args, e.g. --filter *Gemm*]
               GMAC/s of every GEMM path on transformer shapes, and register-resident instruction peaks.
         """);

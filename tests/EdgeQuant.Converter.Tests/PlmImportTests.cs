@@ -237,6 +237,38 @@ public class PlmImportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TokenizerJsonGivesTheSameVocabularyAsVocabTxt()
+    {
+        string dir = Directory.CreateTempSubdirectory("eq-tokjson-").FullName;
+        try
+        {
+            foreach (var f in Directory.GetFiles(Plm("bert_cls")))
+                if (Path.GetFileName(f) != "vocab.txt") File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            // A fast-tokenizer file as transformers writes it: WordPiece model with the vocab as a token → id map.
+            var vocab = File.ReadAllLines(Path.Combine(Plm("bert_cls"), "vocab.txt"));
+            var json = new System.Text.Json.Nodes.JsonObject
+            {
+                ["normalizer"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "BertNormalizer", ["lowercase"] = true, ["handle_chinese_chars"] = true },
+                ["model"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["type"] = "WordPiece",
+                    ["unk_token"] = "[UNK]",
+                    ["vocab"] = new System.Text.Json.Nodes.JsonObject(vocab.Select((t, i) => KeyValuePair.Create(t, (System.Text.Json.Nodes.JsonNode?)i))),
+                },
+            };
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json.ToJsonString());
+            using var a = Model.Load(HfImporter.Import(dir).ToFp32Writer().ToArray());
+            using var b = Model.Load(HfImporter.Import(Plm("bert_cls")).ToFp32Writer().ToArray());
+            var ta = a.CreateTokenizer();
+            var tb = b.CreateTokenizer();
+            int[] ia = new int[40], ib = new int[40];
+            foreach (string text in new[] { "This movie was great!", "It's not a good film, the plot is boring.", "Café au lait" })
+                Assert.Equal(ib[..tb.Encode(text, ib, 40)], ia[..ta.Encode(text, ia, 40)]);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void HfErrorsNameTheTensorOrKey()
     {
         string dir = Directory.CreateTempSubdirectory("eq-hf-").FullName;

@@ -60,8 +60,10 @@ internal static partial class Commands
             Log = Console.Error.WriteLine,
         };
         bool hfVision = hf != null && Converter.HuggingFace.HfImporter.IsVision(hf);
-        if ((hf != null && !hfVision) || (hf == null && Converter.Onnx.OnnxBertImporter.IsTextModel(onnx)))
-            return ConvertText(a, hf, onnx, output, precision, ptq, calibrator, labels);
+        // The ONNX file is read and parsed once; its inputs tell a BERT (token ids) from a ViT (an image).
+        OnnxGraph? graph = hf == null ? OnnxGraph.Load(onnx) : null;
+        if ((hf != null && !hfVision) || graph is { TakesTokenIds: true })
+            return ConvertText(a, hf, graph, output, precision, ptq, calibrator, labels);
         int calibRandom = a.Int("calib-random", 0);
         string? report = a.Str("report");
         string? plant = a.Str("plant-outliers");
@@ -91,7 +93,7 @@ internal static partial class Commands
             if (labels.Length > 0)
                 enc.Labels = labels.Length == enc.Config.NumClasses ? labels : throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} classes");
         }
-        else enc = OnnxVitImporter.Import(onnx, import);
+        else enc = OnnxVitImporter.Import(graph!, import);
         PlantOutliers(enc, plant);
         ModelWriter writer;
         if (precision == "fp32") writer = enc.ToFp32Writer();

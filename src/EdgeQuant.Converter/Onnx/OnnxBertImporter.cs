@@ -26,20 +26,16 @@ public sealed class BertImportOptions
 /// </summary>
 public static class OnnxBertImporter
 {
-    /// <summary>True when the graph takes token ids (an input named input_ids, or any int64 input).</summary>
-    public static bool IsTextModel(string path)
-    {
-        if (!path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || !File.Exists(path)) return false;
-        var m = OnnxModel.Load(path);
-        return m.Inputs.Any(i => i.Name == "input_ids");
-    }
-
     /// <summary>Imports <paramref name="path"/>; throws <see cref="OnnxImportException"/> naming what it cannot map.</summary>
-    public static FloatEncoder Import(string path, BertImportOptions? options = null)
+    public static FloatEncoder Import(string path, BertImportOptions? options = null) => Import(OnnxGraph.Load(path), options);
+
+    /// <summary>Imports an already loaded graph; throws <see cref="OnnxImportException"/> naming what it cannot map.</summary>
+    public static FloatEncoder Import(OnnxGraph graph, BertImportOptions? options = null)
     {
+        string path = graph.Path;
         options ??= new BertImportOptions();
         var log = options.Log ?? (_ => { });
-        var m = OnnxModel.Load(path);
+        var m = graph.Model;
         log($"ONNX: opset {m.Opset}, producer '{m.Producer.Trim()}', {m.Nodes.Count} nodes, {m.Initializers.Count} initializers");
         OnnxInterpreter.CheckOps(m);
         string ids = m.Inputs.FirstOrDefault(i => i.Name == "input_ids")?.Name ?? throw new OnnxImportException("no 'input_ids' input: not a BERT-family graph");

@@ -33,11 +33,15 @@ public static class OnnxVitImporter
     internal sealed record ActEv(ONode Node, string Kind) : Ev(Node);
 
     /// <summary>Imports <paramref name="path"/>; throws <see cref="OnnxImportException"/> naming what it cannot map.</summary>
-    public static FloatEncoder Import(string path, VitImportOptions? options = null)
+    public static FloatEncoder Import(string path, VitImportOptions? options = null) => Import(OnnxGraph.Load(path), options);
+
+    /// <summary>Imports an already loaded graph; throws <see cref="OnnxImportException"/> naming what it cannot map.</summary>
+    public static FloatEncoder Import(OnnxGraph graph, VitImportOptions? options = null)
     {
+        string path = graph.Path;
         options ??= new VitImportOptions();
         var log = options.Log ?? (_ => { });
-        var m = OnnxModel.Load(path);
+        var m = graph.Model;
         log($"ONNX: opset {m.Opset}, producer '{m.Producer.Trim()}', {m.Nodes.Count} nodes, {m.Initializers.Count} initializers");
         OnnxInterpreter.CheckOps(m);
         if (m.Inputs.Count != 1) throw new OnnxImportException($"a ViT has one image input; this graph has {m.Inputs.Count} ({string.Join(", ", m.Inputs.Select(i => i.Name))})");

@@ -3,7 +3,6 @@ using System.Globalization;
 using EdgeQuant.Converter;
 using EdgeQuant.Converter.Quantization;
 using EdgeQuant.Engine;
-using EdgeQuant.Engine.Tokenization;
 
 namespace EdgeQuant.Cli;
 
@@ -11,7 +10,7 @@ namespace EdgeQuant.Cli;
 internal static partial class Commands
 {
     /// <summary>Static PTQ of a text encoder on the first sentences (or a range) of a TSV file.</summary>
-    private static int ConvertText(Args a, string? hf, string onnx, string output, string precision, PtqOptions ptq, string calibrator, string[] labels)
+    private static int ConvertText(Args a, string? hf, Converter.Onnx.OnnxGraph? onnx, string output, string precision, PtqOptions ptq, string calibrator, string[] labels)
     {
         string? head = a.Str("head");
         int maxLength = a.Int("max-length", 0);
@@ -20,7 +19,7 @@ internal static partial class Commands
         long t0 = Stopwatch.GetTimestamp();
         FloatEncoder enc = hf != null
             ? Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Head = head, MaxLength = maxLength, Log = Console.Error.WriteLine })
-            : Converter.Onnx.OnnxBertImporter.Import(onnx, new Converter.Onnx.BertImportOptions { Head = head, MaxLength = maxLength, VocabPath = vocab, Log = Console.Error.WriteLine });
+            : Converter.Onnx.OnnxBertImporter.Import(onnx!, new Converter.Onnx.BertImportOptions { Head = head, MaxLength = maxLength, VocabPath = vocab, Log = Console.Error.WriteLine });
         PlantOutliers(enc, plant);
         if (labels.Length > 0)
         {
@@ -41,7 +40,7 @@ internal static partial class Commands
         var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
         a.CheckAllUsed();
         if (enc.Vocab == null) throw new UsageException("this model has no WordPiece vocabulary, so sentences cannot be tokenized for calibration");
-        var tok = WordPieceTokenizer.FromVocabText(enc.Vocab, TokenizerOptions(enc.Text!));
+        var tok = Model.CreateTokenizer(enc.Text!, enc.Vocab);
         var ids = new int[enc.Config.SeqLen];
         var seqs = new List<int[]>(end - start);
         for (int i = start; i < end; i++) seqs.Add(ids[..tok.Encode(set.Sentences[i], ids, ids.Length)]);
@@ -56,12 +55,6 @@ internal static partial class Commands
             }, Console.Error.WriteLine);
         return writer;
     }
-
-    private static WordPieceOptions TokenizerOptions(Format.TextConfig t) => new()
-    {
-        LowerCase = t.LowerCase, StripAccents = t.StripAccents, TokenizeChineseChars = t.TokenizeChineseChars,
-        UnknownToken = t.UnknownToken, ClassToken = t.ClassToken, SeparatorToken = t.SeparatorToken, PadToken = t.PadToken,
-    };
 
     private static int RunText(Model model, Args a)
     {

@@ -189,16 +189,18 @@ public sealed unsafe class Model : IDisposable
     public WordPieceTokenizer CreateTokenizer()
     {
         if (!HasTokenizer) throw new InvalidOperationException(IsText ? "this model stores no tokenizer (its vocabulary is not WordPiece); pass token ids" : "image models have no tokenizer");
-        var t = Text!;
-        var tok = WordPieceTokenizer.FromVocabText(new ReadOnlySpan<byte>(TextW!.Vocab, TextW.VocabBytes), new WordPieceOptions
-        {
-            LowerCase = t.LowerCase, StripAccents = t.StripAccents, TokenizeChineseChars = t.TokenizeChineseChars,
-            UnknownToken = t.UnknownToken, ClassToken = t.ClassToken, SeparatorToken = t.SeparatorToken, PadToken = t.PadToken,
-        });
-        if (tok.VocabSize > t.VocabSize)
-            throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor 'tokenizer.vocab' has {tok.VocabSize} tokens, the embedding table {t.VocabSize} rows");
+        var tok = CreateTokenizer(Text!, new ReadOnlySpan<byte>(TextW!.Vocab, TextW.VocabBytes));
+        if (tok.VocabSize > Text!.VocabSize)
+            throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor 'tokenizer.vocab' has {tok.VocabSize} tokens, the embedding table {Text.VocabSize} rows");
         return tok;
     }
+
+    /// <summary>A tokenizer with the settings of <paramref name="text"/> over a vocabulary (UTF-8, one token per line); the converter uses it before a model file exists.</summary>
+    public static WordPieceTokenizer CreateTokenizer(TextConfig text, ReadOnlySpan<byte> vocab) => WordPieceTokenizer.FromVocabText(vocab, new WordPieceOptions
+    {
+        LowerCase = text.LowerCase, StripAccents = text.StripAccents, TokenizeChineseChars = text.TokenizeChineseChars,
+        UnknownToken = text.UnknownToken, ClassToken = text.ClassToken, SeparatorToken = text.SeparatorToken, PadToken = text.PadToken,
+    });
 
     /// <summary>Creates a session (one per thread) with its own pre-sized arena.</summary>
     public Session CreateSession(SessionOptions? options = null) => new(this, options ?? new SessionOptions());

@@ -38,7 +38,7 @@ public sealed partial class Session
             {
                 long sum = 0;
                 for (int t = 0; t < _t; t++) sum += h[t * d + j];
-                pooled[j] = (int)(sum >= 0 ? (sum + _t / 2) / _t : -((-sum + _t / 2) / _t));
+                pooled[j] = (int)Kernels.Reference.IntegerLayerNorm.RoundDiv(sum, _t);
             }
         }
         Span<sbyte> pooledQ = _arena.Get<sbyte>(_pooledQ); // [D] or [2D]

@@ -28,7 +28,7 @@ public static class IntegerLayerNorm
     }
 
     /// <summary>round(a / b) for b &gt; 0, halves away from zero.</summary>
-    private static long RoundDiv(long a, long b) => a >= 0 ? (a + b / 2) / b : -((-a + b / 2) / b);
+    public static long RoundDiv(long a, long b) => a >= 0 ? (a + b / 2) / b : -((-a + b / 2) / b);
 
     /// <summary>
     /// Rows of int32 x → int8 y8 (params p8 [3, D]) and/or int32 y32 (params p32 [3, D]); either output may be empty.

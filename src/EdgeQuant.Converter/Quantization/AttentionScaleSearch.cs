@@ -38,54 +38,64 @@ public sealed class AttentionScaleSearch : IActivationObserver
         var ks = _k[block];
         double best = double.MaxValue, atMax = 0;
         (float, float) bestScales = (qMax / 127f, kMax / 127f);
+        // The FP32 scores do not depend on the candidates, and each candidate Q (K) scale fake-quantizes every sample once.
+        var exact = new double[qs.Count][];
+        for (int s = 0; s < qs.Count; s++) exact[s] = Scores(qs[s], ks[s]);
+        float QScale(int a) => qMax * (0.5f + 0.05f * a) / 127f;
+        float KScale(int b) => kMax * (0.5f + 0.05f * b) / 127f;
+        var kq = new float[11][][];
+        for (int b = 0; b <= 10; b++) kq[b] = ks.Select(k => FakeQuant(k, KScale(b))).ToArray();
         for (int a = 0; a <= 10; a++)
+        {
+            var qq = qs.Select(q => FakeQuant(q, QScale(a))).ToArray();
             for (int b = 0; b <= 10; b++)
             {
-                float sq = qMax * (0.5f + 0.05f * a) / 127f, sk = kMax * (0.5f + 0.05f * b) / 127f;
                 double loss = 0;
-                for (int s = 0; s < qs.Count; s++) loss += Loss(qs[s], ks[s], sq, sk);
+                for (int s = 0; s < qs.Count; s++) loss += Loss(exact[s], Scores(qq[s], kq[b][s]), qs[s].Length / _hidden);
                 if (a == 10 && b == 10) atMax = loss;
-                if (loss < best) (best, bestScales) = (loss, (sq, sk));
+                if (loss < best) (best, bestScales) = (loss, (QScale(a), KScale(b)));
             }
+        }
         return (bestScales.Item1, bestScales.Item2, best, atMax);
     }
 
-    private double Loss(float[] q, float[] k, float sq, float sk)
+    /// <summary>Scaled attention scores QKᵀ/√dh of every head: [heads, T, T], summed in double.</summary>
+    private double[] Scores(float[] q, float[] k)
     {
         int d = _hidden, t = q.Length / d, dh = d / _heads;
         float inv = 1f / MathF.Sqrt(dh);
-        var qq = FakeQuant(q, sq);
-        var kq = FakeQuant(k, sk);
-        var s = new double[t];
-        var sh = new double[t];
-        double loss = 0;
+        var s = new double[_heads * t * t];
         for (int h = 0; h < _heads; h++)
             for (int r = 0; r < t; r++)
-            {
                 for (int c = 0; c < t; c++)
                 {
-                    double a = 0, b = 0;
-                    for (int j = 0; j < dh; j++)
-                    {
-                        int iq = r * d + h * dh + j, ik = c * d + h * dh + j;
-                        a += q[iq] * k[ik];
-                        b += qq[iq] * kq[ik];
-                    }
-                    (s[c], sh[c]) = (a * inv, b * inv);
+                    double a = 0;
+                    for (int j = 0; j < dh; j++) a += q[r * d + h * dh + j] * k[c * d + h * dh + j];
+                    s[(h * t + r) * t + c] = a * inv;
                 }
-                loss += SoftmaxDistance(s, sh, t);
-                // Ranking loss over the pairs of this row (all pairs up to 64 keys, a strided subset beyond).
-                int step = Math.Max(1, t / 64);
-                double rank = 0;
-                int pairs = 0;
-                for (int x = 0; x < t; x += step)
-                    for (int y = x + step; y < t; y += step)
-                    {
-                        rank += Math.Max(0, -(s[x] - s[y]) * (sh[x] - sh[y]));
-                        pairs++;
-                    }
-                if (pairs > 0) loss += Gamma * rank / pairs;
-            }
+        return s;
+    }
+
+    /// <summary>Σ over the score rows of the softmax distance plus γ · the mean ranking hinge (all pairs up to 64 keys, a strided subset beyond).</summary>
+    private static double Loss(double[] exact, double[] approx, int t)
+    {
+        double loss = 0;
+        int step = Math.Max(1, t / 64);
+        for (int row = 0; row < exact.Length / t; row++)
+        {
+            var s = exact.AsSpan(row * t, t);
+            var sh = approx.AsSpan(row * t, t);
+            loss += SoftmaxDistance(s, sh);
+            double rank = 0;
+            int pairs = 0;
+            for (int x = 0; x < t; x += step)
+                for (int y = x + step; y < t; y += step)
+                {
+                    rank += Math.Max(0, -(s[x] - s[y]) * (sh[x] - sh[y]));
+                    pairs++;
+                }
+            if (pairs > 0) loss += Gamma * rank / pairs;
+        }
         return loss;
     }
 
@@ -96,8 +106,9 @@ public sealed class AttentionScaleSearch : IActivationObserver
         return y;
     }
 
-    private static double SoftmaxDistance(double[] a, double[] b, int n)
+    private static double SoftmaxDistance(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
     {
+        int n = a.Length;
         double ma = double.MinValue, mb = double.MinValue;
         for (int i = 0; i < n; i++) (ma, mb) = (Math.Max(ma, a[i]), Math.Max(mb, b[i]));
         double za = 0, zb = 0;

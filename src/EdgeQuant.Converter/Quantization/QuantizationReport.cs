@@ -133,6 +133,15 @@ public static class QuantizationReport
     {
         private readonly Dictionary<(int, ActivationSite), (double Sig, double Noise, long N, long Clipped, float Max)> _acc = [];
         private readonly Dictionary<(int, ActivationSite), float[]> _channelMax = [];
+        private readonly Dictionary<(int, ActivationSite), float[]?> _smooth = [];
+
+        /// <summary>The SmoothQuant multipliers of a linear input (null when it is quantized per tensor), read from the file once.</summary>
+        private float[]? Smooth(int layer, ActivationSite site)
+        {
+            if (_smooth.TryGetValue((layer, site), out var cached)) return cached;
+            string t = $"blocks.{layer}.{(site == ActivationSite.AttnInput ? "qkv" : "fc1")}.smooth";
+            return _smooth[(layer, site)] = int8.File.TryGetTensor(t, out var e) ? int8.File.Data<float>(e).ToArray() : null;
+        }
 
         public void Observe(ActivationSite site, int layer, ReadOnlySpan<float> values)
         {
@@ -143,8 +152,7 @@ public static class QuantizationReport
             if (scale <= 0) return;
             if (site is ActivationSite.AttnInput or ActivationSite.MlpInput)
             {
-                string t = $"blocks.{layer}.{(site == ActivationSite.AttnInput ? "qkv" : "fc1")}.smooth";
-                if (int8.File.TryGetTensor(t, out var e)) smooth = int8.File.Data<float>(e).ToArray();
+                smooth = Smooth(layer, site);
                 if (!_channelMax.TryGetValue((layer, site), out var cm)) _channelMax[(layer, site)] = cm = new float[hidden];
                 for (int i = 0; i < values.Length; i++) cm[i % hidden] = MathF.Max(cm[i % hidden], MathF.Abs(values[i]));
             }

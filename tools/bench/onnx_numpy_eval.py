@@ -385,6 +385,17 @@ class Model:
         return [env[o] for o in self.output_names]
 
 
+_loaded = {}
+
+
+def run_graph(model, feeds):
+    """Evaluates an onnx.ModelProto on feeds and returns its outputs; the interpreter is built once per model."""
+    m = _loaded.get(id(model))
+    if m is None or m.model is not model:
+        m = _loaded[id(model)] = Model(model)
+    return m.run(feeds)
+
+
 def run(model_or_path, x):
     """Convenience: one input, first output."""
     m = Model(model_or_path)

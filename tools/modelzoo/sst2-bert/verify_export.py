@@ -26,17 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The project's one numpy ONNX interpreter (tools/bench/onnx_numpy_eval.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-import onnx_numpy_eval  # noqa: E402
-
-_loaded = {}
-
-
-def run(model, feeds):
-    """Evaluates an onnx.ModelProto on feeds; returns the graph outputs (the interpreter is built once per model)."""
-    m = _loaded.get(id(model))
-    if m is None:
-        m = _loaded[id(model)] = onnx_numpy_eval.Model(model)
-    return m.run(feeds)
+from onnx_numpy_eval import run_graph as run  # noqa: E402
 
 
 def pad_batch(seqs):

@@ -125,7 +125,9 @@ internal static partial class Commands
         var set = TextSet.ReadTsv(tsv);
         var (start, end) = a.Range("range", set.Count);
         int threads = a.Int("threads", 1);
+        string? reference = a.Str("reference");
         a.CheckAllUsed();
+        using var cmp = reference != null ? new ReferenceComparison(reference, model) : null;
         if (model.Text!.Head != "classification") throw new UsageException("eval needs a classification model; this one outputs embeddings");
         using var session = model.CreateSession(new SessionOptions { Threads = threads });
         var logits = new float[model.OutputLength];
@@ -143,6 +145,11 @@ internal static partial class Commands
             tokTicks += t1 - t0;
             times.Add(Elapsed(t0));
             tokens += n;
+            if (cmp != null)
+            {
+                cmp.Session.RunTokens(ids.AsSpan(0, n), default, default, cmp.Output);
+                cmp.Add(logits);
+            }
             if (set.Labels[i] >= 0)
             {
                 labelled++;
@@ -156,6 +163,7 @@ internal static partial class Commands
         Console.WriteLine($"model      {path} ({model.Metadata.Precision}, {session.KernelPath} kernels)");
         Console.WriteLine($"sentences  {count} ({start}..{end - 1}), {tokens} tokens");
         if (labelled > 0) Console.WriteLine($"accuracy   {100.0 * correct / labelled:F2} % ({correct}/{labelled})");
+        if (cmp != null) Console.WriteLine($"compare    {cmp.Summary(reference!)}");
         Console.WriteLine($"latency    median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms per sentence (tokenize + run, {session.Threads} thread{(session.Threads > 1 ? "s" : "")})");
         Console.WriteLine($"tokenizer  {tokens / tokSec:F0} tokens/s ({count / tokSec:F0} sentences/s)");
         Console.WriteLine($"memory     arena {session.ArenaBytes / 1024.0:F1} KiB; peak RSS {PeakRssMiB():F1} MiB");

@@ -44,11 +44,26 @@ internal static partial class Commands
             },
             Percentile = a.Double("percentile", 99.99),
             WeightBits = a.Int("weight-bits", 8),
+            WeightClip = a.Str("weight-clip", "minmax") switch
+            {
+                "minmax" => WeightClip.MinMax,
+                "mse" => WeightClip.Mse,
+                var wc => throw new UsageException($"--weight-clip must be minmax or mse, got '{wc}'"),
+            },
+            AdaRound = a.Str("adaround") is null ? null : new AdaRound.Options
+            {
+                Iterations = a.Int("adaround", 500),
+                LearningRate = (float)a.Double("adaround-lr", 0.05),
+                Lambda = (float)a.Double("adaround-lambda", 10),
+            },
+            ReconstructionBudget = a.Str("time-budget") is null ? null : a.Double("time-budget", 0),
             Log = Console.Error.WriteLine,
         };
+        if (ptq.AdaRound is { Iterations: < 1 } or { LearningRate: not > 0 } or { Lambda: < 0 }) throw new UsageException("--adaround N needs N >= 1, --adaround-lr > 0, --adaround-lambda >= 0");
+        if (ptq.ReconstructionBudget is <= 0) throw new UsageException("--time-budget SECONDS must be positive");
         if (ptq.Percentile is <= 50 or > 100) throw new UsageException("--percentile must be in (50, 100]");
         if (ptq.SmoothAlpha is double alpha && !(alpha >= 0 && alpha <= 1)) throw new UsageException("--smoothquant ALPHA must be in [0, 1]");
-        if (ptq.WeightBits is not (7 or 8)) throw new UsageException("--weight-bits must be 7 or 8");
+        if (ptq.WeightBits is not (4 or 7 or 8)) throw new UsageException("--weight-bits must be 4, 7 or 8");
         string[] labels = a.Str("labels-file") is string lf ? File.ReadAllLines(lf).Where(l => l.Length > 0).ToArray()
             : a.Str("labels")?.Split(',') ?? [];
         var import = new VitImportOptions
@@ -246,10 +261,12 @@ internal static partial class Commands
         var set = ImageSources.ReadIdx(images, labelsPath);
         var (start, end) = a.Range("range", set.Count);
         int threads = a.Int("threads", 1);
+        string? reference = a.Str("reference");
         a.CheckAllUsed();
         long tl = Stopwatch.GetTimestamp();
         using var model = Model.Load(path);
         double loadMs = Elapsed(tl);
+        using var cmp = reference != null ? new ReferenceComparison(reference, model) : null;
         using var session = model.CreateSession(new SessionOptions { Threads = threads });
         var logits = new float[model.OutputLength];
         var times = new List<double>(end - start);
@@ -261,6 +278,11 @@ internal static partial class Commands
             session.RunPixels(set.Image(i), set.Height, set.Width, set.Channels, logits);
             times.Add(Elapsed(t0));
             if (Argmax(logits) == set.Labels![i]) correct++;
+            if (cmp != null)
+            {
+                cmp.Session.RunPixels(set.Image(i), set.Height, set.Width, set.Channels, cmp.Output);
+                cmp.Add(logits);
+            }
             progress.Report(i - start + 1);
         }
         times.Sort();
@@ -268,6 +290,7 @@ internal static partial class Commands
         Console.WriteLine($"model      {path} ({model.Metadata.Precision}, {session.KernelPath} kernels)");
         Console.WriteLine($"images     {n} ({start}..{end - 1})");
         Console.WriteLine($"top-1      {100.0 * correct / n:F2} % ({correct}/{n})");
+        if (cmp != null) Console.WriteLine($"compare    {cmp.Summary(reference!)}");
         Console.WriteLine($"latency    median {Percentile(times, 50):F3} ms, p90 {Percentile(times, 90):F3} ms (batch 1, {session.Threads} thread{(session.Threads > 1 ? "s" : "")})");
         Console.WriteLine($"load       {loadMs:F1} ms; arena {session.ArenaBytes / 1024.0:F1} KiB; peak RSS {PeakRssMiB():F1} MiB");
         return 0;

@@ -59,16 +59,22 @@ namespace EdgeQuant.Cli
                   --profile mixed|integer      integer: int32 residual stream and integer LayerNorm (I-BERT style)
                   --report FILE.html           quantization report: SQNR per quantization point and layer, ranges, outliers
                   --plant-outliers N[:F]       experiments: N channels x F (50) in the LayerNorms feeding linears
-                  --weight-bits 8|7            7: weights in [-63, 63], enables the x64 vpmaddubsw fast path
+                  --weight-bits 8|7|4          7: weights in [-63, 63], enables the x64 vpmaddubsw fast path;
+                                               4: packed 4-bit block linears (W4A8; ViT patch/head stay 8-bit)
+                  --weight-clip minmax|mse     per-channel weight scale: max|w|, or the clip minimizing output error
+                  --adaround N                 learned rounding of the block linears, N Adam steps per layer (e.g. 500)
+                      --adaround-lr LR (0.05)  --adaround-lambda L (10)
+                  --time-budget SECONDS        wall-clock limit for --adaround (later layers get fewer steps)
                   --labels a,b,c | --labels-file FILE   class names
                   --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
               info MODEL.eqm                   header, metadata, tensors and quantization summary
               run MODEL.eqm IMAGE              classify one image (binary PGM/PPM, or IDX file with --index N)
               run MODEL.eqm --text "..." | --ids 101,...,102    text models: labels or embedding
                   --top K (default 5)   --bits (logits as IEEE-754 hex)   --threads N   --repeat N (time N runs)
-              eval MODEL.eqm --images IDX --labels IDX [--range A:B] [--threads N]
+              eval MODEL.eqm --images IDX --labels IDX [--range A:B] [--threads N] [--reference FP32.eqm]
                                                accuracy, latency median/p90, peak RSS
               eval MODEL.eqm --tsv FILE [--range A:B] [--threads N]   text models (sentence<TAB>label)
+                  --reference FP32.eqm         also: top-1 agreement and output SQNR against that model
               embed MODEL.eqm TEXT... [--file LINES] [--output X.f32] [--no-normalize]
                                                sentence embeddings and their cosine similarities
               selftest [MODEL.eqm ...] [--images IDX] [--count N]

@@ -88,8 +88,8 @@ public sealed unsafe class Model : IDisposable
                 var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
                 if (q.Blocks.Length != c.Layers)
                     throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
-                if (q.WeightBits is not (7 or 8))
-                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
+                if (q.WeightBits is not (4 or 7 or 8))
+                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
             }
             TextW = TextWeights.Load(file, Text!, c, IsQuantized);
             if (IsIntegerOnly)
@@ -107,8 +107,8 @@ public sealed unsafe class Model : IDisposable
                 throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
             if (!(q.InputScale > 0) || !(q.HeadInputScale > 0))
                 throw new ModelFormatException(ModelFormatError.BadMetadata, "input/head quantization scales must be positive");
-            if (q.WeightBits is not (7 or 8))
-                throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (7, 8)");
+            if (q.WeightBits is not (4 or 7 or 8))
+                throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
             PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: IsIntegerOnly, q.WeightBits);
             if (IsIntegerOnly)
             {

@@ -13,6 +13,7 @@ internal sealed unsafe class GemmJob : ParallelJob
     private const int Align = 12; // multiple of every kernel's column tile (3 and 4)
     private KernelSet _k = null!;
     private sbyte* _a, _b;
+    private byte* _b4;
     private int* _bias, _c, _wsum;
     private int _lda, _ldb, _ldc, _m, _n, _kk, _chunk;
 
@@ -23,12 +24,13 @@ internal sealed unsafe class GemmJob : ParallelJob
     {
         _k = k;
         _a = Ptr(a);
-        _b = Ptr(l.W);
+        _b = l.FourBit ? null : Ptr(l.W);
+        _b4 = l.FourBit ? Ptr(l.W4) : null;
         _bias = Ptr(l.Bias);
-        _wsum = l.SevenBit ? Ptr(l.WeightSums) : null;
+        _wsum = l.SevenBit || l.FourBit ? Ptr(l.WeightSums) : null;
         _c = Ptr<int>(c);
         int n = l.Out, kk = l.In;
-        (_lda, _ldb, _ldc, _m, _n, _kk) = (lda, kk, n, m, n, kk);
+        (_lda, _ldb, _ldc, _m, _n, _kk) = (lda, l.FourBit ? l.W4RowBytes : kk, n, m, n, kk);
         _chunk = Math.Max(Align, (n + threads - 1) / threads / Align * Align);
         return (n + _chunk - 1) / _chunk;
     }
@@ -37,9 +39,14 @@ internal sealed unsafe class GemmJob : ParallelJob
     {
         int n0 = index * _chunk, n = Math.Min(_chunk, _n - n0);
         var a = new ReadOnlySpan<sbyte>(_a, (_m - 1) * _lda + _kk);
-        var b = new ReadOnlySpan<sbyte>(_b + (long)n0 * _ldb, (n - 1) * _ldb + _kk);
         var bias = new ReadOnlySpan<int>(_bias + n0, n);
         var c = new Span<int>(_c + n0, (_m - 1) * _ldc + n);
+        if (_b4 != null)
+        {
+            _k.GemmS8S4(a, _lda, new ReadOnlySpan<byte>(_b4 + (long)n0 * _ldb, n * _ldb), _ldb, bias, new ReadOnlySpan<int>(_wsum + n0, n), c, _ldc, _m, n, _kk);
+            return;
+        }
+        var b = new ReadOnlySpan<sbyte>(_b + (long)n0 * _ldb, (n - 1) * _ldb + _kk);
         if (_wsum != null) _k.GemmS8S7(a, _lda, b, _ldb, bias, new ReadOnlySpan<int>(_wsum + n0, n), c, _ldc, _m, n, _kk);
         else _k.GemmS8S8(a, _lda, b, _ldb, bias, c, _ldc, _m, n, _kk);
     }

@@ -99,7 +99,7 @@ public sealed partial class Session
     }
 
     /// <summary>
-    /// acc [m, l.Out] = a [m, l.In] · Wᵀ + bias: the 7-bit-weight kernel when the model has it, split over the
+    /// acc [m, l.Out] = a [m, l.In] · Wᵀ + bias: the 4- or 7-bit-weight kernel when the model has it, split over the
     /// session's threads when large enough to pay for the dispatch.
     /// </summary>
     private void Linear(ReadOnlySpan<sbyte> a, int lda, in LinearS8 l, Span<int> acc, int m)
@@ -107,6 +107,8 @@ public sealed partial class Session
         int n = l.Out, k = l.In;
         if (_pool != null && (long)m * n * k >= MinParallelMacs && n >= 24)
             _pool.Run(_gemmJob, _gemmJob.Prepare(_k, a, lda, l, acc, m, _pool.Threads));
+        else if (l.FourBit)
+            _k.GemmS8S4(a, lda, l.W4, l.W4RowBytes, l.Bias, l.WeightSums, acc, n, m, n, k);
         else if (l.SevenBit)
             _k.GemmS8S7(a, lda, l.W, k, l.Bias, l.WeightSums, acc, n, m, n, k);
         else

@@ -15,26 +15,32 @@ internal readonly unsafe struct LinearF32(float* w, float* b, int outDim, int in
 }
 
 /// <summary>
-/// An int8 linear layer: s8 weights [out, in], s32 bias [out] (in units of in_scale·w_scale[o]), and either
-/// per-channel requantization (M, s) into an integer output domain or per-channel dequantization scales to float.
+/// An integer linear layer: s8 weights [out, in] (or packed 4-bit weights, ".w4"), s32 bias [out] (in units of
+/// in_scale·w_scale[o]), and either per-channel requantization (M, s) into an integer output domain or per-channel
+/// dequantization scales to float.
 /// </summary>
 internal readonly unsafe struct LinearS8
 {
     public readonly int Out, In;
     private readonly sbyte* _w;
+    private readonly byte* _w4;
     private readonly int* _b, _rq, _wsum;
     private readonly float* _dq;
 
-    private LinearS8(sbyte* w, int* b, int* rq, float* dq, int* wsum, int outDim, int inDim)
+    private LinearS8(sbyte* w, byte* w4, int* b, int* rq, float* dq, int* wsum, int outDim, int inDim)
     {
-        _w = w; _b = b; _rq = rq; _dq = dq; _wsum = wsum; Out = outDim; In = inDim;
+        _w = w; _w4 = w4; _b = b; _rq = rq; _dq = dq; _wsum = wsum; Out = outDim; In = inDim;
     }
 
     /// <summary>True for 7-bit weights with per-channel sums (the u8×s7 GEMM path).</summary>
-    public bool SevenBit => _wsum != null;
+    public bool SevenBit => _wsum != null && _w4 == null;
+    /// <summary>True for packed 4-bit weights (<see cref="W4"/>, the s8×s4 GEMM).</summary>
+    public bool FourBit => _w4 != null;
     public ReadOnlySpan<int> WeightSums => new(_wsum, Out);  // [out]
 
     public ReadOnlySpan<sbyte> W => new(_w, Out * In);         // [out, in]
+    public ReadOnlySpan<byte> W4 => new(_w4, Out * W4RowBytes); // [out, RowBytes(in)], layout S4Blocks32
+    public int W4RowBytes => Kernels.Reference.GemmS4Reference.RowBytes(In);
     public ReadOnlySpan<int> Bias => new(_b, Out);             // [out]
     public ReadOnlySpan<int> Multipliers => new(_rq, Out);     // [out]
     public ReadOnlySpan<int> Shifts => new(_rq + Out, Out);    // [out]
@@ -43,11 +49,20 @@ internal readonly unsafe struct LinearS8
     /// <summary>
     /// Loads "prefix.w/.b" plus "prefix.rq" (requantized output) or "prefix.dq" (float output); for 7-bit weights also
     /// "prefix.wsum". The weight range the kernels rely on ([−127, 127], or [−63, 63] with exact sums) is checked here.
+    /// In a W4 model (<paramref name="weightBits"/> 4) a linear is either packed 4-bit ("prefix.w4" + ".wsum") or
+    /// 8-bit (layers kept at 8 bits: patch embedding, head, and those the mixed-precision search chose).
     /// </summary>
     public static LinearS8 Load(ModelFile f, string prefix, int outDim, int inDim, bool requantized, int weightBits)
     {
-        var w = (sbyte*)f.Pointer(f.Require(prefix + ".w", TensorDType.S8, outDim, inDim));
         var b = (int*)f.Pointer(f.Require(prefix + ".b", TensorDType.S32, outDim));
+        if (f.TryGetTensor(prefix + ".w4", out _))
+        {
+            if (weightBits != 4)
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.w4': 4-bit weights in a model whose metadata says {weightBits}-bit");
+            byte* w4 = LoadFourBit(f, prefix, outDim, inDim, out int* sums);
+            return Finish(f, prefix, null, w4, b, sums, outDim, inDim, requantized);
+        }
+        var w = (sbyte*)f.Pointer(f.Require(prefix + ".w", TensorDType.S8, outDim, inDim));
         int* wsum = weightBits == 7 ? (int*)f.Pointer(f.Require(prefix + ".wsum", TensorDType.S32, outDim)) : null;
         sbyte limit = weightBits == 7 ? (sbyte)63 : (sbyte)127;
         for (int o = 0; o < outDim; o++)
@@ -60,19 +75,52 @@ internal readonly unsafe struct LinearS8
             foreach (sbyte v in row) sum += v;
             if (sum != wsum[o]) throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.wsum': channel {o} is {wsum[o]}, the weights sum to {sum}");
         }
+        return Finish(f, prefix, w, null, b, wsum, outDim, inDim, requantized);
+    }
+
+    /// <summary>
+    /// "prefix.w4" (u8 [out, RowBytes(in)], layout S4Blocks32) and "prefix.wsum": every nibble in [−7, 7], padding
+    /// nibbles 0, sums exact (the SIMD paths rely on all three).
+    /// </summary>
+    private static byte* LoadFourBit(ModelFile f, string prefix, int outDim, int inDim, out int* wsum)
+    {
+        int rb = Kernels.Reference.GemmS4Reference.RowBytes(inDim);
+        var e = f.Require(prefix + ".w4", TensorDType.U8, outDim, rb);
+        if (e.Layout != TensorLayout.S4Blocks32)
+            throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.w4' has layout {e.Layout}, expected {TensorLayout.S4Blocks32}");
+        var w4 = (byte*)f.Pointer(e);
+        wsum = (int*)f.Pointer(f.Require(prefix + ".wsum", TensorDType.S32, outDim));
+        for (int o = 0; o < outDim; o++)
+        {
+            var row = new ReadOnlySpan<byte>(w4 + (long)o * rb, rb);
+            int sum = 0;
+            for (int p = 0; p < 2 * rb; p++)
+            {
+                int v = Kernels.Reference.GemmS4Reference.Get(row, p);
+                if (v == -8 || (p >= inDim && v != 0))
+                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.w4': row {o} weight {p} is {v} ({(v == -8 ? "outside [-7, 7]" : "padding must be 0")})");
+                sum += v;
+            }
+            if (sum != wsum[o]) throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.wsum': channel {o} is {wsum[o]}, the weights sum to {sum}");
+        }
+        return w4;
+    }
+
+    private static LinearS8 Finish(ModelFile f, string prefix, sbyte* w, byte* w4, int* b, int* wsum, int outDim, int inDim, bool requantized)
+    {
         if (requantized)
         {
             var rq = (int*)f.Pointer(f.Require(prefix + ".rq", TensorDType.S32, 2, outDim));
             for (int i = 0; i < outDim; i++)
                 if (rq[outDim + i] is < 1 or > 62 || rq[i] < 0)
                     throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.rq': channel {i} has invalid multiplier/shift ({rq[i]}, {rq[outDim + i]})");
-            return new LinearS8(w, b, rq, null, wsum, outDim, inDim);
+            return new LinearS8(w, w4, b, rq, null, wsum, outDim, inDim);
         }
         var dq = (float*)f.Pointer(f.Require(prefix + ".dq", TensorDType.F32, outDim));
         for (int i = 0; i < outDim; i++)
             if (!float.IsFinite(dq[i]))
                 throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.dq': channel {i} scale is not finite");
-        return new LinearS8(w, b, null, dq, wsum, outDim, inDim);
+        return new LinearS8(w, w4, b, null, dq, wsum, outDim, inDim);
     }
 }
 

@@ -85,6 +85,12 @@ public enum TensorLayout : byte
 {
     /// <summary>Plain row-major (C order) over the listed dims. Weights are stored [out, in].</summary>
     RowMajor = 0,
+    /// <summary>
+    /// 4-bit weights in a u8 tensor [out, RowBytes(in)]: each row in groups of 32 weights in 16 bytes, byte i of a group
+    /// holding weight i (low nibble) and weight i + 16 (high nibble), two's complement, in [−7, 7]; rows padded with 0
+    /// weights to a multiple of 32. Identical on every ISA (kernels unpack groups with one load and two masks).
+    /// </summary>
+    S4Blocks32 = 1,
 }
 
 /// <summary>Helpers on <see cref="TensorDType"/>.</summary>

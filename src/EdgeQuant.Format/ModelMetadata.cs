@@ -146,7 +146,11 @@ public sealed class QuantConfig
 {
     /// <summary>Calibrator used ("minmax", "percentile").</summary>
     public string Calibrator { get; set; } = "";
-    /// <summary>Weight bits: 8 (int8 in [−127, 127]) or 7 (in [−63, 63], with ".wsum" per linear: enables the exact u8×s8 vpmaddubsw path on x64).</summary>
+    /// <summary>
+    /// Weight bits: 8 (int8 in [−127, 127]), 7 (in [−63, 63], with ".wsum" per linear: enables the exact u8×s8
+    /// vpmaddubsw path on x64) or 4 (linears stored ".w4", packed 4-bit in [−7, 7], layout S4Blocks32, plus ".wsum";
+    /// linears stored ".w" in such a model are 8-bit: the patch embedding, the head and any kept by the mixed-precision search).
+    /// </summary>
     public int WeightBits { get; set; } = 8;
     /// <summary>"mixed" (float LayerNorm and residual stream) or "integer" (int32 residual stream at <see cref="ResidualScale"/>, integer LayerNorm).</summary>
     public string Profile { get; set; } = "mixed";

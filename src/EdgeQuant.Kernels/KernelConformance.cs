@@ -37,6 +37,16 @@ public static class KernelConformance
                     GemmS8Reference.GemmS8S8(a, lda, b7, ldb, bias, c1, ldc, m, n, kk);
                     k.GemmS8S7(a, lda, b7, ldb, bias, wsum, c2, ldc, m, n, kk);
                     Expect<int>(c1, c2, $"GemmS8S7 m={m} n={n} k={kk}");
+                    sbyte[] b4 = new sbyte[n * kk]; // [n, kk], packed below with 16 bytes of row slack
+                    for (int i = 0; i < b4.Length; i++) b4[i] = (sbyte)r.Next(-7, 8);
+                    int rb = GemmS4Reference.RowBytes(kk), ldb4 = rb + 16;
+                    byte[] packed = GemmS4Reference.Pack(b4, n, kk), strided = new byte[n * ldb4];
+                    for (int j = 0; j < n; j++) packed.AsSpan(j * rb, rb).CopyTo(strided.AsSpan(j * ldb4));
+                    int[] wsum4 = new int[n];
+                    for (int j = 0; j < n; j++) for (int p = 0; p < kk; p++) wsum4[j] += b4[j * kk + p];
+                    GemmS8Reference.GemmS8S8(a, lda, b4, kk, bias, c1, ldc, m, n, kk);
+                    k.GemmS8S4(a, lda, strided, ldb4, bias, wsum4, c2, ldc, m, n, kk);
+                    Expect<int>(c1, c2, $"GemmS8S4 m={m} n={n} k={kk}");
                     byte[] au = U8(r, m * kk);
                     c1 = new int[m * n]; c2 = new int[m * n];
                     GemmS8Reference.GemmU8S8(au, kk, b, ldb, default, c1, n, m, n, kk);

@@ -22,6 +22,13 @@ public abstract class KernelSet
     public virtual void GemmS8S7(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
         => GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
 
+    /// <summary>
+    /// s8 × s4 → s32, NT form, B packed 4-bit (see <see cref="GemmS4Reference"/>; <paramref name="ldb"/> in bytes) with
+    /// <paramref name="wsum"/>[n] = Σ_k B[n, k]. SIMD paths unpack blocks of B and run their s8 × s7 GEMM.
+    /// </summary>
+    public virtual void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
+        => GemmS4Reference.GemmS8S4(a, lda, b, ldb, bias, c, ldc, m, n, k);
+
     /// <summary>u8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmU8S8"/>).</summary>
     public virtual void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
         => GemmS8Reference.GemmU8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);

@@ -11,8 +11,17 @@ public sealed class PtqOptions
     public CalibratorKind Calibrator { get; set; } = CalibratorKind.Percentile;
     /// <summary>Percentile for <see cref="CalibratorKind.Percentile"/> (e.g. 99.99).</summary>
     public double Percentile { get; set; } = 99.99;
-    /// <summary>Weight bits: 8 (default) or 7 (range [−63, 63]: x64 can then use the exact u8×s8 vpmaddubsw GEMM, about 2x the int16 path).</summary>
+    /// <summary>
+    /// Weight bits of the block linears: 8 (default), 7 (range [−63, 63]: x64 can then use the exact u8×s8 vpmaddubsw
+    /// GEMM, about 2x the int16 path) or 4 (packed, [−7, 7]; the ViT patch embedding and head stay 8-bit).
+    /// </summary>
     public int WeightBits { get; set; } = 8;
+    /// <summary>Per-channel weight scale choice of the block linears.</summary>
+    public WeightClip WeightClip { get; set; } = WeightClip.MinMax;
+    /// <summary>Learned rounding of the block linears (null = round to nearest).</summary>
+    public AdaRound.Options? AdaRound { get; set; }
+    /// <summary>Wall-clock budget in seconds for reconstruction (AdaRound) over all layers; null = no limit.</summary>
+    public double? ReconstructionBudget { get; set; }
     /// <summary>
     /// SmoothQuant migration strength α in [0, 1] for the inputs of the QKV and first MLP linears (null = off):
     /// s_j = max|X_j|^α / max|W_:,j|^(1−α); the weights' columns are multiplied by s_j and the activations divided by
@@ -37,7 +46,8 @@ public sealed class PtqOptions
         CalibratorKind.Mse => "mse",
         _ => "entropy",
     }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (AttentionRankSearch ? ", attention rank search" : "")
-        + (IntegerOnly ? ", integer-only" : "");
+        + (IntegerOnly ? ", integer-only" : "") + (WeightClip == WeightClip.Mse ? ", weight clip mse" : "")
+        + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "");
 }
 
 /// <summary>
@@ -67,7 +77,9 @@ public static class EncoderQuantizer
     public static ModelWriter Quantize(FloatEncoder enc, int samples, Action<Session, int> runSample, PtqOptions options)
     {
         if (samples <= 0) throw new ArgumentException("static quantization needs at least one calibration sample");
-        if (options.WeightBits is not (7 or 8)) throw new ArgumentException($"weight bits must be 7 or 8, got {options.WeightBits}");
+        if (options.WeightBits is not (4 or 7 or 8)) throw new ArgumentException($"weight bits must be 4, 7 or 8, got {options.WeightBits}");
+        if (options.AdaRound is { Iterations: < 1 } or { LearningRate: not > 0 } or { Lambda: < 0 })
+            throw new ArgumentException("AdaRound needs at least one iteration, a positive learning rate and λ ≥ 0");
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
         if (options.IntegerOnly && options.SmoothAlpha != null)
             throw new ArgumentException("SmoothQuant's per-channel input quantization is a float step: it is not available in the integer-only profile");
@@ -100,9 +112,17 @@ public static class EncoderQuantizer
             rank = new AttentionScaleSearch(c0.Hidden, c0.Heads);
             Calibrate(enc, Math.Min(samples, 16), runSample, rank, 1, log);
         }
+        LinearInputGram? gram = null;
+        if (options.AdaRound != null || options.WeightClip == WeightClip.Mse)
+        {
+            gram = new LinearInputGram(c0.Hidden, c0.MlpDim);
+            Calibrate(enc, samples, runSample, gram, 1, log);
+        }
         bool text = enc.Text != null;
         var c = enc.Config;
         int d = c.Hidden, dh = d / c.Heads;
+        long blockMacs = (long)c.Layers * (3L * d * d * d + (long)d * d * d + (long)c.MlpDim * d * d + (long)d * c.MlpDim * c.MlpDim);
+        var weights = new WeightQuantizer(options, gram, blockMacs, log);
         float Scale(ActivationSite s, int layer) => stats.ClipValue(s, layer, options.Calibrator, options.Percentile) / 127f;
 
         var w = new ModelWriter();
@@ -114,7 +134,8 @@ public static class EncoderQuantizer
             Blocks = new BlockQuant[c.Layers],
             WeightBits = options.WeightBits,
         };
-        int qmax = options.WeightBits == 7 ? 63 : 127;
+        int qmax = options.WeightBits switch { 4 => 7, 7 => 63, _ => 127 };
+        int qmaxOuter = options.WeightBits == 4 ? 127 : qmax; // ViT patch embedding and head
         // Integer profile: the int32 residual stream's scale leaves 2^9 headroom above the largest value seen
         // anywhere in the stream (embeddings, residual adds, LayerNorm outputs).
         float sr = 0;
@@ -140,9 +161,9 @@ public static class EncoderQuantizer
         }
         if (!text)
         {
-            QuantizeLinear(enc, w, qmax, "embed.patch", quant.InputScale, toResidual);
+            QuantizeLinear(enc, w, weights, qmaxOuter, "embed.patch", quant.InputScale, toResidual);
             if (options.IntegerOnly) w.Add<int>("embed.tok.q", TensorDType.S32, TokenTable(enc, sr), c.SeqLen, d);
-            QuantizeLinear(enc, w, qmax, "head", quant.HeadInputScale, null);
+            QuantizeLinear(enc, w, weights, qmaxOuter, "head", quant.HeadInputScale, null);
         }
         for (int i = 0; i < c.Layers; i++)
         {
@@ -166,21 +187,21 @@ public static class EncoderQuantizer
             }
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
-            QuantizeLinear(enc, w, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
-            QuantizeLinear(enc, w, qmax, p + "out", q.ContextScale, toResidual);
+            QuantizeLinear(enc, w, weights, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
+            QuantizeLinear(enc, w, weights, qmax, p + "out", q.ContextScale, toResidual);
             if (c.Activation == "gelu")
             {
-                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
+                QuantizeLinear(enc, w, weights, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
                 float pre = stats.AbsMax(ActivationSite.MlpPreActivation, i);
                 if (pre > 32) log($"  note: block {i} MLP pre-activations reach {pre:F1}; the fixed-point GELU input saturates at 32");
             }
             else
             {
-                QuantizeLinear(enc, w, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
+                QuantizeLinear(enc, w, weights, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
             }
-            QuantizeLinear(enc, w, qmax, p + "fc2", q.ActScale, toResidual);
+            QuantizeLinear(enc, w, weights, qmax, p + "fc2", q.ActScale, toResidual);
             quant.Blocks[i] = q;
         }
         // Float tensors the int8 path keeps: ViT class/distillation tokens and positions, LayerNorms, the text pooler and classifier (one row).
@@ -279,11 +300,11 @@ public static class EncoderQuantizer
     }
 
     /// <summary>
-    /// Per-output-channel symmetric int8 (or 7-bit) weights and int32 bias for input scale <paramref name="inScale"/>; with
+    /// Per-output-channel symmetric int8 (or 7- or packed 4-bit) weights and int32 bias for input scale <paramref name="inScale"/>; with
     /// <paramref name="outScale"/> the output is requantized (".rq" [2, out]: multipliers then shifts), otherwise
     /// dequantized to float (".dq" [out]).
     /// </summary>
-    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, int qmax, string prefix, float inScale, Func<int, float>? outScale,
+    private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, WeightQuantizer weights, int qmax, string prefix, float inScale, Func<int, float>? outScale,
         float[]? smooth = null)
     {
         var (wf, dims) = enc.Tensors[prefix + ".w"];
@@ -298,30 +319,23 @@ public static class EncoderQuantizer
         }
         float[] bf = enc.Get(prefix + ".b");
         int outDim = dims[0], inDim = dims[1];
-        var wq = new sbyte[wf.Length];   // [out, in]
+        var (wq, scales) = weights.Quantize(prefix, wf, outDim, inDim, qmax, smooth); // [out, in], [out]
         var bq = new int[outDim];        // [out]
         var rq = new int[2 * outDim];    // [2, out]
         var dq = new float[outDim];      // [out]
-        var wsum = new int[outDim];      // [out] Σ_k w_q, for the 7-bit kernels
+        var wsum = new int[outDim];      // [out] Σ_k w_q, for the 7- and 4-bit kernels
         for (int o = 0; o < outDim; o++)
         {
-            ReadOnlySpan<float> row = wf.AsSpan(o * inDim, inDim);
-            float amax = 0;
-            foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
-            float sw = amax > 0 ? amax / qmax : 1f;
-            for (int k = 0; k < inDim; k++)
-            {
-                wq[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / sw), -qmax, qmax);
-                wsum[o] += wq[o * inDim + k];
-            }
-            double accScale = (double)inScale * sw;
+            for (int k = 0; k < inDim; k++) wsum[o] += wq[o * inDim + k];
+            double accScale = (double)inScale * scales[o];
             bq[o] = (int)Math.Clamp(Math.Round(bf[o] / accScale), int.MinValue, int.MaxValue);
             if (outScale != null) (rq[o], rq[outDim + o]) = Requantize.FromScale(accScale / outScale(o));
             else dq[o] = (float)accScale;
         }
-        w.Add<sbyte>(prefix + ".w", TensorDType.S8, wq, outDim, inDim);
+        if (qmax == 7) w.Add(prefix + ".w4", TensorDType.U8, TensorLayout.S4Blocks32, GemmS4Reference.Pack(wq, outDim, inDim), outDim, GemmS4Reference.RowBytes(inDim));
+        else w.Add<sbyte>(prefix + ".w", TensorDType.S8, wq, outDim, inDim);
         w.Add<int>(prefix + ".b", TensorDType.S32, bq, outDim);
-        if (qmax == 63) w.Add<int>(prefix + ".wsum", TensorDType.S32, wsum, outDim);
+        if (qmax is 63 or 7) w.Add<int>(prefix + ".wsum", TensorDType.S32, wsum, outDim);
         if (outScale != null) w.Add<int>(prefix + ".rq", TensorDType.S32, rq, 2, outDim);
         else w.Add<float>(prefix + ".dq", TensorDType.F32, dq, outDim);
     }

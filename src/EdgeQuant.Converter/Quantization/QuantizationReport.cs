@@ -77,13 +77,14 @@ public static class QuantizationReport
         var wrows = new List<(string, double)>();
         foreach (var (name, (data, dims)) in enc.Tensors)
         {
-            if (!name.EndsWith(".w", StringComparison.Ordinal) || dims.Length != 2 || !int8.File.TryGetTensor(name, out var e) || e.DType != TensorDType.S8) continue;
-            wrows.Add((name[..^2], WeightSqnr(data, dims[0], dims[1], q.WeightBits == 7 ? 63 : 127)));
+            if (!name.EndsWith(".w", StringComparison.Ordinal) || dims.Length != 2) continue;
+            int qmax = int8.File.TryGetTensor(name + "4", out _) ? 7 : int8.File.TryGetTensor(name, out var e) && e.DType == TensorDType.S8 ? (q.WeightBits == 7 ? 63 : 127) : 0;
+            if (qmax > 0) wrows.Add((name[..^2] + (qmax == 7 ? " (4-bit)" : ""), WeightSqnr(data, dims[0], dims[1], qmax)));
         }
         html.Append("<h2>Weights (per-output-channel symmetric)</h2>").Append(BarChart(wrows, "SQNR (dB)"));
         html.Append("<table><tr><th>linear</th><th>SQNR dB</th></tr>");
         foreach (var (name, s) in wrows) html.Append($"<tr><td class=\"l\">{Esc(name)}</td><td>{F(s, 1)}</td></tr>");
-        html.Append("</table><p>Weight SQNR is of the original FP32 weights (before SmoothQuant's column scaling).</p></body></html>");
+        html.Append("</table><p>Weight SQNR is of the original FP32 weights (before SmoothQuant's column scaling), rounded to nearest with min-max scales at each layer's bit width (learned rounding and clip search optimize the output error instead, see the converter log).</p></body></html>");
         File.WriteAllText(path, html.ToString());
     }
 

@@ -26,6 +26,10 @@ public class NeonKernels : KernelSet
     }
 
     /// <inheritdoc/>
+    public override void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
+        => GemmS4Unpacked.Run(this, a, lda, b, ldb, bias, wsum, c, ldc, m, n, k);
+
+    /// <inheritdoc/>
     public override unsafe void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+
+namespace EdgeQuant.Converter.Quantization;
+
+/// <summary>How the per-channel weight scale is chosen.</summary>
+public enum WeightClip
+{
+    /// <summary>s = max|w| / q.</summary>
+    MinMax,
+    /// <summary>The clip (from max|w| down to half of it) minimizing the channel's output error (input-variance-weighted squared rounding error).</summary>
+    Mse,
+}
+
+/// <summary>
+/// Turns one linear's float weights [out, in] into symmetric per-output-channel integers and scales: the scale by
+/// <see cref="WeightClip"/>, the rounding to nearest or learned by <see cref="AdaRound"/> against the calibration
+/// inputs' second moments (block linears only). A time budget for reconstruction is shared by all layers: once it is
+/// spent, the remaining layers get proportionally fewer AdaRound iterations.
+/// </summary>
+public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, long totalReconstructionMacs, Action<string> log)
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private long _macsLeft = totalReconstructionMacs;
+    private double _secondsPerMac;
+
+    /// <summary>Integers [out, in] in [−qmax, qmax] and one scale per output channel.</summary>
+    public (sbyte[] Q, float[] Scales) Quantize(string prefix, float[] w, int outDim, int inDim, int qmax, float[]? smooth)
+    {
+        var (layer, linear) = BlockLinear(prefix);
+        float[]? h = layer >= 0 && gram != null ? gram.Get(linear, layer, smooth) : null; // [in, in]
+        var scales = new float[outDim];
+        var q = new sbyte[outDim * inDim];
+        for (int o = 0; o < outDim; o++)
+        {
+            ReadOnlySpan<float> row = w.AsSpan(o * inDim, inDim);
+            float amax = 0;
+            foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
+            scales[o] = amax > 0 ? amax / qmax : 1f;
+            if (options.WeightClip == WeightClip.Mse && layer >= 0 && amax > 0) scales[o] = SearchClip(row, amax, qmax, h, inDim);
+            for (int k = 0; k < inDim; k++) q[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / scales[o]), -qmax, qmax);
+        }
+        if (options.AdaRound is { } ada && h != null)
+        {
+            long macs = (long)outDim * inDim * inDim;
+            int iters = ada.Iterations;
+            if (options.ReconstructionBudget is double budget && _secondsPerMac > 0)
+            {
+                double left = budget - _clock.Elapsed.TotalSeconds;
+                iters = (int)Math.Clamp(left / (_secondsPerMac * _macsLeft), 0, ada.Iterations);
+                if (iters < ada.Iterations) log($"  {prefix}: time budget: {iters} of {ada.Iterations} AdaRound iterations");
+            }
+            var sw = Stopwatch.StartNew();
+            var r = iters > 0 ? AdaRound.Round(w, outDim, inDim, scales, qmax, h, ada with { Iterations = iters }, q) : default;
+            if (iters > 0) _secondsPerMac = sw.Elapsed.TotalSeconds / ((double)macs * iters);
+            _macsLeft -= macs;
+            if (iters > 0)
+                log($"  AdaRound {prefix} [{outDim}x{inDim}] W{Bits(qmax)}: output error {r.LearnedLoss / r.NearestLoss:P1} of nearest rounding, "
+                    + $"{r.Flipped} of {q.Length} weights rounded the other way, {r.Undecided} undecided, {sw.Elapsed.TotalSeconds:F1} s");
+        }
+        return (q, scales);
+    }
+
+    private static int Bits(int qmax) => qmax switch { 7 => 4, 63 => 7, _ => 8 };
+
+    /// <summary>"blocks.3.fc1" → (3, "fc1"); anything else → (−1, "").</summary>
+    private static (int Layer, string Linear) BlockLinear(string prefix)
+    {
+        string[] parts = prefix.Split('.');
+        return parts.Length == 3 && parts[0] == "blocks" && int.TryParse(parts[1], out int l) ? (l, parts[2]) : (-1, "");
+    }
+
+    /// <summary>Clip c in [max/2, max] (100 steps) minimizing Σ_k H_kk (ŵ_k − w_k)², the diagonal part of the output error.</summary>
+    private static float SearchClip(ReadOnlySpan<float> row, float amax, int qmax, float[]? h, int n)
+    {
+        float best = amax / qmax;
+        double bestErr = double.MaxValue;
+        for (int step = 0; step <= 100; step++)
+        {
+            float s = amax * (1 - 0.005f * step) / qmax;
+            double err = 0;
+            for (int k = 0; k < row.Length; k++)
+            {
+                float d = s * Math.Clamp(MathF.Round(row[k] / s), -qmax, qmax) - row[k];
+                err += (h == null ? 1 : h[k * n + k]) * d * d;
+            }
+            if (err < bestErr) (bestErr, best) = (err, s);
+        }
+        return best;
+    }
+}

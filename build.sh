@@ -83,6 +83,11 @@ arm64_selftest() {
   # SmoothQuant models (per-channel input quantization) and the other calibrators.
   $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-sq-int8.eqm" --smoothquant 0.5 --calibrator mse --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/vit_preln_oddheads.onnx -o "$tmp/vit_outliers-sq-int8.eqm" --plant-outliers 3 --smoothquant 0.5 --calibrator entropy --calib-random 32 2>/dev/null
+  # W4A8: packed 4-bit block linears (s8×s4 kernels), with learned rounding and with mixed precision
+  $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-w4-int8.eqm" --weight-bits 4 --weight-clip mse --adaround 50 \
+    --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
+  $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-w4mixed-int8.eqm" --weight-bits 4 --weight-budget 6 --calib-text "$sst2" --calib-range 0:64 2>/dev/null
+  $X convert tests/assets/vit_postln_relu.onnx -o "$tmp/vit_postln_relu-w4-integer-int8.eqm" --weight-bits 4 --profile integer --calib-random 32 2>/dev/null
   local args=("$tmp"/*.eqm --images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --count 64)
   log "selftest x64 (AOT)"
   $X selftest "${args[@]}" | tee "$tmp/x64.txt"

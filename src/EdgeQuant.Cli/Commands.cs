@@ -57,9 +57,11 @@ internal static partial class Commands
                 Lambda = (float)a.Double("adaround-lambda", 10),
             },
             ReconstructionBudget = a.Str("time-budget") is null ? null : a.Double("time-budget", 0),
+            WeightBudgetBits = a.Str("weight-budget") is null ? null : a.Double("weight-budget", 8),
             Log = Console.Error.WriteLine,
         };
         if (ptq.AdaRound is { Iterations: < 1 } or { LearningRate: not > 0 } or { Lambda: < 0 }) throw new UsageException("--adaround N needs N >= 1, --adaround-lr > 0, --adaround-lambda >= 0");
+        if (ptq.WeightBudgetBits is double wb && (ptq.WeightBits != 4 || !(wb >= 4 && wb <= 8))) throw new UsageException("--weight-budget BITS needs --weight-bits 4 and 4 <= BITS <= 8");
         if (ptq.ReconstructionBudget is <= 0) throw new UsageException("--time-budget SECONDS must be positive");
         if (ptq.Percentile is <= 50 or > 100) throw new UsageException("--percentile must be in (50, 100]");
         if (ptq.SmoothAlpha is double alpha && !(alpha >= 0 && alpha <= 1)) throw new UsageException("--smoothquant ALPHA must be in [0, 1]");

@@ -65,6 +65,8 @@ namespace EdgeQuant.Cli
                   --adaround N                 learned rounding of the block linears, N Adam steps per layer (e.g. 500)
                       --adaround-lr LR (0.05)  --adaround-lambda L (10)
                   --time-budget SECONDS        wall-clock limit for --adaround (later layers get fewer steps)
+                  --weight-budget BITS         with --weight-bits 4: mixed precision, the most sensitive block
+                                               linears at 8 bits, on average at most BITS per weight (e.g. 5)
                   --labels a,b,c | --labels-file FILE   class names
                   --pixel-scale S --mean m1,.. --std s1,..   input convention (default pixel/255)
               info MODEL.eqm                   header, metadata, tensors and quantization summary

@@ -76,6 +76,21 @@ public class SessionTests
     }
 
     [Fact]
+    public void FourBitRunAllocatesNothingAfterWarmUp()
+    {
+        var (_, _, enc) = TestModels.Get("vit_preln_oddheads");
+        var calib = Enumerable.Range(0, 8).Select(i => TestModels.RandomImage(enc, i)).ToList();
+        using var m = Model.Load(EdgeQuant.Converter.Quantization.EncoderQuantizer.Quantize(enc, calib, new() { WeightBits = 4 }).ToArray());
+        using var s = m.CreateSession(new SessionOptions { Threads = 2 });
+        var x = TestModels.RandomImage(m, 1);
+        var y = new float[m.OutputLength];
+        s.Run(x, y);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) s.Run(x, y);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void MultiThreadedRunAllocatesNothing()
     {
         using var m = Load("vit_preln_oddheads", int8: true);
@@ -139,6 +154,7 @@ public class SessionTests
     [Theory]
     [InlineData(8)]
     [InlineData(7)]
+    [InlineData(4)]
     public void EveryKernelPathGivesTheReferenceOutputs(int weightBits)
     {
         var (_, _, enc) = TestModels.Get("vit_preln_oddheads");
@@ -160,6 +176,32 @@ public class SessionTests
                     Assert.Equal(want, got);
                 }
             }
+    }
+
+    [Fact]
+    public void FourBitWeightsAreVerifiedAtLoad()
+    {
+        var (_, _, enc) = TestModels.Get("vit_meanpool");
+        var calib = Enumerable.Range(0, 8).Select(i => TestModels.RandomImage(enc, i)).ToList();
+        byte[] good = EdgeQuant.Converter.Quantization.EncoderQuantizer.Quantize(enc, calib, new() { WeightBits = 4 }).ToArray();
+        TensorEntry w4;
+        using (var f = ModelFile.FromMemory(good))
+        {
+            w4 = f.Tensors.First(t => t.Name == "blocks.0.fc1.w4");
+            Assert.Equal(TensorLayout.S4Blocks32, w4.Layout);
+            Assert.Equal(TensorDType.S8, f.Tensors.First(t => t.Name == "embed.patch.w").DType); // patch embedding stays 8-bit
+            Assert.DoesNotContain(f.Tensors, t => t.Name == "blocks.0.fc1.w");
+        }
+        using (var m = Model.Load(good)) Assert.Equal(4, m.Metadata.Quant!.WeightBits);
+        byte[] bad = (byte[])good.Clone();
+        bad[w4.Offset] = (byte)((bad[w4.Offset] & 0xF0) | 0x8); // −8: outside the symmetric range
+        var e = Assert.Throws<ModelFormatException>(() => Model.Load(bad, verifyChecksums: false));
+        Assert.Contains("blocks.0.fc1.w4", e.Message);
+        Assert.Contains("outside [-7, 7]", e.Message);
+        bad = (byte[])good.Clone();
+        bad[w4.Offset] ^= 0x11; // two weights changed: the stored sums no longer match
+        e = Assert.Throws<ModelFormatException>(() => Model.Load(bad, verifyChecksums: false));
+        Assert.Contains("blocks.0.fc1", e.Message);
     }
 
     [Fact]

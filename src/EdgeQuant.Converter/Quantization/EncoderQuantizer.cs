@@ -20,6 +20,11 @@ public sealed class PtqOptions
     public WeightClip WeightClip { get; set; } = WeightClip.MinMax;
     /// <summary>Learned rounding of the block linears (null = round to nearest).</summary>
     public AdaRound.Options? AdaRound { get; set; }
+    /// <summary>
+    /// Mixed precision (with <see cref="WeightBits"/> 4): average bits per block-linear weight (4..8); the most sensitive
+    /// layers are kept at 8 bits (<see cref="MixedPrecision"/>). Null = every block linear at 4 bits.
+    /// </summary>
+    public double? WeightBudgetBits { get; set; }
     /// <summary>Wall-clock budget in seconds for reconstruction (AdaRound) over all layers; null = no limit.</summary>
     public double? ReconstructionBudget { get; set; }
     /// <summary>
@@ -47,7 +52,7 @@ public sealed class PtqOptions
         _ => "entropy",
     }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (AttentionRankSearch ? ", attention rank search" : "")
         + (IntegerOnly ? ", integer-only" : "") + (WeightClip == WeightClip.Mse ? ", weight clip mse" : "")
-        + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "");
+        + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
 }
 
 /// <summary>
@@ -80,6 +85,8 @@ public static class EncoderQuantizer
         if (options.WeightBits is not (4 or 7 or 8)) throw new ArgumentException($"weight bits must be 4, 7 or 8, got {options.WeightBits}");
         if (options.AdaRound is { Iterations: < 1 } or { LearningRate: not > 0 } or { Lambda: < 0 })
             throw new ArgumentException("AdaRound needs at least one iteration, a positive learning rate and λ ≥ 0");
+        if (options.WeightBudgetBits is double budget && (options.WeightBits != 4 || !(budget >= 4 && budget <= 8)))
+            throw new ArgumentException("a mixed-precision weight budget needs 4-bit weights and 4..8 bits per weight");
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
         if (options.IntegerOnly && options.SmoothAlpha != null)
             throw new ArgumentException("SmoothQuant's per-channel input quantization is a float step: it is not available in the integer-only profile");
@@ -113,7 +120,7 @@ public static class EncoderQuantizer
             Calibrate(enc, Math.Min(samples, 16), runSample, rank, 1, log);
         }
         LinearInputGram? gram = null;
-        if (options.AdaRound != null || options.WeightClip == WeightClip.Mse)
+        if (options.AdaRound != null || options.WeightClip == WeightClip.Mse || options.WeightBudgetBits != null)
         {
             gram = new LinearInputGram(c0.Hidden, c0.MlpDim);
             Calibrate(enc, samples, runSample, gram, 1, log);
@@ -123,6 +130,7 @@ public static class EncoderQuantizer
         int d = c.Hidden, dh = d / c.Heads;
         long blockMacs = (long)c.Layers * (3L * d * d * d + (long)d * d * d + (long)c.MlpDim * d * d + (long)d * c.MlpDim * c.MlpDim);
         var weights = new WeightQuantizer(options, gram, blockMacs, log);
+        HashSet<string>? eightBit = options.WeightBudgetBits is double wbits ? MixedPrecision.ChooseEightBit(enc, gram!, wbits, log) : null;
         float Scale(ActivationSite s, int layer) => stats.ClipValue(s, layer, options.Calibrator, options.Percentile) / 127f;
 
         var w = new ModelWriter();
@@ -136,6 +144,7 @@ public static class EncoderQuantizer
         };
         int qmax = options.WeightBits switch { 4 => 7, 7 => 63, _ => 127 };
         int qmaxOuter = options.WeightBits == 4 ? 127 : qmax; // ViT patch embedding and head
+        int Qmax(string prefix) => eightBit != null && eightBit.Contains(prefix) ? 127 : qmax;
         // Integer profile: the int32 residual stream's scale leaves 2^9 headroom above the largest value seen
         // anywhere in the stream (embeddings, residual adds, LayerNorm outputs).
         float sr = 0;
@@ -187,21 +196,21 @@ public static class EncoderQuantizer
             }
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
-            QuantizeLinear(enc, w, weights, qmax, p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
-            QuantizeLinear(enc, w, weights, qmax, p + "out", q.ContextScale, toResidual);
+            QuantizeLinear(enc, w, weights, Qmax(p + "qkv"), p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
+            QuantizeLinear(enc, w, weights, Qmax(p + "out"), p + "out", q.ContextScale, toResidual);
             if (c.Activation == "gelu")
             {
-                QuantizeLinear(enc, w, weights, qmax, p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
+                QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
                 float pre = stats.AbsMax(ActivationSite.MlpPreActivation, i);
                 if (pre > 32) log($"  note: block {i} MLP pre-activations reach {pre:F1}; the fixed-point GELU input saturates at 32");
             }
             else
             {
-                QuantizeLinear(enc, w, weights, qmax, p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
+                QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
                 (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
             }
-            QuantizeLinear(enc, w, weights, qmax, p + "fc2", q.ActScale, toResidual);
+            QuantizeLinear(enc, w, weights, Qmax(p + "fc2"), p + "fc2", q.ActScale, toResidual);
             quant.Blocks[i] = q;
         }
         // Float tensors the int8 path keeps: ViT class/distillation tokens and positions, LayerNorms, the text pooler and classifier (one row).

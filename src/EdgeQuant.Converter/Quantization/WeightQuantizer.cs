@@ -43,8 +43,9 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
         {
             long macs = (long)outDim * inDim * inDim;
             int iters = ada.Iterations;
-            if (options.ReconstructionBudget is double budget && _secondsPerMac > 0)
+            if (options.ReconstructionBudget is double budget)
             {
+                if (_secondsPerMac == 0) _secondsPerMac = Probe(w, outDim, inDim, scales, qmax, h, ada);
                 double left = budget - _clock.Elapsed.TotalSeconds;
                 iters = (int)Math.Clamp(left / (_secondsPerMac * _macsLeft), 0, ada.Iterations);
                 if (iters < ada.Iterations) log($"  {prefix}: time budget: {iters} of {ada.Iterations} AdaRound iterations");
@@ -58,6 +59,16 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
                     + $"{r.Flipped} of {q.Length} weights rounded the other way, {r.Undecided} undecided, {sw.Elapsed.TotalSeconds:F1} s");
         }
         return (q, scales);
+    }
+
+    /// <summary>Seconds per multiply-add of AdaRound, timed on a few channels and steps (sizes the first layer's share of a time budget).</summary>
+    private static double Probe(float[] w, int outDim, int inDim, float[] scales, int qmax, float[] h, AdaRound.Options ada)
+    {
+        int rows = Math.Min(outDim, 2 * Environment.ProcessorCount);
+        const int steps = 5;
+        var sw = Stopwatch.StartNew();
+        AdaRound.Round(w[..(rows * inDim)], rows, inDim, scales[..rows], qmax, h, ada with { Iterations = steps }, new sbyte[rows * inDim]);
+        return Math.Max(1e-15, sw.Elapsed.TotalSeconds / ((double)rows * inDim * inDim * steps));
     }
 
     private static int Bits(int qmax) => qmax switch { 7 => 4, 63 => 7, _ => 8 };

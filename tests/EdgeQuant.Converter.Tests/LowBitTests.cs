@@ -1,0 +1,84 @@
+using EdgeQuant.Converter;
+using EdgeQuant.Converter.Onnx;
+using EdgeQuant.Converter.Quantization;
+using EdgeQuant.Engine;
+using EdgeQuant.Format;
+using EdgeQuant.Tests;
+using Xunit.Abstractions;
+
+namespace EdgeQuant.Converter.Tests;
+
+/// <summary>W4A8: plain min-max, clip search + AdaRound, and mixed precision, measured as output SQNR against FP32.</summary>
+public class LowBitTests(ITestOutputHelper output)
+{
+    private static readonly FloatEncoder Enc = OnnxVitImporter.Import(TestPaths.Asset("vit_preln_oddheads.onnx"));
+    private static readonly float[][] Calib = Images(64, 11), Eval = Images(100, 12);
+    private static readonly float[] Reference = Run(Enc.ToFp32Writer().ToArray());
+
+    private static float[][] Images(int count, int seed)
+    {
+        var rng = new Random(seed);
+        int n = Enc.Image!.Channels * Enc.Image.Height * Enc.Image.Width;
+        return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray()).ToArray();
+    }
+
+    private static float[] Run(byte[] model)
+    {
+        using var m = Model.Load(model);
+        using var s = m.CreateSession();
+        var y = new float[Eval.Length * m.OutputLength];
+        for (int i = 0; i < Eval.Length; i++) s.Run(Eval[i], y.AsSpan(i * m.OutputLength, m.OutputLength));
+        return y;
+    }
+
+    private static (double Sqnr, byte[] File) Quantize(PtqOptions o)
+    {
+        byte[] file = EncoderQuantizer.Quantize(Enc, Calib, o).ToArray();
+        float[] q = Run(file);
+        double sig = 0, noise = 0;
+        for (int i = 0; i < q.Length; i++) (sig, noise) = (sig + (double)Reference[i] * Reference[i], noise + (double)(Reference[i] - q[i]) * (Reference[i] - q[i]));
+        return (10 * Math.Log10(sig / noise), file);
+    }
+
+    [Fact]
+    public void AdaRoundBeatsNearestRoundingAtFourBits()
+    {
+        double w8 = Quantize(new PtqOptions()).Sqnr;
+        double minmax = Quantize(new PtqOptions { WeightBits = 4 }).Sqnr;
+        var log = new List<string>();
+        double ada = Quantize(new PtqOptions { WeightBits = 4, WeightClip = WeightClip.Mse, AdaRound = new AdaRound.Options { Iterations = 200 }, Log = log.Add }).Sqnr;
+        output.WriteLine($"output SQNR vs FP32: W8A8 {w8:F1} dB, W4A8 min-max {minmax:F1} dB, W4A8 clip search + AdaRound {ada:F1} dB");
+        foreach (string l in log.Where(l => l.Contains("AdaRound"))) output.WriteLine(l);
+        Assert.True(minmax < w8 - 3, $"4-bit weights should cost plain min-max several dB ({minmax:F1} vs W8 {w8:F1})");
+        Assert.True(ada > minmax + 1.5, $"AdaRound should recover at least 1.5 dB over min-max W4 ({ada:F1} vs {minmax:F1})");
+        Assert.Contains(log, l => l.Contains("AdaRound blocks.0.qkv"));
+    }
+
+    [Fact]
+    public void MixedPrecisionMeetsItsBudgetAndHelps()
+    {
+        var log = new List<string>();
+        var (sqnr, file) = Quantize(new PtqOptions { WeightBits = 4, WeightBudgetBits = 6, Log = log.Add });
+        double all4 = Quantize(new PtqOptions { WeightBits = 4 }).Sqnr;
+        using var f = ModelFile.FromMemory(file);
+        long bits = 0, weights = 0;
+        foreach (var t in f.Tensors)
+        {
+            if (!t.Name.StartsWith("blocks.", StringComparison.Ordinal)) continue;
+            if (t.Name.EndsWith(".w4", StringComparison.Ordinal)) { long n = (long)t.Dims[0] * Enc.Tensors[t.Name[..^1]].Dims[1]; bits += 4 * n; weights += n; }
+            else if (t.Name.EndsWith(".w", StringComparison.Ordinal)) { bits += 8 * t.ElementCount; weights += t.ElementCount; }
+        }
+        output.WriteLine($"mixed precision budget 6: {(double)bits / weights:F2} bits per weight, SQNR {sqnr:F1} dB (all 4-bit {all4:F1} dB)");
+        Assert.InRange((double)bits / weights, 5.0, 6.0);
+        Assert.True(sqnr > all4 + 1, $"keeping the most sensitive layers at 8 bits should help ({sqnr:F1} vs {all4:F1} dB)");
+        Assert.Throws<ArgumentException>(() => EncoderQuantizer.Quantize(Enc, Calib, new PtqOptions { WeightBits = 8, WeightBudgetBits = 6 }));
+    }
+
+    [Fact]
+    public void TimeBudgetShortensReconstruction()
+    {
+        var log = new List<string>();
+        Quantize(new PtqOptions { WeightBits = 4, AdaRound = new AdaRound.Options { Iterations = 100000 }, ReconstructionBudget = 2, Log = log.Add });
+        Assert.Contains(log, l => l.Contains("time budget"));
+    }
+}

@@ -10,7 +10,7 @@ namespace EdgeQuant.Cli;
 internal static partial class Commands
 {
     private static readonly HashSet<string> NoFlags = [];
-    private static readonly HashSet<string> ConvertFlags = ["attention-search"];
+    private static readonly HashSet<string> ConvertFlags = ["attention-search", "gamma-migration"];
     private static readonly HashSet<string> RunFlags = ["bits"];
 
     public static int Convert(string[] argv)
@@ -36,6 +36,7 @@ internal static partial class Commands
             },
             SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
             AttentionRankSearch = a.Flag("attention-search"),
+            GammaMigration = a.Flag("gamma-migration"),
             IntegerOnly = a.Str("profile", "mixed") switch
             {
                 "mixed" => false,

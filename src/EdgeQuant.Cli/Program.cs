@@ -55,6 +55,7 @@ namespace EdgeQuant.Cli
                   --head classification|embedding   --max-length N   --vocab vocab.txt (ONNX BERT)
                   --calibrator minmax|percentile|mse|entropy   (default percentile)   --percentile P (default 99.99)
                   --smoothquant ALPHA          SmoothQuant migration (e.g. 0.5) for the QKV and MLP inputs
+                  --gamma-migration            Outlier Suppression: LayerNorm |gamma| moved into the QKV/MLP weights
                   --attention-search           search Q/K scales per block with the attention rank-consistency loss
                   --profile mixed|integer      integer: int32 residual stream and integer LayerNorm (I-BERT style)
                   --report FILE.html           quantization report: SQNR per quantization point and layer, ranges, outliers

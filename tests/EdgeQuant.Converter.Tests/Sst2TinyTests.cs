@@ -15,13 +15,13 @@ public class Sst2TinyTests(ITestOutputHelper output)
 {
     private static readonly string Dir = TestPaths.Asset(Path.Combine("plm", "sst2_tiny"));
 
-    private static (string[] Text, int[] Label) Dev()
+    internal static (string[] Text, int[] Label) Dev()
     {
         var rows = File.ReadLines(TestPaths.Shared("data/sst2/validation.tsv")).Skip(1).Where(l => l.Length > 0).Select(l => l.Split('\t')).ToArray();
         return (rows.Select(r => r[0]).ToArray(), rows.Select(r => int.Parse(r[1])).ToArray());
     }
 
-    private static double Accuracy(Model m, string[] text, int[] label)
+    internal static double Accuracy(Model m, string[] text, int[] label)
     {
         using var s = m.CreateSession();
         var y = new float[m.OutputLength];
@@ -32,6 +32,14 @@ public class Sst2TinyTests(ITestOutputHelper output)
             if ((y[1] > y[0] ? 1 : 0) == label[i]) ok++;
         }
         return 100.0 * ok / text.Length;
+    }
+
+    /// <summary>The first 512 SST-2 train sentences as token ids (the converter's calibration set).</summary>
+    internal static List<int[]> Calibration(Model fp32)
+    {
+        var train = File.ReadLines(TestPaths.Shared("data/sst2/train.tsv")).Skip(1).Take(512).Select(l => l.Split('\t')[0]).ToArray();
+        var tok = fp32.CreateTokenizer();
+        return train.Select(t => { var ids = new int[fp32.MaxTokens]; return ids[..tok.Encode(t, ids, ids.Length)]; }).ToList();
     }
 
     [Fact]
@@ -55,9 +63,7 @@ public class Sst2TinyTests(ITestOutputHelper output)
         var (text, label) = Dev();
         double torch = 100 * doc.RootElement.GetProperty("dev_accuracy_torch").GetDouble();
         double accFp32 = Accuracy(fp32, text, label);
-        var train = File.ReadLines(TestPaths.Shared("data/sst2/train.tsv")).Skip(1).Take(512).Select(l => l.Split('\t')[0]).ToArray();
-        var tok = fp32.CreateTokenizer();
-        var calib = train.Select(t => { var ids = new int[fp32.MaxTokens]; return ids[..tok.Encode(t, ids, ids.Length)]; }).ToList();
+        var calib = Calibration(fp32);
         using var int8 = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray());
         double accInt8 = Accuracy(int8, text, label);
         using var integer = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { IntegerOnly = true }).ToArray());

@@ -7,7 +7,7 @@
 # The "outliers" rows plant 4 BERT-style outlier channels (LayerNorm gamma, beta x50, weight columns /50) into the
 # pre-LN ViTs, which leaves their FP32 function unchanged (--plant-outliers); in a post-LN BERT the residual stream
 # would carry them into the next LayerNorm's statistics and change the model, so that column is left empty.
-# Usage: tools/quant/ablation.sh   (~10 minutes on 2 cores; JIT build of the CLI)
+# Usage: tools/quant/ablation.sh   (~20 minutes on 2 cores; JIT build of the CLI)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${EDGEQUANT_SHARED:-../shared}
@@ -21,6 +21,7 @@ SST="$SHARED/data/sst2"
 [ -d out/sst2-bert/hf ] || { echo "out/sst2-bert/hf missing: run ./build.sh zoo sst2-bert (or tools/modelzoo/sst2-bert/train.py) first" >&2; exit 1; }
 
 acc() { grep -E '^(top-1|accuracy)' | awk '{print $2}'; }
+sqnr() { grep '^compare' | grep -oE 'SQNR -?[0-9.]+' | awk '{print $2}'; }
 secs() { grep '^wrote' | grep -oE 'in [0-9.]+ s$' | awk '{print $2}'; }
 
 # Per model: the converter's source, its calibration data, the evaluation set.
@@ -43,8 +44,20 @@ variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 perce
           "outliers: fp32|--precision fp32 --plant-outliers 4" "outliers: W8A8 min-max|--calibrator minmax --plant-outliers 4"
           "outliers: W8A8 percentile 99.99|--calibrator percentile --plant-outliers 4"
           "outliers: W8A8 min-max + SmoothQuant 0.5|--calibrator minmax --smoothquant 0.5 --plant-outliers 4"
-          "outliers: W8A8 percentile + SmoothQuant 0.5|--calibrator percentile --smoothquant 0.5 --plant-outliers 4")
+          "outliers: W8A8 percentile + SmoothQuant 0.5|--calibrator percentile --smoothquant 0.5 --plant-outliers 4"
+          "W4A8 min-max, nearest|--calibrator percentile --weight-bits 4"
+          "W4A8 + MSE weight clip|--calibrator percentile --weight-bits 4 --weight-clip mse"
+          "W4A8 + MSE clip + AdaRound 500|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500"
+          "W4A8 + MSE clip + AdaRound, mixed precision 5 bits|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500 --weight-budget 5"
+          "W4A8 integer-only + MSE clip + AdaRound|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500 --profile integer")
+# FP32 references for the output SQNR column (eval --reference)
+for m in vm fa sb; do
+  # shellcheck disable=SC2046
+  $E convert $(src $m) -o $OUT/$m-fp32.eqm --precision fp32 >/dev/null 2>&1
+done
 {
+  echo "Each cell: accuracy / output SQNR against the FP32 model on the same evaluation set (\`eval --reference\`)."
+  echo
   echo "| variant | vit-mnist (MNIST 0-8999) | fashion-vit (Fashion-MNIST 10k) | sst2-bert (SST-2 dev) | conversion s (vm / fa / sb) |"
   echo "|---|---|---|---|---|"
   for v in "${variants[@]}"; do
@@ -55,9 +68,13 @@ variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 perce
       calib=$(cal $m); [[ $args == *fp32* ]] && calib=""
       # shellcheck disable=SC2046,SC2086  # the helpers' words are meant to split (paths have no spaces)
       t=$($E convert $(src $m) -o $OUT/$m.eqm $args $calib 2>&1 | secs)
+      ref=$OUT/$m-fp32.eqm; [[ $args == *plant-outliers* ]] && ref=$OUT/$m-outliers-fp32.eqm
+      [[ $args == "--precision fp32 --plant-outliers 4" ]] && cp $OUT/$m.eqm $ref
       # shellcheck disable=SC2046
-      a=$($E eval $OUT/$m.eqm $(ev $m) 2>/dev/null | acc)
-      row="$row | $a %"; times="$times${times:+ / }$t"
+      r=$($E eval $OUT/$m.eqm $(ev $m) --reference $ref 2>/dev/null)
+      a=$(echo "$r" | acc); q=$(echo "$r" | sqnr)
+      if [[ $args == *fp32* ]]; then row="$row | $a %"; else row="$row | $a % / $q dB"; fi
+      times="$times${times:+ / }$t"
     done
     echo "$row | $times |"
   done

@@ -34,6 +34,12 @@ public sealed class PtqOptions
     /// </summary>
     public double? SmoothAlpha { get; set; }
     /// <summary>
+    /// Outlier Suppression's gamma migration (Wei et al., NeurIPS 2022) for the inputs of the QKV and first MLP linears:
+    /// the preceding LayerNorm's |γ_j| moves into the weight columns (W·diag|γ|) and the activations are quantized
+    /// divided by it (the "non-scaling LayerNorm" output x̂ + β/γ), through the same per-channel step as SmoothQuant.
+    /// </summary>
+    public bool GammaMigration { get; set; }
+    /// <summary>
     /// Integer-only profile: int32 residual stream at one scale, integer LayerNorm (I-BERT style), sublayer outputs
     /// requantized into the stream; no float between the embedding and the head (the text head stays float).
     /// </summary>
@@ -50,7 +56,7 @@ public sealed class PtqOptions
         CalibratorKind.Percentile => $"percentile {Percentile}",
         CalibratorKind.Mse => "mse",
         _ => "entropy",
-    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (AttentionRankSearch ? ", attention rank search" : "")
+    }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (GammaMigration ? ", gamma migration" : "") + (AttentionRankSearch ? ", attention rank search" : "")
         + (IntegerOnly ? ", integer-only" : "") + (WeightClip == WeightClip.Mse ? ", weight clip mse" : "")
         + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
 }
@@ -88,8 +94,10 @@ public static class EncoderQuantizer
         if (options.WeightBudgetBits is double budget && (options.WeightBits != 4 || !(budget >= 4 && budget <= 8)))
             throw new ArgumentException("a mixed-precision weight budget needs 4-bit weights and 4..8 bits per weight");
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
-        if (options.IntegerOnly && options.SmoothAlpha != null)
-            throw new ArgumentException("SmoothQuant's per-channel input quantization is a float step: it is not available in the integer-only profile");
+        if (options.IntegerOnly && (options.SmoothAlpha != null || options.GammaMigration))
+            throw new ArgumentException("SmoothQuant's and gamma migration's per-channel input quantization is a float step: it is not available in the integer-only profile");
+        if (options.SmoothAlpha != null && options.GammaMigration)
+            throw new ArgumentException("choose SmoothQuant or gamma migration: both rescale the same linear inputs");
         var log = options.Log ?? (_ => { });
         var c0 = enc.Config;
         Dictionary<string, float[]>? smooth = null; // linear prefix → s [D]
@@ -110,6 +118,22 @@ public static class EncoderQuantizer
                 }
             }
             log($"SmoothQuant (alpha {alpha}): per-channel factors for {2 * c0.Layers} linear inputs");
+        }
+        else if (options.GammaMigration)
+        {
+            smooth = [];
+            stats = new ActivationStatistics();
+            foreach (var (norm, linear) in SyntheticOutliers.NormFeeds(enc))
+            {
+                string[] parts = linear.Split('.');
+                if (parts.Length != 3 || parts[0] != "blocks") continue; // the float pooler/head need no migration
+                float[] g = enc.Get(norm + ".g");
+                var sj = new float[g.Length];
+                for (int j = 0; j < g.Length; j++) sj[j] = Math.Clamp(MathF.Abs(g[j]), 1e-4f, 1e4f);
+                smooth[linear] = sj;
+                stats.SetDivisors(parts[2] == "qkv" ? ActivationSite.AttnInput : ActivationSite.MlpInput, int.Parse(parts[1]), sj);
+            }
+            log($"gamma migration: |gamma| of the preceding LayerNorm moved into {smooth.Count} linear inputs");
         }
         else stats = new ActivationStatistics();
         Calibrate(enc, samples, runSample, stats, options.Calibrator == CalibratorKind.MinMax ? 1 : 2, log);
@@ -196,18 +220,18 @@ public static class EncoderQuantizer
             }
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
-            QuantizeLinear(enc, w, weights, Qmax(p + "qkv"), p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?[p + "qkv"]);
+            QuantizeLinear(enc, w, weights, Qmax(p + "qkv"), p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?.GetValueOrDefault(p + "qkv"));
             QuantizeLinear(enc, w, weights, Qmax(p + "out"), p + "out", q.ContextScale, toResidual);
             if (c.Activation == "gelu")
             {
-                QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?[p + "fc1"]);
+                QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?.GetValueOrDefault(p + "fc1"));
                 (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
                 float pre = stats.AbsMax(ActivationSite.MlpPreActivation, i);
                 if (pre > 32) log($"  note: block {i} MLP pre-activations reach {pre:F1}; the fixed-point GELU input saturates at 32");
             }
             else
             {
-                QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?[p + "fc1"]);
+                QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => q.ActScale, smooth?.GetValueOrDefault(p + "fc1"));
                 (q.ActMultiplier, q.ActShift) = (1 << 30, 31); // unused by ReLU; kept valid
             }
             QuantizeLinear(enc, w, weights, Qmax(p + "fc2"), p + "fc2", q.ActScale, toResidual);

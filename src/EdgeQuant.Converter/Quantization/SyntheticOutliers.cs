@@ -17,7 +17,28 @@ public static class SyntheticOutliers
         if (channels < 1 || channels > d) throw new ArgumentOutOfRangeException(nameof(channels), $"1..{d}");
         var rng = new Random(seed);
         int[] picked = Enumerable.Range(0, d).OrderBy(_ => rng.Next()).Take(channels).Order().ToArray();
-        // (LayerNorm, the linear that reads its output).
+        var pairs = NormFeeds(enc);
+        foreach (var (norm, linear) in pairs)
+        {
+            foreach (string t in (string[])[norm + ".g", norm + ".b"])
+            {
+                float[] v = enc.Get(t);
+                foreach (int ch in picked) v[ch] *= factor;
+            }
+            var (w, dims) = enc.Tensors[linear + ".w"]; // [out, in]
+            for (int o = 0; o < dims[0]; o++)
+                foreach (int ch in picked) w[o * dims[1] + ch] /= factor;
+        }
+        return picked;
+    }
+
+    /// <summary>
+    /// (LayerNorm, the linear that reads its output) pairs: pre-LN blocks ln1 → qkv, ln2 → fc1; post-LN (BERT) the
+    /// embedding LayerNorm → blocks.0.qkv, ln1 → fc1, ln2 → the next block's qkv (or the pooler/head after the last).
+    /// </summary>
+    public static List<(string Norm, string Linear)> NormFeeds(FloatEncoder enc)
+    {
+        var c = enc.Config;
         var pairs = new List<(string Norm, string Linear)>();
         if (c.NormFirst)
             for (int i = 0; i < c.Layers; i++) pairs.AddRange([($"blocks.{i}.ln1", $"blocks.{i}.qkv"), ($"blocks.{i}.ln2", $"blocks.{i}.fc1")]);
@@ -31,17 +52,6 @@ public static class SyntheticOutliers
                 if (enc.Tensors.ContainsKey(next + ".w")) pairs.Add(($"blocks.{i}.ln2", next));
             }
         }
-        foreach (var (norm, linear) in pairs)
-        {
-            foreach (string t in (string[])[norm + ".g", norm + ".b"])
-            {
-                float[] v = enc.Get(t);
-                foreach (int ch in picked) v[ch] *= factor;
-            }
-            var (w, dims) = enc.Tensors[linear + ".w"]; // [out, in]
-            for (int o = 0; o < dims[0]; o++)
-                foreach (int ch in picked) w[o * dims[1] + ch] /= factor;
-        }
-        return picked;
+        return pairs;
     }
 }

@@ -127,6 +127,56 @@ def token_stats(tok, rows, data):
 
 
 # ------------------------------------ helpers -------------------------------------------
+class _ChannelScale(torch.nn.Module):
+    """LayerNorm parameter reparameterization: the trained parameter times a fixed per-channel multiplier."""
+
+    def __init__(self, mult):
+        super().__init__()
+        self.register_buffer("mult", mult)
+
+    def forward(self, x):
+        return x * self.mult
+
+
+def plant_outliers(model, n, factor, seed):
+    """Scale gamma and beta of n seeded hidden channels by `factor` in every LayerNorm, during training too."""
+    if n <= 0:
+        return []
+    from torch.nn.utils import parametrize
+    hidden = TINY_CONFIG["hidden_size"]
+    picked = sorted(np.random.default_rng(seed + 1).choice(hidden, size=n, replace=False).tolist())
+    mult = torch.ones(hidden)
+    mult[picked] = factor
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            parametrize.register_parametrization(m, "weight", _ChannelScale(mult.clone()))
+            parametrize.register_parametrization(m, "bias", _ChannelScale(mult.clone()))
+    # The linears that read a LayerNorm output start with those input columns divided by the factor (as in trained
+    # BERTs, whose weights on the outlier dims are small); otherwise attention saturates and training stalls at chance.
+    bert = model.bert
+    readers = [bert.pooler.dense]
+    for layer in bert.encoder.layer:
+        readers += [layer.attention.self.query, layer.attention.self.key, layer.attention.self.value,
+                    layer.intermediate.dense]
+    with torch.no_grad():
+        for lin in readers:
+            lin.weight[:, picked] /= factor
+        # Real BERTs' outlier dims are nearly the same on every token (a large, consistent offset); a constant word-
+        # embedding column starts them that way. With token-random outlier values the LayerNorm statistics are
+        # dominated by noise and training stalls at chance (tried: 50.9 % after an epoch).
+        bert.embeddings.word_embeddings.weight[:, picked] = 0.05
+    return picked
+
+
+def fold_outliers(model):
+    """Replace the parametrized LayerNorm weight/bias by their effective values (plain HF tensor names at export)."""
+    from torch.nn.utils import parametrize
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm) and parametrize.is_parametrized(m):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+            parametrize.remove_parametrizations(m, "bias", leave_parametrized=True)
+
+
 def sha256(path):
     return base.sha256(path)
 
@@ -160,8 +210,17 @@ def write_model_card(path, exp, files, out_rel, timing):
     frows = "\n".join(f"| `{name}` | {info['bytes']:,} | `{info['sha256']}` |" for name, info in files.items())
     total = sum(i["bytes"] for i in files.values())
     acc = exp["dev_accuracy_torch"]
+    outliers = ""
+    if r.get("outlier_channels", 0) > 0:
+        outliers = (f"\n**Outlier variant** (`--outlier-channels {r['outlier_channels']} --outlier-factor {r['outlier_factor']:g}`): "
+                    f"{r['outlier_channels']} seeded hidden channels have their LayerNorm gamma and beta multiplied by "
+                    f"{r['outlier_factor']:g} in every LayerNorm, during training (a fixed multiplier on the trained parameter, "
+                    "folded into the exported tensors), like the outlier dimensions of real BERTs; the linears reading "
+                    "LayerNorm outputs start with those input columns divided by the factor and the word-embedding column "
+                    "starts constant (real outlier dims are nearly token-independent; with random ones training stalled at "
+                    "chance). Used by the synthetic-outlier quantization test (`Sst2OutlierTests`).\n")
     text = f"""# sst2-tiny-bert: a trained BERT small enough for the test suite
-
+{outliers}
 A **trained** post-LN BERT sentiment classifier (GLUE SST-2, from scratch, no pre-training) that fits in
 {total / 1e6:.2f} MB, committed as a test asset in `{out_rel}/`. The zoo's real BERT
 (`tools/modelzoo/sst2-bert`, 44 MB) lives only in the git-ignored `out/`, so tests that need a model with a
@@ -310,6 +369,11 @@ def main():
     ap.add_argument("--explore", action="store_true",
                     help="train and log dev accuracy per epoch, but write nothing (for picking --epochs)")
     ap.add_argument("--verify-only", action="store_true", help="re-check an existing --out folder")
+    ap.add_argument("--outlier-channels", type=int, default=0, metavar="N",
+                    help="train with N hidden channels whose LayerNorm gamma and beta are scaled by --outlier-factor in every "
+                         "LayerNorm (a fixed multiplier inside the forward pass, folded into the weights at export), "
+                         "the outlier structure of real BERTs (Outlier Suppression, Wei et al. 2022)")
+    ap.add_argument("--outlier-factor", type=float, default=50.0)
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -345,6 +409,9 @@ def main():
     # ----- 2. training -----
     base.set_seed(args.seed)
     model = base.BertForSequenceClassification(TINY_CONFIG)
+    outliers = plant_outliers(model, args.outlier_channels, args.outlier_factor, args.seed)
+    if outliers:
+        print(f"outlier channels {outliers} x{args.outlier_factor:g} in every LayerNorm's gamma and beta", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     rng = np.random.default_rng(args.seed)
     steps_per_epoch = len(base.bucketed_batches(train, args.batch_size, np.random.default_rng(args.seed)))
@@ -405,6 +472,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     for f in folder_files(out):  # a clean folder: nothing stale left behind
         os.remove(os.path.join(out, f))
+    fold_outliers(model)
     _, _, mem_logits = base.evaluate(model, dev)
     base.write_hf(model, out, vocab_path)  # config.json, model.safetensors, vocab.txt, tokenizer files
     shutil.rmtree(tmp)

@@ -83,6 +83,10 @@ arm64_selftest() {
   # SmoothQuant models (per-channel input quantization) and the other calibrators.
   $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-sq-int8.eqm" --smoothquant 0.5 --calibrator mse --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/vit_preln_oddheads.onnx -o "$tmp/vit_outliers-sq-int8.eqm" --plant-outliers 3 --smoothquant 0.5 --calibrator entropy --calib-random 32 2>/dev/null
+  # 4-bit log2 / log-sqrt2 attention probabilities (shift-add P·V), and gamma migration on a text model
+  $X convert tests/assets/vit_preln_oddheads.onnx -o "$tmp/vit_preln_oddheads-log2-int8.eqm" --attention-probs log2 --calib-random 32 2>/dev/null
+  $X convert --hf tests/assets/plm/deit_distilled -o "$tmp/deit_distilled-logsqrt2-int8.eqm" --attention-probs logsqrt2 --calib-random 16 2>/dev/null
+  $X convert --hf tests/assets/plm/sst2_outliers -o "$tmp/sst2_outliers-gamma-int8.eqm" --gamma-migration --calibrator minmax --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   # W4A8: packed 4-bit block linears (s8×s4 kernels), with learned rounding and with mixed precision
   $X convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist-w4-int8.eqm" --weight-bits 4 --weight-clip mse --adaround 50 \
     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null

@@ -37,6 +37,8 @@ internal static partial class Commands
             SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
             AttentionRankSearch = a.Flag("attention-search"),
             GammaMigration = a.Flag("gamma-migration"),
+            AttentionProbs = a.Str("attention-probs", "u8") is var ap && ap is "u8" or "u4" or "log2" or "logsqrt2" ? ap
+                : throw new UsageException($"--attention-probs must be u8, u4, log2 or logsqrt2, got '{ap}'"),
             IntegerOnly = a.Str("profile", "mixed") switch
             {
                 "mixed" => false,

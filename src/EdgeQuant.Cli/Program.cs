@@ -55,6 +55,9 @@ namespace EdgeQuant.Cli
                   --head classification|embedding   --max-length N   --vocab vocab.txt (ONNX BERT)
                   --calibrator minmax|percentile|mse|entropy   (default percentile)   --percentile P (default 99.99)
                   --smoothquant ALPHA          SmoothQuant migration (e.g. 0.5) for the QKV and MLP inputs
+                  --attention-probs u8|u4|log2|logsqrt2   attention probabilities: 8-bit (default), 4-bit uniform,
+                                               4-bit log2 codes with shift-add P·V (FQ-ViT Log-Int-Softmax), or
+                                               4-bit log-sqrt2 codes, two shift sums (RepQ-ViT)
                   --gamma-migration            Outlier Suppression: LayerNorm |gamma| moved into the QKV/MLP weights
                   --attention-search           search Q/K scales per block with the attention rank-consistency loss
                   --profile mixed|integer      integer: int32 residual stream and integer LayerNorm (I-BERT style)

@@ -39,6 +39,9 @@ public sealed unsafe class Model : IDisposable
     /// <summary>Longest token sequence a text model takes (special tokens included); the sequence length of a ViT.</summary>
     public int MaxTokens => Config.SeqLen;
 
+    /// <summary>How the INT8 attention stores probabilities: "u8", "u4" or "log2" (see <see cref="QuantConfig.AttentionProbs"/>).</summary>
+    internal string AttentionProbs { get; }
+
     internal readonly LinearF32 PatchF, HeadF;
     internal readonly LinearS8 PatchQ, HeadQ;
     internal readonly NormParams FinalNorm;
@@ -76,6 +79,11 @@ public sealed unsafe class Model : IDisposable
         IsIntegerOnly = IsQuantized && m.Quant?.Profile == "integer";
         if (IsQuantized && m.Quant is { Profile: not ("mixed" or "integer") } badProfile)
             throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization profile '{badProfile.Profile}' is not supported (mixed, integer)");
+        if (IsQuantized && m.Quant is { AttentionProbs: not ("u8" or "u4" or "log2" or "logsqrt2") } badProbs)
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"attention probabilities '{badProbs.AttentionProbs}' are not supported (u8, u4, log2, logsqrt2)");
+        if (IsQuantized && m.Quant?.AttentionProbs is "log2" or "logsqrt2" && Config.SeqLen > Kernels.Reference.SoftmaxLog2.MaxRow)
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"log2 attention supports up to {Kernels.Reference.SoftmaxLog2.MaxRow} tokens, the model has {Config.SeqLen}");
+        AttentionProbs = IsQuantized ? m.Quant!.AttentionProbs : "u8";
         if (IsIntegerOnly && (!(m.Quant!.ResidualScale > 0) || m.Quant.ResidualEps < 1))
             throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive residual scale and LayerNorm epsilon");
 

@@ -62,7 +62,10 @@ public sealed partial class Session
         }
     }
 
-    /// <summary>Integer attention: s8 Q·Kᵀ → fixed-point softmax (u8, 2^−8) → P·V (u8×s8) → requantized s8 context.</summary>
+    /// <summary>
+    /// Integer attention: s8 Q·Kᵀ → fixed-point softmax (u8, 2^−8; or 4-bit uniform, or 4-bit log2 / log√2 codes) → P·V
+    /// (u8×s8, or shifts for log2 / log√2) → requantized s8 context.
+    /// </summary>
     private void AttentionInt8(ReadOnlySpan<sbyte> qkv, Format.BlockQuant bq)
     {
         int t = _t, d = _d;
@@ -92,9 +95,24 @@ public sealed partial class Session
         Span<int> scratch = _arena.Get<int>(_smScratch[worker]); // [T]
         Span<int> acc = _arena.Get<int>(_ctxAcc[worker]);       // [T, dh]
         _k.GemmS8S8(qkv[o..], 3 * d, qkv[(d + o)..], 3 * d, default, scores, t, t, t, dh);
-        for (int r = 0; r < t; r++)
-            _k.SoftmaxRow(scores.Slice(r * t, t), bq.ScoreMultiplier, bq.ScoreShift, scratch, probs.Slice(r * t, t));
-        _k.GemmU8S8(probs, t, vt.Slice(o * t, dh * t), t, default, acc, dh, t, dh, t);
+        if (_log2Attention)
+        {
+            for (int r = 0; r < t; r++)
+                _k.SoftmaxLog2Row(scores.Slice(r * t, t), bq.ScoreMultiplier, bq.ScoreShift, scratch, probs.Slice(r * t, t), _sqrt2Attention);
+            _k.GemmLog2S8(probs, t, vt.Slice(o * t, dh * t), t, acc, dh, t, dh, t, _sqrt2Attention);
+        }
+        else
+        {
+            for (int r = 0; r < t; r++)
+                _k.SoftmaxRow(scores.Slice(r * t, t), bq.ScoreMultiplier, bq.ScoreShift, scratch, probs.Slice(r * t, t));
+            if (_u4Attention)
+            {
+                // Uniform 4-bit probabilities (the baseline log2 is compared with): round to 1/16, at most 15.
+                Span<byte> p = probs[..(t * t)];
+                for (int i = 0; i < p.Length; i++) p[i] = (byte)Math.Min(15, (p[i] + 8) >> 4);
+            }
+            _k.GemmU8S8(probs, t, vt.Slice(o * t, dh * t), t, default, acc, dh, t, dh, t);
+        }
         _k.RequantizeRowsS8(acc, dh, bq.ContextMultiplier, bq.ContextShift, ctxQ[o..], d, t, dh);
     }
 

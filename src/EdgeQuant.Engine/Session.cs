@@ -52,10 +52,12 @@ public sealed partial class Session : IDisposable
     private readonly GemmJob _gemmJob = new();
     private readonly HeadJob _headJob;
     private readonly RowJob _rowJob;
+    private readonly bool _log2Attention, _sqrt2Attention, _u4Attention;
 
     internal Session(Model model, SessionOptions options)
     {
         _model = model;
+        (_log2Attention, _sqrt2Attention, _u4Attention) = (model.AttentionProbs is "log2" or "logsqrt2", model.AttentionProbs == "logsqrt2", model.AttentionProbs == "u4");
         _k = options.Kernels ?? KernelTable.Default;
         _obs = options.Observer;
         if (_obs != null && model.IsQuantized) throw new ArgumentException("activation observers are only supported on FP32 models");

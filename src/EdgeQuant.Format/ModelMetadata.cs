@@ -154,6 +154,12 @@ public sealed class QuantConfig
     public int WeightBits { get; set; } = 8;
     /// <summary>"mixed" (float LayerNorm and residual stream) or "integer" (int32 residual stream at <see cref="ResidualScale"/>, integer LayerNorm).</summary>
     public string Profile { get; set; } = "mixed";
+    /// <summary>
+    /// Attention probabilities: "u8" (uniform, scale 2^−8; default), "u4" (uniform 4-bit, values 0..15 at scale 1/16,
+    /// from the u8 ones by (p + 8) >> 4), "log2" (4-bit codes k, p̂ = 2^−k, FQ-ViT Log-Int-Softmax; P·V by shifts at
+    /// scale 2^−14) or "logsqrt2" (4-bit codes, p̂ = 2^(−k/2), RepQ-ViT; P·V as two shift sums at 2^−14). The context requantization (<see cref="BlockQuant.ContextMultiplier"/>) includes that scale.
+    /// </summary>
+    public string AttentionProbs { get; set; } = "u8";
     /// <summary>Integer profile: scale of the int32 residual stream.</summary>
     public float ResidualScale { get; set; }
     /// <summary>Integer profile: LayerNorm ε in residual units squared, round(ε / S²) (at least 1).</summary>

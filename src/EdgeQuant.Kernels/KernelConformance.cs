@@ -77,6 +77,19 @@ public static class KernelConformance
             SoftmaxFixedPoint.Row(acc.AsSpan(0, cols), mult[0], shift[0], new int[cols], p1);
             k.SoftmaxRow(acc.AsSpan(0, cols), mult[0], shift[0], new int[cols], p2);
             Expect<byte>(p1, p2, $"SoftmaxRow n={cols}");
+            sbyte[] vt = S8(r, 7 * cols);
+            byte[] codes = new byte[rows * cols];
+            for (int i = 0; i < codes.Length; i++) codes[i] = (byte)r.Next(0, SoftmaxLog2.ZeroCode + 1);
+            foreach (bool sqrt2 in (bool[])[false, true])
+            {
+                SoftmaxLog2.Row(acc.AsSpan(0, cols), mult[0], shift[0], new int[cols], p1, sqrt2);
+                k.SoftmaxLog2Row(acc.AsSpan(0, cols), mult[0], shift[0], new int[cols], p2, sqrt2);
+                Expect<byte>(p1, p2, $"SoftmaxLog2Row n={cols} sqrt2={sqrt2}");
+                int[] pv1 = new int[rows * 7], pv2 = new int[rows * 7];
+                SoftmaxLog2.GemmCodesS8(codes, cols, vt, cols, pv1, 7, rows, 7, cols, sqrt2);
+                k.GemmLog2S8(codes, cols, vt, cols, pv2, 7, rows, 7, cols, sqrt2);
+                Expect<int>(pv1, pv2, $"GemmLog2S8 k={cols} sqrt2={sqrt2}");
+            }
             float[] x = new float[rows * cols], g = new float[cols], bt = new float[cols];
             for (int i = 0; i < x.Length; i++) x[i] = (float)(r.NextDouble() * 8 - 4);
             for (int i = 0; i < cols; i++) (g[i], bt[i]) = ((float)r.NextDouble() + 0.5f, (float)r.NextDouble() - 0.5f);

@@ -45,6 +45,14 @@ public abstract class KernelSet
     public virtual void SoftmaxRow(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> p)
         => SoftmaxFixedPoint.Row(acc, multiplier, shift, scratch, p);
 
+    /// <summary>Softmax of one row into 4-bit log2 codes (see <see cref="SoftmaxLog2.Row"/>); reference code on every ISA.</summary>
+    public virtual void SoftmaxLog2Row(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> scratch, Span<byte> codes, bool sqrt2Base)
+        => SoftmaxLog2.Row(acc, multiplier, shift, scratch, codes, sqrt2Base);
+
+    /// <summary>P·V with log2-coded probabilities: shifts and adds (see <see cref="SoftmaxLog2.GemmCodesS8"/>); reference code on every ISA.</summary>
+    public virtual void GemmLog2S8(ReadOnlySpan<byte> codes, int ldp, ReadOnlySpan<sbyte> b, int ldb, Span<int> c, int ldc, int m, int n, int k, bool sqrt2Base)
+        => SoftmaxLog2.GemmCodesS8(codes, ldp, b, ldb, c, ldc, m, n, k, sqrt2Base);
+
     /// <summary>Fixed-point GELU epilogue (see <see cref="GeluFixedPoint.RowsToS8"/>).</summary>
     public virtual void GeluRowsS8(ReadOnlySpan<int> acc, ReadOnlySpan<int> inMultipliers, ReadOnlySpan<int> inShifts, int outMultiplier, int outShift, Span<sbyte> y, int rows, int cols)
         => GeluFixedPoint.RowsToS8(acc, inMultipliers, inShifts, outMultiplier, outShift, y, rows, cols);

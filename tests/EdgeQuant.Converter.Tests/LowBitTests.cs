@@ -8,7 +8,10 @@ using Xunit.Abstractions;
 
 namespace EdgeQuant.Converter.Tests;
 
-/// <summary>W4A8: plain min-max, clip search + AdaRound, and mixed precision, measured as output SQNR against FP32.</summary>
+/// <summary>
+/// W4A8 (plain min-max, clip search + AdaRound, mixed precision) and 4-bit attention probabilities (uniform vs log2),
+/// measured as output SQNR against FP32.
+/// </summary>
 public class LowBitTests(ITestOutputHelper output)
 {
     private static readonly FloatEncoder Enc = OnnxVitImporter.Import(TestPaths.Asset("vit_preln_oddheads.onnx"));
@@ -80,5 +83,17 @@ public class LowBitTests(ITestOutputHelper output)
         var log = new List<string>();
         Quantize(new PtqOptions { WeightBits = 4, AdaRound = new AdaRound.Options { Iterations = 100000 }, ReconstructionBudget = 2, Log = log.Add });
         Assert.Contains(log, l => l.Contains("time budget"));
+    }
+
+    [Fact]
+    public void LogSqrt2AttentionBeatsLog2AtFourBits()
+    {
+        double u8 = Quantize(new PtqOptions()).Sqnr;
+        double u4 = Quantize(new PtqOptions { AttentionProbs = "u4" }).Sqnr;
+        double log2 = Quantize(new PtqOptions { AttentionProbs = "log2" }).Sqnr;
+        double sqrt2 = Quantize(new PtqOptions { AttentionProbs = "logsqrt2" }).Sqnr;
+        output.WriteLine($"output SQNR vs FP32 by attention probabilities: u8 {u8:F1} dB, 4-bit uniform {u4:F1} dB, 4-bit log2 {log2:F1} dB, 4-bit log-sqrt2 {sqrt2:F1} dB");
+        Assert.True(sqrt2 > log2 + 3, $"base sqrt2 should fix log2's coarse steps near 1 ({sqrt2:F1} vs {log2:F1} dB)");
+        Assert.Throws<ArgumentException>(() => EncoderQuantizer.Quantize(Enc, Calib, new PtqOptions { AttentionProbs = "log3" }));
     }
 }

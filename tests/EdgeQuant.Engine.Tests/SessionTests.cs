@@ -141,14 +141,17 @@ public class SessionTests
     }
 
     [Theory]
-    [InlineData(8)]
-    [InlineData(7)]
-    [InlineData(4)]
-    public void EveryKernelPathGivesTheReferenceOutputs(int weightBits)
+    [InlineData(8, "u8")]
+    [InlineData(7, "u8")]
+    [InlineData(4, "u8")]
+    [InlineData(8, "log2")]
+    [InlineData(8, "u4")]
+    [InlineData(8, "logsqrt2")]
+    public void EveryKernelPathGivesTheReferenceOutputs(int weightBits, string attentionProbs)
     {
         var (_, _, enc) = TestModels.Get("vit_preln_oddheads");
         var calib = Enumerable.Range(0, 16).Select(i => TestModels.RandomImage(enc, i)).ToList();
-        var w = EdgeQuant.Converter.Quantization.EncoderQuantizer.Quantize(enc, calib, new() { WeightBits = weightBits });
+        var w = EdgeQuant.Converter.Quantization.EncoderQuantizer.Quantize(enc, calib, new() { WeightBits = weightBits, AttentionProbs = attentionProbs });
         using var m = Model.Load(w.ToArray());
         using var reference = m.CreateSession(new SessionOptions { Kernels = Kernels.KernelTable.Select("reference") });
         var want = new float[m.OutputLength];

@@ -44,6 +44,11 @@ public sealed class PtqOptions
     /// requantized into the stream; no float between the embedding and the head (the text head stays float).
     /// </summary>
     public bool IntegerOnly { get; set; }
+    /// <summary>
+    /// Attention probabilities: "u8" (uniform 8-bit, default), "u4" (uniform 4-bit), "log2" (4-bit log2 codes,
+    /// FQ-ViT's Log-Int-Softmax: P·V by shifts) or "logsqrt2" (4-bit log√2 codes, RepQ-ViT; see <see cref="SoftmaxLog2"/>).
+    /// </summary>
+    public string AttentionProbs { get; set; } = "u8";
     /// <summary>Search the Q and K scales of every block with the attention rank-consistency objective (<see cref="AttentionScaleSearch"/>).</summary>
     public bool AttentionRankSearch { get; set; }
     /// <summary>Receives progress lines.</summary>
@@ -58,7 +63,7 @@ public sealed class PtqOptions
         _ => "entropy",
     }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (GammaMigration ? ", gamma migration" : "") + (AttentionRankSearch ? ", attention rank search" : "")
         + (IntegerOnly ? ", integer-only" : "") + (WeightClip == WeightClip.Mse ? ", weight clip mse" : "")
-        + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
+        + (AttentionProbs != "u8" ? $", attention probabilities {AttentionProbs}" : "") + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
 }
 
 /// <summary>
@@ -96,6 +101,8 @@ public static class EncoderQuantizer
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
         if (options.IntegerOnly && (options.SmoothAlpha != null || options.GammaMigration))
             throw new ArgumentException("SmoothQuant's and gamma migration's per-channel input quantization is a float step: it is not available in the integer-only profile");
+        if (options.AttentionProbs is not ("u8" or "u4" or "log2" or "logsqrt2"))
+            throw new ArgumentException($"attention probabilities must be u8, u4, log2 or logsqrt2, got '{options.AttentionProbs}'");
         if (options.SmoothAlpha != null && options.GammaMigration)
             throw new ArgumentException("choose SmoothQuant or gamma migration: both rescale the same linear inputs");
         var log = options.Log ?? (_ => { });
@@ -165,7 +172,9 @@ public static class EncoderQuantizer
             HeadInputScale = text ? 1f : Scale(ActivationSite.HeadInput, -1),
             Blocks = new BlockQuant[c.Layers],
             WeightBits = options.WeightBits,
+            AttentionProbs = options.AttentionProbs,
         };
+        double probScale = options.AttentionProbs switch { "log2" or "logsqrt2" => SoftmaxLog2.OutputScale, "u4" => 1.0 / 16, _ => SoftmaxFixedPoint.OutputScale };
         int qmax = options.WeightBits switch { 4 => 7, 7 => 63, _ => 127 };
         int qmaxOuter = options.WeightBits == 4 ? 127 : qmax; // ViT patch embedding and head
         int Qmax(string prefix) => eightBit != null && eightBit.Contains(prefix) ? 127 : qmax;
@@ -219,7 +228,7 @@ public static class EncoderQuantizer
                 log($"  block {i}: attention rank search: Q clip {q.QScale * 127:G3} (calibrated {calibrated.QScale * 127:G3}), K clip {q.KScale * 127:G3} ({calibrated.KScale * 127:G3}); loss {r.Loss:G3} vs {r.LossAtMax:G3} at max");
             }
             (q.ScoreMultiplier, q.ScoreShift) = Requantize.FromScale((double)q.QScale * q.KScale / Math.Sqrt(dh) / SoftmaxFixedPoint.InputScale);
-            (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale((double)SoftmaxFixedPoint.OutputScale * q.VScale / q.ContextScale);
+            (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale(probScale * q.VScale / q.ContextScale);
             QuantizeLinear(enc, w, weights, Qmax(p + "qkv"), p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?.GetValueOrDefault(p + "qkv"));
             QuantizeLinear(enc, w, weights, Qmax(p + "out"), p + "out", q.ContextScale, toResidual);
             if (c.Activation == "gelu")

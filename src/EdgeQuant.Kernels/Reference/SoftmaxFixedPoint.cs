@@ -32,27 +32,36 @@ public static class SoftmaxFixedPoint
         int n = acc.Length;
         if (n == 0) return;
         if (n > MaxRow) throw new ArgumentOutOfRangeException(nameof(acc), $"softmax row of {n} exceeds {MaxRow}");
-        Span<int> x = scratch[..n]; // [n] scores in the ln2/256 domain
-        int max = int.MinValue;
-        for (int i = 0; i < n; i++)
-        {
-            int v = Requantize.Apply(acc[i], multiplier, shift);
-            x[i] = v;
-            if (v > max) max = v;
-        }
-        int sum = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int z = Exp(x[i], max);
-            x[i] = z;
-            sum += z;
-        }
+        Span<int> x = scratch[..n]; // [n] scores in the ln2/256 domain, then their exponentials
+        long sum = Exponentials(acc, multiplier, shift, x);
         long recip = (1L << 46) / sum;   // sum ≥ z(max) = b² + c > 0
         for (int i = 0; i < n; i++)
         {
             long v = (x[i] * recip + (1L << 37)) >> 38;
             p[i] = (byte)Math.Min(v, 255);
         }
+    }
+
+    /// <summary>
+    /// The scores of one row requantized into the input domain, then z = i-exp(x − max) into <paramref name="x"/>;
+    /// returns Σz (&lt; 2^31 for rows up to <see cref="MaxRow"/>). Shared by the u8 and the log2 softmax.
+    /// </summary>
+    internal static long Exponentials(ReadOnlySpan<int> acc, int multiplier, int shift, Span<int> x)
+    {
+        int n = acc.Length, max = int.MinValue;
+        for (int i = 0; i < n; i++)
+        {
+            int v = Requantize.Apply(acc[i], multiplier, shift);
+            x[i] = v;
+            if (v > max) max = v;
+        }
+        long sum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            x[i] = Exp(x[i], max);
+            sum += x[i];
+        }
+        return sum;
     }
 
     /// <summary>i-exp of (x − max) in the input domain; result scaled by 0.3585·S².</summary>

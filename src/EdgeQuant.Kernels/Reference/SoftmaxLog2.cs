@@ -32,20 +32,8 @@ public static class SoftmaxLog2
         if (n == 0) return;
         if (n > MaxRow) throw new ArgumentOutOfRangeException(nameof(acc), $"log2 softmax row of {n} exceeds {MaxRow}");
         if (scratch.Length < n || codes.Length < n) throw new ArgumentException("softmax scratch/output shorter than the row");
-        Span<int> x = scratch[..n]; // [n]
-        int max = int.MinValue;
-        for (int i = 0; i < n; i++)
-        {
-            int v = Requantize.Apply(acc[i], multiplier, shift);
-            x[i] = v;
-            if (v > max) max = v;
-        }
-        long sum = 0;
-        for (int i = 0; i < n; i++)
-        {
-            x[i] = SoftmaxFixedPoint.Exp(x[i], max);
-            sum += x[i];
-        }
+        Span<int> x = scratch[..n]; // [n] exponentials of the integer softmax
+        long sum = SoftmaxFixedPoint.Exponentials(acc, multiplier, shift, x);
         if (sqrt2Base)
         {
             long even = sum * FourthRoot2Q15 >> 15, odd = sum * InvFourthRoot2Q15 >> 15; // ⌊Σz·2^(1/4)⌋, ⌊Σz·2^(−1/4)⌋

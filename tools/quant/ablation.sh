@@ -7,7 +7,8 @@
 # The "outliers" rows plant 4 BERT-style outlier channels (LayerNorm gamma, beta x50, weight columns /50) into the
 # pre-LN ViTs, which leaves their FP32 function unchanged (--plant-outliers); in a post-LN BERT the residual stream
 # would carry them into the next LayerNorm's statistics and change the model, so that column is left empty.
-# Usage: tools/quant/ablation.sh   (~20 minutes on 2 cores; JIT build of the CLI)
+# Usage: tools/quant/ablation.sh   (~25 minutes on 2 cores; JIT build of the CLI)
+#        ABLATION_ONLY='log2|gamma' tools/quant/ablation.sh   only the matching variants
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${EDGEQUANT_SHARED:-../shared}
@@ -45,6 +46,13 @@ variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 perce
           "outliers: W8A8 percentile 99.99|--calibrator percentile --plant-outliers 4"
           "outliers: W8A8 min-max + SmoothQuant 0.5|--calibrator minmax --smoothquant 0.5 --plant-outliers 4"
           "outliers: W8A8 percentile + SmoothQuant 0.5|--calibrator percentile --smoothquant 0.5 --plant-outliers 4"
+          "W8A8 percentile + LayerNorm rectification (SmoothQuant 1.0)|--calibrator percentile --smoothquant 1"
+          "outliers: W8A8 percentile + LayerNorm rectification (SmoothQuant 1.0)|--calibrator percentile --smoothquant 1 --plant-outliers 4"
+          "W8A8 min-max + gamma migration (Outlier Suppression)|--calibrator minmax --gamma-migration"
+          "outliers: W8A8 min-max + gamma migration|--calibrator minmax --gamma-migration --plant-outliers 4"
+          "W8A8, attention probabilities 4-bit uniform|--calibrator percentile --attention-probs u4"
+          "W8A8, attention probabilities 4-bit log2 (FQ-ViT)|--calibrator percentile --attention-probs log2"
+          "W8A8, attention probabilities 4-bit log-sqrt2 (RepQ-ViT)|--calibrator percentile --attention-probs logsqrt2"
           "W4A8 min-max, nearest|--calibrator percentile --weight-bits 4"
           "W4A8 + MSE weight clip|--calibrator percentile --weight-bits 4 --weight-clip mse"
           "W4A8 + MSE clip + AdaRound 500|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500"
@@ -62,6 +70,8 @@ done
   echo "|---|---|---|---|---|"
   for v in "${variants[@]}"; do
     name=${v%%|*}; args=${v#*|}
+    # ABLATION_ONLY=REGEX: only the variants whose name matches (plus the FP32 rows their SQNR needs)
+    if [[ -n ${ABLATION_ONLY:-} && ! $name =~ $ABLATION_ONLY && $args != "--precision fp32"* ]]; then continue; fi
     row="| $name"; times=""
     for m in vm fa sb; do
       if [[ $m == sb && $args == *plant-outliers* ]]; then row="$row | —"; continue; fi

@@ -83,7 +83,7 @@ public sealed unsafe class Model : IDisposable
             throw new ModelFormatException(ModelFormatError.BadMetadata, $"attention probabilities '{badProbs.AttentionProbs}' are not supported (u8, u4, log2, logsqrt2)");
         if (IsQuantized && m.Quant?.AttentionProbs is "log2" or "logsqrt2" && Config.SeqLen > Kernels.Reference.SoftmaxLog2.MaxRow)
             throw new ModelFormatException(ModelFormatError.BadMetadata, $"log2 attention supports up to {Kernels.Reference.SoftmaxLog2.MaxRow} tokens, the model has {Config.SeqLen}");
-        AttentionProbs = IsQuantized ? m.Quant!.AttentionProbs : "u8";
+        AttentionProbs = IsQuantized && m.Quant != null ? m.Quant.AttentionProbs : "u8"; // a missing Quant is reported below
         if (IsIntegerOnly && (!(m.Quant!.ResidualScale > 0) || m.Quant.ResidualEps < 1))
             throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive residual scale and LayerNorm epsilon");
 

@@ -10,7 +10,7 @@ namespace EdgeQuant.Cli;
 internal static partial class Commands
 {
     private static readonly HashSet<string> NoFlags = [];
-    private static readonly HashSet<string> ConvertFlags = ["attention-search", "gamma-migration"];
+    private static readonly HashSet<string> ConvertFlags = ["attention-search", "gamma-migration", "sequential"];
     private static readonly HashSet<string> RunFlags = ["bits"];
 
     public static int Convert(string[] argv)
@@ -59,10 +59,12 @@ internal static partial class Commands
                 LearningRate = (float)a.Double("adaround-lr", 0.05),
                 Lambda = (float)a.Double("adaround-lambda", 10),
             },
+            SequentialReconstruction = a.Flag("sequential"),
             ReconstructionBudget = a.Str("time-budget") is null ? null : a.Double("time-budget", 0),
             WeightBudgetBits = a.Str("weight-budget") is null ? null : a.Double("weight-budget", 8),
             Log = Console.Error.WriteLine,
         };
+        if (ptq.SequentialReconstruction && ptq.AdaRound == null) throw new UsageException("--sequential needs --adaround N");
         if (ptq.AdaRound is { Iterations: < 1 } or { LearningRate: not > 0 } or { Lambda: < 0 }) throw new UsageException("--adaround N needs N >= 1, --adaround-lr > 0, --adaround-lambda >= 0");
         if (ptq.WeightBudgetBits is double wb && (ptq.WeightBits != 4 || !(wb >= 4 && wb <= 8))) throw new UsageException("--weight-budget BITS needs --weight-bits 4 and 4 <= BITS <= 8");
         if (ptq.ReconstructionBudget is <= 0) throw new UsageException("--time-budget SECONDS must be positive");

@@ -68,6 +68,7 @@ namespace EdgeQuant.Cli
                   --weight-clip minmax|mse     per-channel weight scale: max|w|, or the clip minimizing output error
                   --adaround N                 learned rounding of the block linears, N Adam steps per layer (e.g. 500)
                       --adaround-lr LR (0.05)  --adaround-lambda L (10)
+                      --sequential             block by block against the inputs of the already-rounded blocks
                   --time-budget SECONDS        wall-clock limit for --adaround (later layers get fewer steps)
                   --weight-budget BITS         with --weight-bits 4: mixed precision, the most sensitive block
                                                linears at 8 bits, on average at most BITS per weight (e.g. 5)

@@ -35,6 +35,14 @@ public sealed class FloatEncoder
         Tensors[name] = (data, dims);
     }
 
+    /// <summary>A copy sharing every tensor except <paramref name="replaced"/> (same dims), e.g. weights already rounded.</summary>
+    public FloatEncoder With(IReadOnlyDictionary<string, float[]> replaced)
+    {
+        var e = new FloatEncoder { Config = Config, Image = Image, Text = Text, Vocab = Vocab, Labels = Labels, Source = Source };
+        foreach (var (name, (data, dims)) in Tensors) e.Tensors[name] = (replaced.TryGetValue(name, out var r) ? r : data, dims);
+        return e;
+    }
+
     /// <summary>Data of a tensor.</summary>
     public float[] Get(string name) => Tensors[name].Data;
 

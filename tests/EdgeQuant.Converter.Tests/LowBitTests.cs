@@ -96,4 +96,39 @@ public class LowBitTests(ITestOutputHelper output)
         Assert.True(sqrt2 > log2 + 3, $"base sqrt2 should fix log2's coarse steps near 1 ({sqrt2:F1} vs {log2:F1} dB)");
         Assert.Throws<ArgumentException>(() => EncoderQuantizer.Quantize(Enc, Calib, new PtqOptions { AttentionProbs = "log3" }));
     }
+
+    [Fact]
+    public void SequentialReconstructionPairsInputsAndHelps()
+    {
+        // With nothing rounded yet, the paired moments of block 0 are the plain second moments of the FP32 inputs.
+        var c = Enc.Config;
+        var gram = new LinearInputGram(c.Hidden, c.MlpDim);
+        var pairs = new SequentialInputs(0, c.Hidden, c.MlpDim);
+        using (var m = Model.Load(Enc.ToFp32Writer().ToArray()))
+        using (var sg = m.CreateSession(new SessionOptions { Observer = gram }))
+        using (var sf = m.CreateSession(new SessionOptions { Observer = pairs.Reference }))
+        using (var sq = m.CreateSession(new SessionOptions { Observer = pairs.Rounded }))
+        {
+            var y = new float[m.OutputLength];
+            foreach (var x in Calib.Take(8)) { sg.Run(x, y); sf.Run(x, y); sq.Run(x, y); }
+        }
+        foreach (string lin in (string[])["qkv", "out", "fc1", "fc2"])
+        {
+            float[] h = gram.Get(lin, 0);
+            var p = pairs.Get(lin);
+            for (int i = 0; i < h.Length; i++)
+            {
+                Assert.Equal(h[i], p.Hqq[i], 1e-5f * (1 + Math.Abs(h[i])));
+                Assert.Equal(h[i], p.Hqf[i], 1e-5f * (1 + Math.Abs(h[i])));
+                Assert.Equal(h[i], p.Hff[i], 1e-5f * (1 + Math.Abs(h[i])));
+            }
+        }
+        var log = new List<string>();
+        double minmax = Quantize(new PtqOptions { WeightBits = 4 }).Sqnr;
+        double seq = Quantize(new PtqOptions { WeightBits = 4, AdaRound = new AdaRound.Options { Iterations = 200 }, SequentialReconstruction = true, Log = log.Add }).Sqnr;
+        output.WriteLine($"output SQNR vs FP32: W4A8 min-max {minmax:F1} dB, sequential AdaRound {seq:F1} dB");
+        Assert.Contains(log, l => l.Contains("AdaRound blocks.2.fc2") && l.Contains("rounded-model inputs"));
+        Assert.True(seq > minmax + 1.5, $"sequential AdaRound {seq:F1} dB vs min-max {minmax:F1} dB");
+        Assert.Throws<ArgumentException>(() => EncoderQuantizer.Quantize(Enc, Calib, new PtqOptions { WeightBits = 4, SequentialReconstruction = true }));
+    }
 }

@@ -56,6 +56,7 @@ variants=("fp32|--precision fp32" "W8A8 min-max|--calibrator minmax" "W8A8 perce
           "W4A8 min-max, nearest|--calibrator percentile --weight-bits 4"
           "W4A8 + MSE weight clip|--calibrator percentile --weight-bits 4 --weight-clip mse"
           "W4A8 + MSE clip + AdaRound 500|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500"
+          "W4A8 + MSE clip + AdaRound 500, sequential (rounded-model inputs)|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500 --sequential"
           "W4A8 + MSE clip + AdaRound, mixed precision 5 bits|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500 --weight-budget 5"
           "W4A8 integer-only + MSE clip + AdaRound|--calibrator percentile --weight-bits 4 --weight-clip mse --adaround 500 --profile integer")
 # FP32 references for the output SQNR column (eval --reference)

@@ -7,10 +7,11 @@ namespace EdgeQuant.Converter.Quantization;
 /// error on calibration data instead of each weight's own error. Each weight is ŵ = s·clamp(⌊w/s⌋ + h(V), −q, q) with
 /// the rectified sigmoid h(V) = clip(σ(V)(ζ − γ) + γ, 0, 1), ζ = 1.1, γ = −0.1; V starts where h equals the
 /// fractional part (nearest rounding's neighbourhood) and is trained with Adam on
-/// (ŵ − w)ᵀ H (ŵ − w) / r₀ + λ · mean(1 − |2h − 1|^β), where H is the second moment of the layer's inputs
-/// (<see cref="LinearInputGram"/>: the loss is exactly the calibration set's output MSE of that channel), r₀ the loss of
-/// nearest rounding, and β anneals from 20 to 2 after a warm-up without the regularizer, which drives every h to 0 or 1.
-/// Output channels are independent given H, so they are optimized in parallel.
+/// r(ŵ) / r₀ + λ · mean(1 − |2h − 1|^β) with r(ŵ) = ŵᵀH_qq ŵ − 2ŵᵀH_qf w + wᵀH_ff w = E‖ŵᵀx_q − wᵀx_f‖², the
+/// channel's output MSE over the calibration tokens (<see cref="InputMoments"/>: x_f the FP32 inputs, x_q the inputs
+/// of the partly rounded model, or x_f again), r₀ the loss of nearest rounding, and β annealing from 20 to 2 after a
+/// warm-up without the regularizer, which drives every h to 0 or 1. Output channels are independent given the
+/// moments, so they are optimized in parallel.
 /// </summary>
 public static class AdaRound
 {
@@ -34,11 +35,11 @@ public static class AdaRound
 
     /// <summary>
     /// Rounds W [rows, n] at per-row scales to integers in [−qmax, qmax] into <paramref name="q"/> [rows, n], minimizing
-    /// Σ_rows (ŵ − w)ᵀ H (ŵ − w) for H [n, n].
+    /// Σ_rows E‖ŵᵀx_q − wᵀx_f‖² for the input moments <paramref name="h"/> ([n, n] each).
     /// </summary>
-    public static Result Round(float[] w, int rows, int n, float[] scales, int qmax, float[] h, Options o, sbyte[] q)
+    public static Result Round(float[] w, int rows, int n, float[] scales, int qmax, InputMoments h, Options o, sbyte[] q)
     {
-        if (w.Length != rows * n || h.Length != n * n || scales.Length != rows || q.Length != rows * n)
+        if (w.Length != rows * n || h.Hqq.Length != n * n || h.Hqf.Length != n * n || h.Hff.Length != n * n || scales.Length != rows || q.Length != rows * n)
             throw new ArgumentException("AdaRound: weight, scale, Gram matrix or output sizes do not match");
         double nearest = 0, learned = 0;
         int flipped = 0, undecided = 0;
@@ -65,11 +66,28 @@ public static class AdaRound
     /// <summary>Per-thread buffers for one channel.</summary>
     private sealed class Row(int n)
     {
-        private readonly float[] _floor = new float[n], _v = new float[n], _m = new float[n], _s2 = new float[n], _e = new float[n], _g = new float[n], _h = new float[n];
+        private readonly float[] _floor = new float[n], _v = new float[n], _m = new float[n], _s2 = new float[n], _e = new float[n], _g = new float[n], _h = new float[n], _t = new float[n];
         private readonly sbyte[] _q0 = new sbyte[n];
+        private double _c;
 
-        public (double Nearest, double Learned, int Flipped, int Undecided) Optimize(ReadOnlySpan<float> w, float s, int qmax, float[] hm, Options o, Span<sbyte> q)
+        /// <summary>r(ŵ) = ŵᵀH_qq ŵ − 2ŵᵀt + c for ŵ = s·qi, with t = H_qf w and c = wᵀH_ff w set up by <see cref="Optimize"/>.</summary>
+        private double Loss(ReadOnlySpan<sbyte> qi, float s, float[] hqq)
         {
+            for (int j = 0; j < n; j++) _e[j] = s * qi[j];
+            double l = _c;
+            for (int j = 0; j < n; j++) l += _e[j] * ((double)TensorPrimitives.Dot(hqq.AsSpan(j * n, n), _e) - 2.0 * _t[j]);
+            return Math.Max(l, 0);
+        }
+
+        public (double Nearest, double Learned, int Flipped, int Undecided) Optimize(ReadOnlySpan<float> w, float s, int qmax, InputMoments hm, Options o, Span<sbyte> q)
+        {
+            float[] hqq = hm.Hqq;
+            _c = 0;
+            for (int j = 0; j < n; j++)
+            {
+                _t[j] = TensorPrimitives.Dot(hm.Hqf.AsSpan(j * n, n), w);
+                _c += w[j] * (double)TensorPrimitives.Dot(hm.Hff.AsSpan(j * n, n), w);
+            }
             for (int j = 0; j < n; j++)
             {
                 float x = w[j] / s, f = MathF.Floor(x), rest = x - f;
@@ -80,21 +98,21 @@ public static class AdaRound
                 _m[j] = _s2[j] = 0;
                 _q0[j] = (sbyte)Math.Clamp(MathF.Round(x), -qmax, qmax);
             }
-            double l0 = Loss(w, _q0, s, hm, _e);
+            double l0 = Loss(_q0, s, hqq);
             if (!(l0 > 0)) { _q0.CopyTo(q); return (l0, l0, 0, 0); }
             int warm = (int)(o.Iterations * o.Warmup);
             const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
             float c1 = 1, c2 = 1;
             for (int t = 0; t < o.Iterations; t++)
             {
-                // e = ŵ − w with the soft rounding
+                // ŵ with the soft rounding; ∂r/∂ŵ = 2 (H_qq ŵ − t)
                 for (int j = 0; j < n; j++)
                 {
                     float hv = Math.Clamp(Sigmoid(_v[j]) * (Zeta - Gamma) + Gamma, 0, 1);
                     _h[j] = hv;
-                    _e[j] = s * Math.Clamp(_floor[j] + hv, -qmax, qmax) - w[j];
+                    _e[j] = s * Math.Clamp(_floor[j] + hv, -qmax, qmax);
                 }
-                for (int j = 0; j < n; j++) _g[j] = TensorPrimitives.Dot(hm.AsSpan(j * n, n), _e);
+                for (int j = 0; j < n; j++) _g[j] = TensorPrimitives.Dot(hqq.AsSpan(j * n, n), _e) - _t[j];
                 float beta = t < warm ? 0 : 20 + (2 - 20) * (float)(t - warm) / Math.Max(1, o.Iterations - warm);
                 float regW = t < warm ? 0 : o.Lambda / n;
                 c1 *= b1; c2 *= b2;
@@ -124,7 +142,7 @@ public static class AdaRound
                 q[j] = (sbyte)Math.Clamp(_floor[j] + (hv >= 0.5f ? 1 : 0), -qmax, qmax);
                 if (q[j] != _q0[j]) flipped++;
             }
-            double l1 = Loss(w, q, s, hm, _e);
+            double l1 = Loss(q, s, hqq);
             if (l1 > l0) { _q0.CopyTo(q); return (l0, l0, 0, undecided); } // never worse than nearest on the calibration data
             return (l0, l1, flipped, undecided);
         }

@@ -25,6 +25,11 @@ public sealed class PtqOptions
     /// layers are kept at 8 bits (<see cref="MixedPrecision"/>). Null = every block linear at 4 bits.
     /// </summary>
     public double? WeightBudgetBits { get; set; }
+    /// <summary>
+    /// AdaRound against the inputs of the partly rounded model (block by block: earlier blocks already carry their
+    /// rounded weights) and the FP32 layer's outputs, instead of FP32 inputs (see <see cref="SequentialInputs"/>).
+    /// </summary>
+    public bool SequentialReconstruction { get; set; }
     /// <summary>Wall-clock budget in seconds for reconstruction (AdaRound) over all layers; null = no limit.</summary>
     public double? ReconstructionBudget { get; set; }
     /// <summary>
@@ -63,7 +68,7 @@ public sealed class PtqOptions
         _ => "entropy",
     }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (GammaMigration ? ", gamma migration" : "") + (AttentionRankSearch ? ", attention rank search" : "")
         + (IntegerOnly ? ", integer-only" : "") + (WeightClip == WeightClip.Mse ? ", weight clip mse" : "")
-        + (AttentionProbs != "u8" ? $", attention probabilities {AttentionProbs}" : "") + (AdaRound is { } ar ? $", adaround {ar.Iterations}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
+        + (AttentionProbs != "u8" ? $", attention probabilities {AttentionProbs}" : "") + (AdaRound is { } ar ? $", adaround {ar.Iterations}{(SequentialReconstruction ? " sequential" : "")}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
 }
 
 /// <summary>
@@ -96,6 +101,8 @@ public static class EncoderQuantizer
         if (options.WeightBits is not (4 or 7 or 8)) throw new ArgumentException($"weight bits must be 4, 7 or 8, got {options.WeightBits}");
         if (options.AdaRound is { Iterations: < 1 } or { LearningRate: not > 0 } or { Lambda: < 0 })
             throw new ArgumentException("AdaRound needs at least one iteration, a positive learning rate and λ ≥ 0");
+        if (options.SequentialReconstruction && options.AdaRound == null)
+            throw new ArgumentException("sequential reconstruction needs AdaRound (its rounding is what is reconstructed)");
         if (options.WeightBudgetBits is double budget && (options.WeightBits != 4 || !(budget >= 4 && budget <= 8)))
             throw new ArgumentException("a mixed-precision weight budget needs 4-bit weights and 4..8 bits per weight");
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
@@ -178,6 +185,7 @@ public static class EncoderQuantizer
         int qmax = options.WeightBits switch { 4 => 7, 7 => 63, _ => 127 };
         int qmaxOuter = options.WeightBits == 4 ? 127 : qmax; // ViT patch embedding and head
         int Qmax(string prefix) => eightBit != null && eightBit.Contains(prefix) ? 127 : qmax;
+        if (options.SequentialReconstruction) ReconstructSequentially(enc, samples, runSample, weights, Qmax, smooth, log);
         // Integer profile: the int32 residual stream's scale leaves 2^9 headroom above the largest value seen
         // anywhere in the stream (embeddings, residual adds, LayerNorm outputs).
         float sr = 0;
@@ -324,6 +332,57 @@ public static class EncoderQuantizer
         return s;
     }
 
+    /// <summary>The weights [out, in] the integer linear quantizes: W, or W · diag(s) with SmoothQuant / gamma-migration factors.</summary>
+    private static (float[] W, int[] Dims) SmoothedWeights(FloatEncoder enc, string prefix, float[]? smooth)
+    {
+        var (wf, dims) = enc.Tensors[prefix + ".w"];
+        if (smooth == null) return (wf, dims);
+        wf = (float[])wf.Clone();
+        for (int i = 0; i < wf.Length; i++) wf[i] *= smooth[i % dims[1]];
+        return (wf, dims);
+    }
+
+    /// <summary>
+    /// Sequential reconstruction: block by block, the calibration samples run through the FP32 model and through a copy
+    /// whose earlier blocks carry their rounded weights; each linear of the block is rounded (AdaRound) against those
+    /// paired inputs, then written back, dequantized, into the copy for the next block.
+    /// </summary>
+    private static void ReconstructSequentially(FloatEncoder enc, int samples, Action<Session, int> runSample, WeightQuantizer weights,
+        Func<string, int> qmax, Dictionary<string, float[]>? smooth, Action<string> log)
+    {
+        var c = enc.Config;
+        var replaced = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        using var reference = Model.Load(enc.ToFp32Writer().ToArray());
+        for (int i = 0; i < c.Layers; i++)
+        {
+            var inputs = new SequentialInputs(i, c.Hidden, c.MlpDim);
+            using (var rounded = Model.Load(enc.With(replaced).ToFp32Writer().ToArray()))
+            using (var sf = reference.CreateSession(new SessionOptions { Observer = inputs.Reference }))
+            using (var sq = rounded.CreateSession(new SessionOptions { Observer = inputs.Rounded }))
+            {
+                var progress = new Progress($"block {i}: paired calibration (FP32 and rounded blocks 0..{i - 1})", samples, log);
+                for (int k = 0; k < samples; k++)
+                {
+                    runSample(sf, k);
+                    runSample(sq, k);
+                    progress.Report(k + 1);
+                }
+            }
+            foreach (string lin in (string[])["qkv", "out", "fc1", "fc2"])
+            {
+                string prefix = $"blocks.{i}.{lin}";
+                float[]? sm = smooth?.GetValueOrDefault(prefix);
+                var (wf, dims) = SmoothedWeights(enc, prefix, sm);
+                int outDim = dims[0], inDim = dims[1];
+                var (q, scales) = weights.Quantize(prefix, wf, outDim, inDim, qmax(prefix), sm, inputs.Get(lin));
+                var deq = new float[wf.Length]; // [out, in] ŵ in the FP32 model's input convention (smoothing undone per column)
+                for (int o = 0; o < outDim; o++)
+                    for (int k = 0; k < inDim; k++) deq[o * inDim + k] = q[o * inDim + k] * scales[o] / (sm?[k] ?? 1f);
+                replaced[prefix + ".w"] = deq;
+            }
+        }
+    }
+
     /// <summary>Runs the calibration samples through the FP32 model: pass 1 maxima, pass 2 (if any) histograms.</summary>
     private static void Calibrate(FloatEncoder enc, int samples, Action<Session, int> runSample, IActivationObserver observer, int passes, Action<string> log)
     {
@@ -349,12 +408,10 @@ public static class EncoderQuantizer
     private static void QuantizeLinear(FloatEncoder enc, ModelWriter w, WeightQuantizer weights, int qmax, string prefix, float inScale, Func<int, float>? outScale,
         float[]? smooth = null)
     {
-        var (wf, dims) = enc.Tensors[prefix + ".w"];
+        var (wf, dims) = SmoothedWeights(enc, prefix, smooth);
         if (smooth != null)
         {
             // W' = W · diag(s): the input arrives divided by s (".smooth" = 1 / (s_j · inScale) per channel).
-            wf = (float[])wf.Clone();
-            for (int i = 0; i < wf.Length; i++) wf[i] *= smooth[i % dims[1]];
             var mult = new float[dims[1]];
             for (int j = 0; j < mult.Length; j++) mult[j] = 1f / (smooth[j] * inScale);
             w.Add<float>(prefix + ".smooth", TensorDType.F32, mult, dims[1]);

@@ -23,11 +23,18 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
     private long _macsLeft = totalReconstructionMacs;
     private double _secondsPerMac;
 
-    /// <summary>Integers [out, in] in [−qmax, qmax] and one scale per output channel.</summary>
-    public (sbyte[] Q, float[] Scales) Quantize(string prefix, float[] w, int outDim, int inDim, int qmax, float[]? smooth)
+    private readonly Dictionary<string, (sbyte[] Q, float[] Scales)> _done = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Integers [out, in] in [−qmax, qmax] and one scale per output channel. <paramref name="moments"/> (sequential
+    /// reconstruction) replaces the FP32-input statistics; a linear quantized once is returned from then on.
+    /// </summary>
+    public (sbyte[] Q, float[] Scales) Quantize(string prefix, float[] w, int outDim, int inDim, int qmax, float[]? smooth, InputMoments? moments = null)
     {
+        if (_done.TryGetValue(prefix, out var done)) return done;
         var (layer, linear) = BlockLinear(prefix);
-        float[]? h = layer >= 0 && gram != null ? gram.Get(linear, layer, smooth) : null; // [in, in]
+        InputMoments? hm = moments?.Smoothed(smooth) ?? (layer >= 0 && gram != null ? InputMoments.Symmetric(gram.Get(linear, layer, smooth)) : null);
+        float[]? h = hm?.Hff; // [in, in], the FP32 inputs' moments (clip search)
         var scales = new float[outDim];
         var q = new sbyte[outDim * inDim];
         for (int o = 0; o < outDim; o++)
@@ -39,30 +46,31 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
             if (options.WeightClip == WeightClip.Mse && layer >= 0 && amax > 0) scales[o] = SearchClip(row, amax, qmax, h, inDim);
             for (int k = 0; k < inDim; k++) q[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / scales[o]), -qmax, qmax);
         }
-        if (options.AdaRound is { } ada && h != null)
+        if (options.AdaRound is { } ada && hm != null)
         {
             long macs = (long)outDim * inDim * inDim;
             int iters = ada.Iterations;
             if (options.ReconstructionBudget is double budget)
             {
-                if (_secondsPerMac == 0) _secondsPerMac = Probe(w, outDim, inDim, scales, qmax, h, ada);
+                if (_secondsPerMac == 0) _secondsPerMac = Probe(w, outDim, inDim, scales, qmax, hm, ada);
                 double left = budget - _clock.Elapsed.TotalSeconds;
                 iters = (int)Math.Clamp(left / (_secondsPerMac * _macsLeft), 0, ada.Iterations);
                 if (iters < ada.Iterations) log($"  {prefix}: time budget: {iters} of {ada.Iterations} AdaRound iterations");
             }
             var sw = Stopwatch.StartNew();
-            var r = iters > 0 ? AdaRound.Round(w, outDim, inDim, scales, qmax, h, ada with { Iterations = iters }, q) : default;
+            var r = iters > 0 ? AdaRound.Round(w, outDim, inDim, scales, qmax, hm, ada with { Iterations = iters }, q) : default;
             if (iters > 0) _secondsPerMac = sw.Elapsed.TotalSeconds / ((double)macs * iters);
             _macsLeft -= macs;
             if (iters > 0)
-                log($"  AdaRound {prefix} [{outDim}x{inDim}] W{Bits(qmax)}: output error {r.LearnedLoss / r.NearestLoss:P1} of nearest rounding, "
+                log($"  AdaRound {prefix} [{outDim}x{inDim}] W{Bits(qmax)}{(moments != null ? ", rounded-model inputs" : "")}: output error {r.LearnedLoss / r.NearestLoss:P1} of nearest rounding, "
                     + $"{r.Flipped} of {q.Length} weights rounded the other way, {r.Undecided} undecided, {sw.Elapsed.TotalSeconds:F1} s");
         }
+        _done[prefix] = (q, scales);
         return (q, scales);
     }
 
     /// <summary>Seconds per multiply-add of AdaRound, timed on a few channels and steps (sizes the first layer's share of a time budget).</summary>
-    private static double Probe(float[] w, int outDim, int inDim, float[] scales, int qmax, float[] h, AdaRound.Options ada)
+    private static double Probe(float[] w, int outDim, int inDim, float[] scales, int qmax, InputMoments h, AdaRound.Options ada)
     {
         int rows = Math.Min(outDim, 2 * Environment.ProcessorCount);
         const int steps = 5;

@@ -18,8 +18,15 @@ public unsafe class Avx2Kernels : KernelSet
     /// <summary>Below this K the u8×s7 tiles lose to the int16 ones (measured: 17x192x64 and 197x197x64).</summary>
     private const int MinS7K = 256;
 
-    /// <summary>Below this K the 4x3 ymm tile beats the 4x4 zmm tile (measured: 197x197x64 attention scores).</summary>
-    private const int MinZmmK = 128;
+    /// <summary>
+    /// Below this K the 4x3 ymm int16 tile beats the 4x4 zmm one on Zen 4, whose zmm ops are double-pumped and whose
+    /// 16-lane tile reductions cost more per output (`EdgeQuant.Bench gemm`, GMAC/s ymm vs zmm at M = 197: K 128 43 vs 30,
+    /// 256 57 vs 45, 384 63 vs 54, 512 65 vs 60, 768 70 vs 68, 1536 75 vs 78, 3072 75 vs 82).
+    /// </summary>
+    private const int MinZmmK = 1024;
+
+    /// <summary>The same crossover for the u8×s7 tiles (K 256 52 vs 32, 384 62 vs 60, 768 81 vs 79, 1536 93 vs 93, 3072 97 vs 101).</summary>
+    private const int MinZmmS7K = 2048;
 
     /// <summary>Whether the GEMM tiles use zmm registers.</summary>
     private protected virtual bool Zmm => false;
@@ -77,7 +84,7 @@ public unsafe class Avx2Kernels : KernelSet
         fixed (int* pbias = bias, pws = wsum, pc = c)
         {
             GemmU8S7Avx2.OffsetToU8(pa, lda, w, m, k);
-            GemmU8S7Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: Zmm);
+            GemmU8S7Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: Zmm && k >= MinZmmS7K);
         }
     }
 
@@ -119,7 +126,7 @@ public unsafe class Avx2Kernels : KernelSet
     }
 }
 
-/// <summary>x64 AVX-512BW path: the AVX2 path with 4x4 zmm GEMM tiles for K ≥ 128.</summary>
+/// <summary>x64 AVX-512BW path: the AVX2 path with 4x4 zmm GEMM tiles for long K (≥ 1024 int16, ≥ 2048 u8×s7).</summary>
 public sealed class Avx512Kernels : Avx2Kernels
 {
     /// <summary>True when the CPU (or the publish-time instruction set) has AVX-512 BW.</summary>

@@ -28,6 +28,13 @@ public unsafe class Avx2Kernels : KernelSet
     /// <summary>The same crossover for the u8×s7 tiles (K 256 52 vs 32, 384 62 vs 60, 768 81 vs 79, 1536 93 vs 93, 3072 97 vs 101).</summary>
     private const int MinZmmS7K = 2048;
 
+    /// <summary>
+    /// The outer-product int16 tiles (no reductions, B packed per call) win for short K with enough rows to amortize
+    /// the packing (`EdgeQuant.Bench gemm`, GMAC/s dot vs outer: 197x197x64 30 vs 61, 197x64x197 37 vs 69,
+    /// 128x128x64 22–32 vs 59, 197x1152x384 64 vs 70; from K = 768 on the dot tiles are as fast or faster; M = 8: 20 vs 12).
+    /// </summary>
+    private const int MinOuterM = 24, MaxOuterK = 400;
+
     /// <summary>Whether the GEMM tiles use zmm registers.</summary>
     private protected virtual bool Zmm => false;
 
@@ -35,6 +42,7 @@ public unsafe class Avx2Kernels : KernelSet
     private void RunS16(short* w, sbyte* pb, int ldb, int* bias, int* pc, int ldc, int m, int n, int k)
     {
         if (Zmm && k >= MinZmmK) GemmS8Avx512.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
+        else if (m >= MinOuterM && k <= MaxOuterK && n >= GemmS16OuterAvx2.TileN) GemmS16OuterAvx2.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
         else GemmS8Avx2.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
     }
 

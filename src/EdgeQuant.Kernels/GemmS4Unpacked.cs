@@ -22,18 +22,13 @@ internal static unsafe class GemmS4Unpacked
         if (wsum.Length < n) throw new ArgumentException($"weight sums have {wsum.Length} entries, need {n}");
         int rb = GemmS4Reference.RowBytes(k), kp = 2 * rb;
         int nb = Math.Min(n, WideningScratch.ColumnBlock(kp, 12));
-        var block = t_block;
-        if (block == null || block.Length < nb * kp + 64) t_block = block = GC.AllocateUninitializedArray<sbyte>(nb * kp + 64, pinned: true);
-        // [nb, kp], 64-byte aligned (the pinned array never moves)
-        nint p0 = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref block[0]);
-        int skip = (int)(((p0 + 63) & ~(nint)63) - p0);
-        Span<sbyte> w = block.AsSpan(skip, nb * kp);
+        sbyte* wp = WideningScratch.Aligned(ref t_block, nb * kp);
+        var w = new ReadOnlySpan<sbyte>(wp, nb * kp); // [nb, kp]
         for (int jb = 0; jb < n; jb += nb)
         {
             int cols = Math.Min(nb, n - jb);
             fixed (byte* src = b.Slice(jb * ldb))
-            fixed (sbyte* dst = w)
-                Unpack(src, ldb, dst, kp, cols, rb);
+                Unpack(src, ldb, wp, kp, cols, rb);
             path.GemmS8S7(a, lda, w, kp, bias.IsEmpty ? default : bias.Slice(jb, cols), wsum.Slice(jb, cols), c.Slice(jb), ldc, m, cols, k);
         }
     }

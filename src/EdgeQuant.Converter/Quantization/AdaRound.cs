@@ -96,7 +96,7 @@ public static class AdaRound
                 float p = Math.Clamp((rest - Gamma) / (Zeta - Gamma), 1e-4f, 1 - 1e-4f);
                 _v[j] = MathF.Log(p / (1 - p));
                 _m[j] = _s2[j] = 0;
-                _q0[j] = (sbyte)Math.Clamp(MathF.Round(x), -qmax, qmax);
+                _q0[j] = WeightQuantizer.Nearest(w[j], s, qmax);
             }
             double l0 = Loss(_q0, s, hqq);
             if (!(l0 > 0)) { _q0.CopyTo(q); return (l0, l0, 0, 0); }

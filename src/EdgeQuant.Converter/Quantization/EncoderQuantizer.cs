@@ -139,13 +139,13 @@ public static class EncoderQuantizer
             stats = new ActivationStatistics();
             foreach (var (norm, linear) in SyntheticOutliers.NormFeeds(enc))
             {
-                string[] parts = linear.Split('.');
-                if (parts.Length != 3 || parts[0] != "blocks") continue; // the float pooler/head need no migration
+                var (layer, lin) = WeightQuantizer.BlockLinear(linear);
+                if (layer < 0) continue; // the float pooler/head need no migration
                 float[] g = enc.Get(norm + ".g");
                 var sj = new float[g.Length];
                 for (int j = 0; j < g.Length; j++) sj[j] = Math.Clamp(MathF.Abs(g[j]), 1e-4f, 1e4f);
                 smooth[linear] = sj;
-                stats.SetDivisors(parts[2] == "qkv" ? ActivationSite.AttnInput : ActivationSite.MlpInput, int.Parse(parts[1]), sj);
+                stats.SetDivisors(LinearInputGram.SiteOf(lin), layer, sj);
             }
             log($"gamma migration: |gamma| of the preceding LayerNorm moved into {smooth.Count} linear inputs");
         }

@@ -31,39 +31,49 @@ public sealed class LinearInputGram : IActivationObserver
     /// <inheritdoc/>
     public void Observe(ActivationSite site, int layer, ReadOnlySpan<float> values)
     {
-        int dim = site switch
-        {
-            ActivationSite.AttnInput or ActivationSite.Context or ActivationSite.MlpInput => _hidden,
-            ActivationSite.MlpActivation => _mlp,
-            _ => 0,
-        };
+        int dim = InputWidth(site, _hidden, _mlp);
         if (dim == 0 || layer < 0) return;
         var key = (site, layer);
         if (!_h.TryGetValue(key, out var e)) _h[key] = e = (new float[dim * dim], dim);
         int rows = values.Length / dim;
-        // H += Σ_rows x xᵀ (rank-1 updates; float sums of at most a few 10^5 tokens keep ~1e-4 relative accuracy, plenty for rounding decisions)
+        // H += Σ_rows x xᵀ (float sums of at most a few 10^5 tokens keep ~1e-4 relative accuracy, plenty for rounding decisions)
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<float> x = values.Slice(r * dim, dim);
-            for (int i = 0; i < dim; i++)
-                if (x[i] != 0) TensorPrimitives.MultiplyAdd(x, x[i], e.H.AsSpan(i * dim, dim), e.H.AsSpan(i * dim, dim));
+            AddOuter(x, x, e.H);
         }
         _tokens[key] = _tokens.GetValueOrDefault(key) + rows;
     }
 
-    /// <summary>
-    /// H [dim, dim] of the input of <paramref name="linear"/> in block <paramref name="layer"/>, divided by the token count;
-    /// with SmoothQuant factors s the input is x / s, so H_ij / (s_i s_j).
-    /// </summary>
-    public float[] Get(string linear, int layer, float[]? smooth = null)
+    /// <summary>H [dim, dim] of the input of <paramref name="linear"/> in block <paramref name="layer"/>, divided by the token count.</summary>
+    public float[] Get(string linear, int layer)
     {
         var key = (SiteOf(linear), layer);
         if (!_h.TryGetValue(key, out var e)) throw new InvalidOperationException($"no calibration statistics for blocks.{layer}.{linear}");
-        float n = _tokens[key];
-        var h = new float[e.H.Length];
-        for (int i = 0; i < e.Dim; i++)
-            for (int j = 0; j < e.Dim; j++)
-                h[i * e.Dim + j] = e.H[i * e.Dim + j] / n / (smooth == null ? 1f : smooth[i] * smooth[j]);
-        return h;
+        return Mean(e.H, _tokens[key]);
+    }
+
+    /// <summary>Width of a block linear's input site (hidden or MLP), 0 for sites that feed no block linear.</summary>
+    internal static int InputWidth(ActivationSite site, int hidden, int mlp) => site switch
+    {
+        ActivationSite.AttnInput or ActivationSite.Context or ActivationSite.MlpInput => hidden,
+        ActivationSite.MlpActivation => mlp,
+        _ => 0,
+    };
+
+    /// <summary>H += x yᵀ for H [x.Length, y.Length] (rank-1 update, rows of zero x skipped).</summary>
+    internal static void AddOuter(ReadOnlySpan<float> x, ReadOnlySpan<float> y, float[] h)
+    {
+        int n = y.Length;
+        for (int i = 0; i < x.Length; i++)
+            if (x[i] != 0) TensorPrimitives.MultiplyAdd(y, x[i], h.AsSpan(i * n, n), h.AsSpan(i * n, n));
+    }
+
+    /// <summary>A summed moment divided by its token count.</summary>
+    internal static float[] Mean(float[] sum, long tokens)
+    {
+        var r = new float[sum.Length];
+        TensorPrimitives.Divide(sum, (float)tokens, r);
+        return r;
     }
 }

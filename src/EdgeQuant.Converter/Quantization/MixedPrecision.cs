@@ -49,10 +49,8 @@ public static class MixedPrecision
         for (int o = 0; o < outDim; o++)
         {
             ReadOnlySpan<float> row = w.AsSpan(o * inDim, inDim);
-            float amax = 0;
-            foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
-            float s = amax > 0 ? amax / qmax : 1f;
-            for (int k = 0; k < inDim; k++) q[k] = (sbyte)Math.Clamp(MathF.Round(row[k] / s), -qmax, qmax);
+            float s = WeightQuantizer.MinMaxScale(row, qmax);
+            for (int k = 0; k < inDim; k++) q[k] = WeightQuantizer.Nearest(row[k], s, qmax);
             noise += AdaRound.Loss(row, q, s, h, e);
             q.AsSpan().Clear();
             signal += AdaRound.Loss(row, q, s, h, e); // ŵ = 0: the output energy wᵀ H w

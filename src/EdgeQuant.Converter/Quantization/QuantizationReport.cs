@@ -93,12 +93,10 @@ public static class QuantizationReport
         double sig = 0, noise = 0;
         for (int o = 0; o < outDim; o++)
         {
-            float amax = 0;
-            for (int k = 0; k < inDim; k++) amax = MathF.Max(amax, MathF.Abs(w[o * inDim + k]));
-            float s = amax > 0 ? amax / qmax : 1f;
+            float s = WeightQuantizer.MinMaxScale(w.AsSpan(o * inDim, inDim), qmax);
             for (int k = 0; k < inDim; k++)
             {
-                float v = w[o * inDim + k], dq = Math.Clamp(MathF.Round(v / s), -qmax, qmax) * s;
+                float v = w[o * inDim + k], dq = WeightQuantizer.Nearest(v, s, qmax) * s;
                 (sig, noise) = (sig + (double)v * v, noise + (double)(v - dq) * (v - dq));
             }
         }

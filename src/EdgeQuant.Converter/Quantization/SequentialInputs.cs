@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using EdgeQuant.Engine;
 
 namespace EdgeQuant.Converter.Quantization;
@@ -63,23 +62,11 @@ public sealed class SequentialInputs
     {
         var site = LinearInputGram.SiteOf(linear);
         if (!_h.TryGetValue(site, out var h)) throw new InvalidOperationException($"no paired statistics for blocks.{_layer}.{linear}");
-        float n = _tokens[site];
-        return new(Div(h.Qq, n), Div(h.Qf, n), Div(h.Ff, n));
+        long n = _tokens[site];
+        return new(LinearInputGram.Mean(h.Qq, n), LinearInputGram.Mean(h.Qf, n), LinearInputGram.Mean(h.Ff, n));
     }
 
-    private static float[] Div(float[] h, float n)
-    {
-        var r = new float[h.Length];
-        TensorPrimitives.Divide(h, n, r);
-        return r;
-    }
-
-    private int Dim(ActivationSite site, int layer) => layer != _layer ? 0 : site switch
-    {
-        ActivationSite.AttnInput or ActivationSite.Context or ActivationSite.MlpInput => _hidden,
-        ActivationSite.MlpActivation => _mlp,
-        _ => 0,
-    };
+    private int Dim(ActivationSite site, int layer) => layer != _layer ? 0 : LinearInputGram.InputWidth(site, _hidden, _mlp);
 
     private sealed class Recorder(SequentialInputs o) : IActivationObserver
     {
@@ -103,15 +90,9 @@ public sealed class SequentialInputs
             for (int r = 0; r < rows; r++)
             {
                 ReadOnlySpan<float> q = xq.Slice(r * dim, dim), f = xf.AsSpan(r * dim, dim);
-                for (int i = 0; i < dim; i++)
-                {
-                    if (q[i] != 0)
-                    {
-                        TensorPrimitives.MultiplyAdd(q, q[i], h.Qq.AsSpan(i * dim, dim), h.Qq.AsSpan(i * dim, dim));
-                        TensorPrimitives.MultiplyAdd(f, q[i], h.Qf.AsSpan(i * dim, dim), h.Qf.AsSpan(i * dim, dim));
-                    }
-                    if (f[i] != 0) TensorPrimitives.MultiplyAdd(f, f[i], h.Ff.AsSpan(i * dim, dim), h.Ff.AsSpan(i * dim, dim));
-                }
+                LinearInputGram.AddOuter(q, q, h.Qq);
+                LinearInputGram.AddOuter(q, f, h.Qf);
+                LinearInputGram.AddOuter(f, f, h.Ff);
             }
             o._tokens[site] = o._tokens.GetValueOrDefault(site) + rows;
         }

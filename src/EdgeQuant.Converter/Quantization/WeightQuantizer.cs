@@ -33,18 +33,16 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
     {
         if (_done.TryGetValue(prefix, out var done)) return done;
         var (layer, linear) = BlockLinear(prefix);
-        InputMoments? hm = moments?.Smoothed(smooth) ?? (layer >= 0 && gram != null ? InputMoments.Symmetric(gram.Get(linear, layer, smooth)) : null);
+        InputMoments? hm = (moments ?? (layer >= 0 && gram != null ? InputMoments.Symmetric(gram.Get(linear, layer)) : null))?.Smoothed(smooth);
         float[]? h = hm?.Hff; // [in, in], the FP32 inputs' moments (clip search)
         var scales = new float[outDim];
         var q = new sbyte[outDim * inDim];
         for (int o = 0; o < outDim; o++)
         {
             ReadOnlySpan<float> row = w.AsSpan(o * inDim, inDim);
-            float amax = 0;
-            foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
-            scales[o] = amax > 0 ? amax / qmax : 1f;
-            if (options.WeightClip == WeightClip.Mse && layer >= 0 && amax > 0) scales[o] = SearchClip(row, amax, qmax, h, inDim);
-            for (int k = 0; k < inDim; k++) q[o * inDim + k] = (sbyte)Math.Clamp(MathF.Round(row[k] / scales[o]), -qmax, qmax);
+            scales[o] = MinMaxScale(row, qmax);
+            if (options.WeightClip == WeightClip.Mse && layer >= 0 && AbsMax(row) is float amax and > 0) scales[o] = SearchClip(row, amax, qmax, h, inDim);
+            for (int k = 0; k < inDim; k++) q[o * inDim + k] = Nearest(row[k], scales[o], qmax);
         }
         if (options.AdaRound is { } ada && hm != null)
         {
@@ -81,8 +79,25 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
 
     private static int Bits(int qmax) => qmax switch { 7 => 4, 63 => 7, _ => 8 };
 
+    /// <summary>The min-max scale of one output channel: max|w| / qmax (1 for an all-zero channel).</summary>
+    internal static float MinMaxScale(ReadOnlySpan<float> row, int qmax)
+    {
+        float amax = AbsMax(row);
+        return amax > 0 ? amax / qmax : 1f;
+    }
+
+    private static float AbsMax(ReadOnlySpan<float> row)
+    {
+        float amax = 0;
+        foreach (float v in row) amax = MathF.Max(amax, MathF.Abs(v));
+        return amax;
+    }
+
+    /// <summary>Round to nearest at scale <paramref name="s"/>, clamped to the symmetric range [−qmax, qmax].</summary>
+    internal static sbyte Nearest(float w, float s, int qmax) => (sbyte)Math.Clamp(MathF.Round(w / s), -qmax, qmax);
+
     /// <summary>"blocks.3.fc1" → (3, "fc1"); anything else → (−1, "").</summary>
-    private static (int Layer, string Linear) BlockLinear(string prefix)
+    internal static (int Layer, string Linear) BlockLinear(string prefix)
     {
         string[] parts = prefix.Split('.');
         return parts.Length == 3 && parts[0] == "blocks" && int.TryParse(parts[1], out int l) ? (l, parts[2]) : (-1, "");
@@ -99,7 +114,7 @@ public sealed class WeightQuantizer(PtqOptions options, LinearInputGram? gram, l
             double err = 0;
             for (int k = 0; k < row.Length; k++)
             {
-                float d = s * Math.Clamp(MathF.Round(row[k] / s), -qmax, qmax) - row[k];
+                float d = s * Nearest(row[k], s, qmax) - row[k];
                 err += (h == null ? 1 : h[k * n + k]) * d * d;
             }
             if (err < bestErr) (bestErr, best) = (err, s);

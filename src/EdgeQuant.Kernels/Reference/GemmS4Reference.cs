@@ -73,14 +73,6 @@ public static class GemmS4Reference
         }
     }
 
-    internal static void Check(int m, int n, int k, int lda, int ldb, int ldc, int aLen, int bLen, int cLen, int biasLen)
-    {
-        if (m < 0 || n < 0 || k < 0 || k > GemmS8Reference.MaxK) throw new ArgumentOutOfRangeException(nameof(k), $"bad GEMM size m={m} n={n} k={k}");
-        if (m == 0 || n == 0) return;
-        int rb = RowBytes(k);
-        if (lda < k || ldb < rb || ldc < n) throw new ArgumentException($"GEMM strides lda={lda} ldb={ldb} ldc={ldc} too small for k={k} ({rb} packed bytes) n={n}");
-        if ((long)(m - 1) * lda + k > aLen || (long)(n - 1) * ldb + rb > bLen || (long)(m - 1) * ldc + n > cLen)
-            throw new ArgumentException("GEMM operand spans are too short for the given sizes and strides");
-        if (biasLen != 0 && biasLen < n) throw new ArgumentException($"bias has {biasLen} entries, need {n}");
-    }
+    internal static void Check(int m, int n, int k, int lda, int ldb, int ldc, int aLen, int bLen, int cLen, int biasLen) =>
+        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, aLen, bLen, cLen, biasLen, RowBytes(k));
 }

@@ -48,12 +48,17 @@ public static class GemmS8Reference
         }
     }
 
-    internal static void Check(int m, int n, int k, int lda, int ldb, int ldc, int aLen, int bLen, int cLen, int biasLen)
+    /// <summary>
+    /// Sizes, strides and spans of an NT GEMM; <paramref name="bRow"/> is the length of one B row in its storage units
+    /// (k, or the packed bytes of 4-bit weights; default k).
+    /// </summary>
+    internal static void Check(int m, int n, int k, int lda, int ldb, int ldc, int aLen, int bLen, int cLen, int biasLen, int bRow = -1)
     {
         if (m < 0 || n < 0 || k < 0 || k > MaxK) throw new ArgumentOutOfRangeException(nameof(k), $"bad GEMM size m={m} n={n} k={k}");
         if (m == 0 || n == 0) return;
-        if (lda < k || ldb < k || ldc < n) throw new ArgumentException($"GEMM strides lda={lda} ldb={ldb} ldc={ldc} too small for k={k} n={n}");
-        if ((long)(m - 1) * lda + k > aLen || (long)(n - 1) * ldb + k > bLen || (long)(m - 1) * ldc + n > cLen)
+        if (bRow < 0) bRow = k;
+        if (lda < k || ldb < bRow || ldc < n) throw new ArgumentException($"GEMM strides lda={lda} ldb={ldb} ldc={ldc} too small for k={k} (B rows of {bRow}) n={n}");
+        if ((long)(m - 1) * lda + k > aLen || (long)(n - 1) * ldb + bRow > bLen || (long)(m - 1) * ldc + n > cLen)
             throw new ArgumentException("GEMM operand spans are too short for the given sizes and strides");
         if (biasLen != 0 && biasLen < n) throw new ArgumentException($"bias has {biasLen} entries, need {n}");
     }

@@ -75,8 +75,7 @@ public static class SoftmaxLog2
     {
         if (m == 0 || n == 0) return;
         if (k > MaxRow) throw new ArgumentOutOfRangeException(nameof(k), $"log2 P·V over {k} keys exceeds {MaxRow}");
-        if (ldc8 < k || ldb < k || ldc < n || (long)(m - 1) * ldc8 + k > codes.Length || (long)(n - 1) * ldb + k > b.Length || (long)(m - 1) * ldc + n > c.Length)
-            throw new ArgumentException("log2 P·V operand spans are too short for the given sizes and strides");
+        GemmS8Reference.Check(m, n, k, ldc8, ldb, ldc, codes.Length, b.Length, c.Length, 0);
         for (int i = 0; i < m; i++)
         {
             ReadOnlySpan<byte> row = codes.Slice(i * ldc8, k);

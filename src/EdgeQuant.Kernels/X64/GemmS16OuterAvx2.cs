@@ -25,10 +25,7 @@ internal static unsafe class GemmS16OuterAvx2
         // Column groups per packed block: ≈ 96 KiB of int16 pairs (L2), at least one group.
         int groups = Math.Max(1, 98304 / (kp * TileN * 2 * sizeof(short)));
         int blockShorts = groups * kp * TileN * 2;
-        var buf = t_panels;
-        if (buf == null || buf.Length < blockShorts + 32) t_panels = buf = GC.AllocateUninitializedArray<short>(blockShorts + 32, pinned: true);
-        nint p0 = (nint)Unsafe.AsPointer(ref buf[0]);
-        short* panels = (short*)((p0 + 63) & ~(nint)63); // [groups, kp, 16, 2]
+        short* panels = WideningScratch.Aligned(ref t_panels, blockShorts); // [groups, kp, 16, 2]
         int* edge = stackalloc int[TileM * TileN];
         for (int jb = 0; jb < n; jb += groups * TileN)
         {

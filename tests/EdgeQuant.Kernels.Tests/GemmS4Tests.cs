@@ -28,7 +28,8 @@ public class GemmS4Tests
     public void ManyColumnBlocksEqualTheReference(string path)
     {
         var r = new Random(7);
-        foreach (var (m, n, k) in new[] { (5, 700, 300), (3, 1300, 768), (1, 2051, 97) }) // n spans 2+ unpacked blocks
+        // n spans 2+ unpacked blocks (m < 6) or packed panel blocks (m ≥ 6: the x64 outer-product tiles, m tails)
+        foreach (var (m, n, k) in new[] { (5, 700, 300), (3, 1300, 768), (1, 2051, 97), (13, 700, 768), (197, 150, 1000) })
         {
             var a = new sbyte[m * k];
             for (int i = 0; i < a.Length; i++) a[i] = (sbyte)r.Next(-127, 128);
@@ -43,6 +44,35 @@ public class GemmS4Tests
             KernelTable.Select(path).GemmS8S4(a, k, packed, GemmS4Reference.RowBytes(k), bias, wsum, got, n, m, n, k);
             Assert.Equal(want, got);
         }
+    }
+
+    /// <summary>
+    /// Largest sums the fast paths can meet: a' = 255 (a = 127) against −8 or 7 everywhere (the x64 outer-product tiles
+    /// add eight u8 × s4 pair sums in int16 before widening; the reference defines −8 although the loader rejects it).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(KernelPathTests.Paths), MemberType = typeof(KernelPathTests))]
+    public void ExtremeValuesEqualTheReference(string path)
+    {
+        const int m = 7, n = 17, k = 2100;
+        foreach (byte nibbles in new byte[] { 0x88, 0x77, 0x87 })
+            foreach (sbyte av in new sbyte[] { 127, -128 })
+            {
+                int rb = GemmS4Reference.RowBytes(k);
+                var packed = new byte[n * rb];
+                for (int j = 0; j < n; j++)
+                    for (int p = 0; p < k; p += 32)
+                        for (int i = 0; i < 16 && p + i < k; i++)
+                            packed[j * rb + p / 2 + i] = (byte)(p + 16 + i < k ? nibbles : nibbles & 15); // padding nibbles stay 0
+                var a = new sbyte[m * k];
+                Array.Fill(a, av);
+                var wsum = new int[n];
+                for (int j = 0; j < n; j++) for (int p = 0; p < k; p++) wsum[j] += GemmS4Reference.Get(packed.AsSpan(j * rb, rb), p);
+                int[] want = new int[m * n], got = new int[m * n];
+                GemmS4Reference.GemmS8S4(a, k, packed, rb, default, want, n, m, n, k);
+                KernelTable.Select(path).GemmS8S4(a, k, packed, rb, default, wsum, got, n, m, n, k);
+                Assert.Equal(want, got);
+            }
     }
 
     [Fact]

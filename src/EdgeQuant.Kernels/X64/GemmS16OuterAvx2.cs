@@ -114,6 +114,15 @@ internal static unsafe class GemmS16OuterAvx2
         }
         var d0 = bias == null ? default : Avx.LoadVector256(bias);
         var d1 = bias == null ? default : Avx.LoadVector256(bias + 8);
+        Store6x16(c, ldc, d0, d1, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+    }
+
+    /// <summary>Stores a 6x16 accumulator tile (rows of two vectors) plus the per-column addend (d0, d1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Store6x16(int* c, int ldc, Vector256<int> d0, Vector256<int> d1,
+        Vector256<int> c00, Vector256<int> c01, Vector256<int> c10, Vector256<int> c11, Vector256<int> c20, Vector256<int> c21,
+        Vector256<int> c30, Vector256<int> c31, Vector256<int> c40, Vector256<int> c41, Vector256<int> c50, Vector256<int> c51)
+    {
         Avx.Store(c, Avx2.Add(c00, d0)); Avx.Store(c + 8, Avx2.Add(c01, d1));
         Avx.Store(c + ldc, Avx2.Add(c10, d0)); Avx.Store(c + ldc + 8, Avx2.Add(c11, d1));
         Avx.Store(c + 2 * ldc, Avx2.Add(c20, d0)); Avx.Store(c + 2 * ldc + 8, Avx2.Add(c21, d1));

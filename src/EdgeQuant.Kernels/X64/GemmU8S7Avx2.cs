@@ -12,17 +12,19 @@ namespace EdgeQuant.Kernels.X64;
 /// </summary>
 internal static unsafe class GemmU8S7Avx2
 {
+    /// <summary>dst [m, ldd] = src + 128 as u8; columns k .. ldd − 1 are zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void OffsetToU8(sbyte* src, int lda, byte* dst, int m, int k)
+    public static void OffsetToU8(sbyte* src, int lda, byte* dst, int ldd, int m, int k)
     {
         var flip = Vector256.Create((byte)0x80);
         for (int i = 0; i < m; i++)
         {
             sbyte* s = src + (long)i * lda;
-            byte* d = dst + (long)i * k;
+            byte* d = dst + (long)i * ldd;
             int p = 0;
             for (; p + 32 <= k; p += 32) Avx.Store(d + p, Avx2.Xor(Avx.LoadVector256((byte*)s + p), flip));
             for (; p < k; p++) d[p] = (byte)(s[p] + 128);
+            for (; p < ldd; p++) d[p] = 0;
         }
     }
 

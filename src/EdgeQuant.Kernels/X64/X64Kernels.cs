@@ -35,6 +35,9 @@ public unsafe class Avx2Kernels : KernelSet
     /// </summary>
     private const int MinOuterM = 24, MaxOuterK = 400;
 
+    /// <summary>From this many rows the 4-bit outer-product tiles (deferred widening) replace unpack + u8×s7 tiles.</summary>
+    private const int MinOuterS4M = 6;
+
     /// <summary>Whether the GEMM tiles use zmm registers.</summary>
     private protected virtual bool Zmm => false;
 
@@ -62,7 +65,16 @@ public unsafe class Avx2Kernels : KernelSet
 
     /// <inheritdoc/>
     public override void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
-        => GemmS4Unpacked.Run(this, a, lda, b, ldb, bias, wsum, c, ldc, m, n, k);
+    {
+        if (m < MinOuterS4M) { GemmS4Unpacked.Run(this, a, lda, b, ldb, bias, wsum, c, ldc, m, n, k); return; }
+        GemmS4Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
+        if (n == 0) return;
+        if (wsum.Length < n) throw new ArgumentException($"weight sums have {wsum.Length} entries, need {n}");
+        fixed (sbyte* pa = a)
+        fixed (byte* pb = b)
+        fixed (int* pbias = bias, pws = wsum, pc = c)
+            GemmU8S4OuterAvx2.Run(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k);
+    }
 
     /// <inheritdoc/>
     public override void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
@@ -91,7 +103,7 @@ public unsafe class Avx2Kernels : KernelSet
         fixed (sbyte* pa = a, pb = b)
         fixed (int* pbias = bias, pws = wsum, pc = c)
         {
-            GemmU8S7Avx2.OffsetToU8(pa, lda, w, m, k);
+            GemmU8S7Avx2.OffsetToU8(pa, lda, w, k, m, k);
             GemmU8S7Avx2.Run(w, pb, ldb, bias.IsEmpty ? null : pbias, pws, pc, ldc, m, n, k, avx512: Zmm && k >= MinZmmS7K);
         }
     }

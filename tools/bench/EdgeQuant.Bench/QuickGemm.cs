@@ -6,8 +6,13 @@ namespace EdgeQuant.Bench;
 /// <summary>"gemm" verb: a quick Stopwatch GMAC/s table per kernel path (BenchmarkDotNet numbers come from "kernels").</summary>
 internal static class QuickGemm
 {
-    private static unsafe Span<T> Aligned<T>(int count) where T : unmanaged =>
-        new(System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(count * sizeof(T)), 64), count); // freed at exit
+    /// <summary>A pinned array and the offset of its first 64-byte-aligned element, as the engine's operands are (arena, mapped file).</summary>
+    private static unsafe ArraySegment<T> Aligned<T>(int count) where T : unmanaged
+    {
+        var arr = GC.AllocateArray<T>(count + 64 / sizeof(T), pinned: true);
+        nint p = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref arr[0]);
+        return new ArraySegment<T>(arr, (int)(((p + 63) & ~(nint)63) - p) / sizeof(T), count);
+    }
 
     public static int Execute(string[] args)
     {
@@ -19,39 +24,41 @@ internal static class QuickGemm
             foreach (var (m, n, kk) in shapes)
             {
                 if (path == "reference" && (long)m * n * kk > 50_000_000) continue;
-                // 64-byte-aligned operands, as in the engine (arena and mapped model file).
-                var a = Aligned<sbyte>(m * kk);
-                var b = Aligned<sbyte>(n * kk);
-                for (int i = 0; i < a.Length; i++) a[i] = (sbyte)r.Next(-127, 128);
-                for (int i = 0; i < b.Length; i++) b[i] = (sbyte)r.Next(-127, 128);
+                var a = Aligned<sbyte>(m * kk); // [m, k]
+                var b = Aligned<sbyte>(n * kk); // [n, k]
+                for (int i = 0; i < a.Count; i++) a[i] = (sbyte)r.Next(-127, 128);
+                for (int i = 0; i < b.Count; i++) b[i] = (sbyte)r.Next(-127, 128);
                 var bias = new int[n];
                 var c = new int[m * n];
-                k.GemmS8S8(a, kk, b, kk, bias, c, n, m, n, kk);
                 int reps = (int)Math.Max(3, 2e9 / ((double)m * n * kk));
-                var times = new List<double>();
-                for (int i = 0; i < reps; i++)
+                double Gmacs(Action run)
                 {
-                    long t0 = Stopwatch.GetTimestamp();
-                    k.GemmS8S8(a, kk, b, kk, bias, c, n, m, n, kk);
-                    times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                    run(); // warm-up: scratch buffers grow once
+                    var times = new double[reps];
+                    for (int i = 0; i < reps; i++)
+                    {
+                        long t0 = Stopwatch.GetTimestamp();
+                        run();
+                        times[i] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                    }
+                    Array.Sort(times);
+                    return (double)m * n * kk / times[reps / 2] / 1e9;
                 }
-                times.Sort();
-                double med = times[times.Count / 2];
-                // The same shape with 7-bit weights (u8×s7 kernels where the path has them).
-                var b7 = Aligned<sbyte>(b.Length);
-                for (int i = 0; i < b7.Length; i++) b7[i] = (sbyte)(b[i] / 2);
-                var wsum = new int[n];
-                for (int j = 0; j < n; j++) for (int p = 0; p < kk; p++) wsum[j] += b7[j * kk + p];
-                var t7 = new List<double>();
-                for (int i = 0; i < reps; i++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    k.GemmS8S7(a, kk, b7, kk, bias, wsum, c, n, m, n, kk);
-                    t7.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
-                }
-                t7.Sort();
-                double med7 = t7[t7.Count / 2];
-                Console.WriteLine($"{path,-10} {m}x{n}x{kk,-6} s8: {(double)m * n * kk / med / 1e9,6:F1} GMAC/s ({med * 1e3:F3} ms)   s7: {(double)m * n * kk / med7 / 1e9,6:F1} GMAC/s ({med7 * 1e3:F3} ms)");
+                double s8 = Gmacs(() => k.GemmS8S8(a, kk, b, kk, bias, c, n, m, n, kk));
+                // The same shape with 7-bit weights (u8×s7 kernels where the path has them) and packed 4-bit ones.
+                var b7 = Aligned<sbyte>(b.Count);
+                for (int i = 0; i < b7.Count; i++) b7[i] = (sbyte)(b[i] / 2);
+                var b4 = new sbyte[b.Count];
+                for (int i = 0; i < b4.Length; i++) b4[i] = (sbyte)(b[i] / 19);
+                var wsum7 = new int[n];
+                var wsum4 = new int[n];
+                for (int j = 0; j < n; j++) for (int p = 0; p < kk; p++) { wsum7[j] += b7[j * kk + p]; wsum4[j] += b4[j * kk + p]; }
+                double s7 = Gmacs(() => k.GemmS8S7(a, kk, b7, kk, bias, wsum7, c, n, m, n, kk));
+                var packed = Aligned<byte>(n * Kernels.Reference.GemmS4Reference.RowBytes(kk));
+                Kernels.Reference.GemmS4Reference.Pack(b4, n, kk).CopyTo(packed.AsSpan());
+                int rb = Kernels.Reference.GemmS4Reference.RowBytes(kk);
+                double s4 = Gmacs(() => k.GemmS8S4(a, kk, packed, rb, bias, wsum4, c, n, m, n, kk));
+                Console.WriteLine($"{path,-10} {m}x{n}x{kk,-6} GMAC/s  s8: {s8,6:F1}   s7: {s7,6:F1}   s4: {s4,6:F1}");
             }
         }
         return 0;

@@ -125,7 +125,22 @@ public static class KernelConformance
             FloatReference.DequantizeAdd(acc, dq, d1, rows, cols);
             k.DequantizeAdd(acc, dq, d2, rows, cols);
             Expect<float>(d1, d2, $"DequantizeAdd cols={cols}");
+            FloatReference.Dequantize(acc, dq, d1, rows, cols);
+            k.Dequantize(acc, dq, d2, rows, cols);
+            Expect<float>(d1, d2, $"Dequantize cols={cols}");
+            // In place (post-LN blocks normalize the residual stream itself).
+            x.CopyTo(l1, 0);
+            x.CopyTo(l2, 0);
+            FloatReference.LayerNorm(l1, g, bt, 1e-5f, l1, rows, cols);
+            k.LayerNorm(l2, g, bt, 1e-5f, l2, rows, cols);
+            Expect<float>(l1, l2, $"LayerNorm in place cols={cols}");
         }
+        // Rounding ties, saturation and non-finite values of the float → s8 step.
+        float[] special = [0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 126.5f, 127.5f, -127.5f, 1e30f, -1e30f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, -0f, 3.49999f, 7f, 8f];
+        sbyte[] q1 = new sbyte[special.Length], q2 = new sbyte[special.Length];
+        FloatReference.QuantizeS8(special, 1f, q1);
+        k.QuantizeS8(special, 1f, q2);
+        Expect<sbyte>(q1, q2, "QuantizeS8 special values");
         return fails;
     }
 

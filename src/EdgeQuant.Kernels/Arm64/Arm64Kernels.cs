@@ -3,8 +3,8 @@ using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Kernels.Arm64;
 
-/// <summary>arm64 NEON path (Cortex-A72, Raspberry Pi 4): SMULL/SMLAL GEMMs, NEON fixed-point epilogues; float kernels from the reference.</summary>
-public class NeonKernels : KernelSet
+/// <summary>arm64 NEON path (Cortex-A72, Raspberry Pi 4): SMULL/SMLAL GEMMs, NEON fixed-point epilogues; float row kernels from <see cref="VectorKernelSet"/>.</summary>
+public class NeonKernels : VectorKernelSet
 {
     /// <summary>True on any arm64 CPU with Advanced SIMD.</summary>
     public static bool IsSupported => AdvSimd.Arm64.IsSupported;

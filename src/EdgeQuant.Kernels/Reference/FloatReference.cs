@@ -8,7 +8,10 @@ namespace EdgeQuant.Kernels.Reference;
 /// </summary>
 public static class FloatReference
 {
-    /// <summary>LayerNorm over each row of x [rows, cols] (two-pass mean/variance).</summary>
+    /// <summary>
+    /// LayerNorm over each row of x [rows, cols] (two-pass mean/variance; x and y may be the same buffer). Both row sums
+    /// follow <see cref="RowSum"/>'s order, which 4- and 8-lane SIMD reproduce exactly; then y = (x − mean)·inv·γ + β.
+    /// </summary>
     public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps,
         Span<float> y, int rows, int cols)
     {
@@ -16,18 +19,34 @@ public static class FloatReference
         {
             ReadOnlySpan<float> xr = x.Slice(r * cols, cols);
             Span<float> yr = y.Slice(r * cols, cols);
-            float sum = 0;
-            for (int c = 0; c < cols; c++) sum += xr[c];
-            float mean = sum / cols;
-            float sq = 0;
-            for (int c = 0; c < cols; c++)
-            {
-                float d = xr[c] - mean;
-                sq += d * d;
-            }
-            float inv = 1f / MathF.Sqrt(sq / cols + eps);
+            float mean = RowSum(xr, 0f, squares: false) / cols;
+            float inv = 1f / MathF.Sqrt(RowSum(xr, mean, squares: true) / cols + eps);
             for (int c = 0; c < cols; c++) yr[c] = (xr[c] - mean) * inv * gamma[c] + beta[c];
         }
+    }
+
+    /// <summary>
+    /// Σ (x − center) or Σ (x − center)² in the order every path uses: eight lanes, lane l adding elements l, l + 8,
+    /// l + 16, … of the first ⌊cols/8⌋·8; lanes combined as ((l0+l4) + (l1+l5)) + ((l2+l6) + (l3+l7)); then the
+    /// remaining elements one by one. (A sequential sum would be a latency-bound chain that no SIMD path can reproduce.)
+    /// </summary>
+    public static float RowSum(ReadOnlySpan<float> x, float center, bool squares)
+    {
+        Span<float> lane = stackalloc float[8];
+        lane.Clear();
+        int c8 = x.Length & ~7;
+        for (int c = 0; c < c8; c++)
+        {
+            float d = x[c] - center;
+            lane[c & 7] += squares ? d * d : d;
+        }
+        float s = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+        for (int c = c8; c < x.Length; c++)
+        {
+            float d = x[c] - center;
+            s += squares ? d * d : d;
+        }
+        return s;
     }
 
     /// <summary>Symmetric quantization: round-half-even(x · invScale), saturated to [−127, 127].</summary>

@@ -5,9 +5,9 @@ namespace EdgeQuant.Kernels.X64;
 
 /// <summary>
 /// x64 AVX2 path: exact int16 multiply-add GEMMs (u8×s7 vpmaddubsw for 7-bit weights), AVX2 fixed-point epilogues;
-/// float kernels from the reference. <see cref="Avx512Kernels"/> only swaps the GEMM tiles for zmm ones.
+/// float row kernels from <see cref="VectorKernelSet"/>. <see cref="Avx512Kernels"/> only swaps the GEMM tiles for zmm ones.
 /// </summary>
-public unsafe class Avx2Kernels : KernelSet
+public unsafe class Avx2Kernels : VectorKernelSet
 {
     /// <summary>True when the CPU (or, under Native AOT, the publish-time instruction set) has AVX2.</summary>
     public static bool IsSupported => Avx2.IsSupported;

@@ -65,38 +65,60 @@ internal static unsafe class GemmU8S4OuterAvx2
 
     /// <summary>
     /// Unpacks <paramref name="cols"/> packed rows into groups of 16 columns: panels[g][q][jj][0..3] = B[16g + jj][4q .. 4q+3];
-    /// columns past <paramref name="cols"/> are zero.
+    /// columns past <paramref name="cols"/> are zero. Four columns at a time: each column's 16-byte block gives 8 quads
+    /// (two vectors of 4), and a 4x4 transpose of int32 turns four columns' quads into one 16-byte panel row per quad.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pack(byte* b, int ldb, int cols, int rb, sbyte* panels)
     {
         int kq = rb / 2, groups = (cols + TileN - 1) / TileN; // kq: quads of k per row (16 bytes hold 32 weights = 8 quads)
-        var low = Vector128.Create((byte)0x0F);
-        var eight = Vector128.Create((byte)8);
+        byte* zero = stackalloc byte[16];
+        *(Vector128<byte>*)zero = default;
         for (int g = 0; g < groups; g++)
         {
             int* pg = (int*)(panels + (long)g * kq * 4 * TileN); // [kq, 16] of 4-byte quads
-            for (int jj = 0; jj < TileN; jj++)
+            for (int jj = 0; jj < TileN; jj += 4)
             {
                 int j = g * TileN + jj;
-                if (j >= cols)
+                // Missing columns read a zero block (stride 0) and so pack as zero weights.
+                byte* r0 = j < cols ? b + (long)j * ldb : zero, r1 = j + 1 < cols ? b + (long)(j + 1) * ldb : zero;
+                byte* r2 = j + 2 < cols ? b + (long)(j + 2) * ldb : zero, r3 = j + 3 < cols ? b + (long)(j + 3) * ldb : zero;
+                int s0 = j < cols ? 16 : 0, s1 = j + 1 < cols ? 16 : 0, s2 = j + 2 < cols ? 16 : 0, s3 = j + 3 < cols ? 16 : 0;
+                int* d = pg + jj;
+                for (int blk = 0; blk < rb; blk += 16, d += 8 * TileN, r0 += s0, r1 += s1, r2 += s2, r3 += s3)
                 {
-                    for (int q = 0; q < kq; q++) pg[q * TileN + jj] = 0;
-                    continue;
-                }
-                byte* row = b + (long)j * ldb;
-                for (int blk = 0; blk < rb; blk += 16)
-                {
-                    var v = Vector128.Load(row + blk);
-                    // Two's-complement nibble to byte: (x ^ 8) − 8; low nibbles are k 0..15 of the block, high 16..31.
-                    var lo = (((v & low) ^ eight) - eight).AsInt32();
-                    var hi = ((Vector128.ShiftRightLogical(v, 4) ^ eight) - eight).AsInt32();
-                    int* d = pg + (blk / 2) * TileN + jj; // quad 8·(blk/16) of this column
-                    d[0] = lo.GetElement(0); d[TileN] = lo.GetElement(1); d[2 * TileN] = lo.GetElement(2); d[3 * TileN] = lo.GetElement(3);
-                    d[4 * TileN] = hi.GetElement(0); d[5 * TileN] = hi.GetElement(1); d[6 * TileN] = hi.GetElement(2); d[7 * TileN] = hi.GetElement(3);
+                    var (l0, h0) = Nibbles(Sse2.LoadVector128(r0));
+                    var (l1, h1) = Nibbles(Sse2.LoadVector128(r1));
+                    var (l2, h2) = Nibbles(Sse2.LoadVector128(r2));
+                    var (l3, h3) = Nibbles(Sse2.LoadVector128(r3));
+                    Transpose4(l0, l1, l2, l3, d);                 // quads 0..3 of the block (k 0..15)
+                    Transpose4(h0, h1, h2, h3, d + 4 * TileN);     // quads 4..7 (k 16..31)
                 }
             }
         }
+    }
+
+    /// <summary>A 16-byte packed block → weights 0..15 and 16..31 as s8 (two's-complement nibble: (x ^ 8) − 8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector128<int> Lo, Vector128<int> Hi) Nibbles(Vector128<byte> v)
+    {
+        var low = Vector128.Create((byte)0x0F);
+        var eight = Vector128.Create((byte)8);
+        return ((((v & low) ^ eight) - eight).AsInt32(), ((Vector128.ShiftRightLogical(v, 4) ^ eight) - eight).AsInt32());
+    }
+
+    /// <summary>Rows r0..r3 hold quads 0..3 of four columns; stores quad q's four columns at d + q·16 (ints).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4(Vector128<int> r0, Vector128<int> r1, Vector128<int> r2, Vector128<int> r3, int* d)
+    {
+        var t0 = Sse2.UnpackLow(r0, r1).AsInt64();  // r0q0 r1q0 r0q1 r1q1
+        var t1 = Sse2.UnpackLow(r2, r3).AsInt64();  // r2q0 r3q0 r2q1 r3q1
+        var t2 = Sse2.UnpackHigh(r0, r1).AsInt64(); // r0q2 r1q2 r0q3 r1q3
+        var t3 = Sse2.UnpackHigh(r2, r3).AsInt64();
+        Sse2.Store(d, Sse2.UnpackLow(t0, t1).AsInt32());
+        Sse2.Store(d + TileN, Sse2.UnpackHigh(t0, t1).AsInt32());
+        Sse2.Store(d + 2 * TileN, Sse2.UnpackLow(t2, t3).AsInt32());
+        Sse2.Store(d + 3 * TileN, Sse2.UnpackHigh(t2, t3).AsInt32());
     }
 
     private static Vector256<short> Ones => Vector256.Create((short)1); // constant load, also under Native AOT

@@ -59,7 +59,8 @@ public class GemmBenchmarks : IMacCount
 {
     private KernelSet _k = null!;
     private sbyte[] _a = [], _b = [];
-    private int[] _bias = [], _c = [];
+    private byte[] _b4 = [];
+    private int[] _bias = [], _c = [], _wsum4 = [];
     private int _m, _n, _kk;
 
     /// <summary>Kernel paths available here.</summary>
@@ -94,11 +95,20 @@ public class GemmBenchmarks : IMacCount
         for (int i = 0; i < _b.Length; i++) _b[i] = (sbyte)r.Next(-127, 128);
         _bias = new int[_n];
         _c = new int[_m * _n];
+        var w4 = new sbyte[_b.Length]; // [n, k] in [−7, 7]
+        for (int i = 0; i < w4.Length; i++) w4[i] = (sbyte)(_b[i] / 19);
+        _b4 = Kernels.Reference.GemmS4Reference.Pack(w4, _n, _kk);
+        _wsum4 = new int[_n];
+        for (int j = 0; j < _n; j++) for (int p = 0; p < _kk; p++) _wsum4[j] += w4[j * _kk + p];
     }
 
-    /// <summary>One GEMM.</summary>
+    /// <summary>One GEMM, 8-bit weights.</summary>
     [Benchmark]
     public void GemmS8S8() => _k.GemmS8S8(_a, _kk, _b, _kk, _bias, _c, _n, _m, _n, _kk);
+
+    /// <summary>One GEMM, packed 4-bit weights.</summary>
+    [Benchmark]
+    public void GemmS8S4() => _k.GemmS8S4(_a, _kk, _b4, Kernels.Reference.GemmS4Reference.RowBytes(_kk), _bias, _wsum4, _c, _n, _m, _n, _kk);
 }
 
 /// <summary>
@@ -117,6 +127,7 @@ public class PeakBenchmarks : IMacCount
         nameof(Madd16Avx2) => Iterations * 8.0 * 16,
         nameof(Madd16Avx512) => Iterations * 8.0 * 32,
         nameof(MaddubsAvx2) => Iterations * 8.0 * 32,
+        nameof(MaddubsDeferredAvx2) => Iterations * 8.0 * 32,
         _ => double.NaN,
     };
 
@@ -177,6 +188,38 @@ public class PeakBenchmarks : IMacCount
             a2 = Avx2.Add(a2, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x2, w), ones)); a3 = Avx2.Add(a3, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x3, w), ones));
             a4 = Avx2.Add(a4, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x0, v), ones)); a5 = Avx2.Add(a5, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x1, v), ones));
             a6 = Avx2.Add(a6, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x2, v), ones)); a7 = Avx2.Add(a7, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x3, v), ones));
+        }
+        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7);
+    }
+
+    /// <summary>
+    /// 8 × (vpmaddubsw + vpaddw into int16) then vpmaddwd(ones) + vpaddd: the 4-bit GEMM's deferred widening
+    /// (8 int16 and 8 int32 accumulators: 16 + 6 live registers, so on AVX2's 16 the int32 side spills once per 8 steps).
+    /// </summary>
+    [Benchmark]
+    public int MaddubsDeferredAvx2()
+    {
+        if (!Avx2.IsSupported) return 0;
+        Vector256<byte> x0 = Vector256.Create((byte)3), x1 = Vector256.Create((byte)5), x2 = Vector256.Create((byte)7), x3 = Vector256.Create((byte)9);
+        Vector256<sbyte> w = Vector256.Create((sbyte)-5), v = Vector256.Create((sbyte)6), flip = Vector256.Create((sbyte)0x3);
+        var ones = Vector256.Create((short)1);
+        Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (int i = 0; i < Iterations / 8; i++)
+        {
+            Vector256<short> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            for (int j = 0; j < 8; j++)
+            {
+                w = Avx2.Xor(w, flip);
+                v = Avx2.Xor(v, flip);
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(x0, w)); s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(x1, w));
+                s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(x2, w)); s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(x3, w));
+                s4 = Avx2.Add(s4, Avx2.MultiplyAddAdjacent(x0, v)); s5 = Avx2.Add(s5, Avx2.MultiplyAddAdjacent(x1, v));
+                s6 = Avx2.Add(s6, Avx2.MultiplyAddAdjacent(x2, v)); s7 = Avx2.Add(s7, Avx2.MultiplyAddAdjacent(x3, v));
+            }
+            a0 = Avx2.Add(a0, Avx2.MultiplyAddAdjacent(s0, ones)); a1 = Avx2.Add(a1, Avx2.MultiplyAddAdjacent(s1, ones));
+            a2 = Avx2.Add(a2, Avx2.MultiplyAddAdjacent(s2, ones)); a3 = Avx2.Add(a3, Avx2.MultiplyAddAdjacent(s3, ones));
+            a4 = Avx2.Add(a4, Avx2.MultiplyAddAdjacent(s4, ones)); a5 = Avx2.Add(a5, Avx2.MultiplyAddAdjacent(s5, ones));
+            a6 = Avx2.Add(a6, Avx2.MultiplyAddAdjacent(s6, ones)); a7 = Avx2.Add(a7, Avx2.MultiplyAddAdjacent(s7, ones));
         }
         return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7);
     }

@@ -5,10 +5,24 @@ using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Kernels.X64;
 
+/// <summary>Compile-time choice of the requantization sequence (generic struct arguments are specialized per type).</summary>
+internal interface IEpilogueWidth
+{
+    /// <summary>Whether requantization uses AVX-512 (vpsravq, vpminsq/vpmaxsq on 8 int64 lanes).</summary>
+    static abstract bool Avx512 { get; }
+}
+
+/// <summary>AVX2 only.</summary>
+internal struct EpilogueYmm : IEpilogueWidth { public static bool Avx512 => false; }
+
+/// <summary>AVX-512F where the CPU (or the publish-time ISA) has it.</summary>
+internal struct EpilogueZmm : IEpilogueWidth { public static bool Avx512 => Avx512F.IsSupported; }
+
 /// <summary>
 /// AVX2 fixed-point epilogues, bit-identical to the reference: requantization (64-bit products, per-lane shifts),
 /// i-GELU and i-softmax, 8 int32 lanes at a time. Arithmetic right shifts of 64-bit lanes (absent in AVX2) use
-/// logical shifts after adding 2^62, which is exact for shifts in [1, 62].
+/// logical shifts after adding 2^62, which is exact for shifts in [1, 62]; with <see cref="EpilogueZmm"/> the 8 lanes
+/// are widened to one zmm of int64 and use AVX-512's arithmetic shift and 64-bit min/max instead (~40 % fewer µops).
 /// </summary>
 internal static unsafe class EpiloguesAvx2
 {
@@ -20,7 +34,21 @@ internal static unsafe class EpiloguesAvx2
 
     /// <summary>(x·M + 2^(s−1)) >> s per lane, clamped to [lo, hi] (as the reference, which saturates to int32 first).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<int> Requant(Vector256<int> x, Vector256<int> m, Vector256<int> s, Vector256<long> lo, Vector256<long> hi)
+    public static Vector256<int> Requant<W>(Vector256<int> x, Vector256<int> m, Vector256<int> s, long lo, long hi) where W : struct, IEpilogueWidth
+    {
+        if (W.Avx512)
+        {
+            // vpmuldq multiplies the low int32 of each int64 lane: the sign-extended x and M.
+            var p = Avx512F.Multiply(Avx512F.ConvertToVector512Int64(x).AsInt32(), Avx512F.ConvertToVector512Int64(m).AsInt32());
+            var sh = Avx512F.ConvertToVector512Int64(s).AsUInt64();
+            var v = Avx512F.ShiftRightArithmeticVariable(p + Avx512F.ShiftLeftLogicalVariable(Vector512<long>.One, sh - Vector512<ulong>.One), sh);
+            return Avx512F.ConvertToVector256Int32(Avx512F.Min(Avx512F.Max(v, Vector512.Create(lo)), Vector512.Create(hi)));
+        }
+        return Requant(x, m, s, Vector256.Create(lo), Vector256.Create(hi));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Requant(Vector256<int> x, Vector256<int> m, Vector256<int> s, Vector256<long> lo, Vector256<long> hi)
     {
         var even = Half(Avx2.Multiply(x, m), Avx2.And(s.AsInt64(), Low32), lo, hi);
         var odd = Half(Avx2.Multiply(Avx2.ShiftRightLogical(x.AsInt64(), 32).AsInt32(), Avx2.ShiftRightLogical(m.AsInt64(), 32).AsInt32()),
@@ -38,10 +66,7 @@ internal static unsafe class EpiloguesAvx2
         return Avx2.BlendVariable(v, lo, Avx2.CompareGreaterThan(lo, v).AsByte().AsInt64());
     }
 
-    private static Vector256<long> LoS8 => Vector256.Create(-127L);
-    private static Vector256<long> HiS8 => Vector256.Create(127L);
-    private static Vector256<long> LoS32 => Vector256.Create((long)int.MinValue);
-    private static Vector256<long> HiS32 => Vector256.Create((long)int.MaxValue);
+    private const long LoS8 = -127, HiS8 = 127, LoS16 = short.MinValue, HiS16 = short.MaxValue, LoS32 = int.MinValue, HiS32 = int.MaxValue;
 
     /// <summary>8 int32 (each in [−127, 127]) → 8 sbytes at <paramref name="y"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -54,7 +79,7 @@ internal static unsafe class EpiloguesAvx2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RequantRowsS8(int* x, int ldx, int* mult, int* shift, bool perColumn, sbyte* y, int ldy, int rows, int cols)
+    public static void RequantRowsS8<W>(int* x, int ldx, int* mult, int* shift, bool perColumn, sbyte* y, int ldy, int rows, int cols) where W : struct, IEpilogueWidth
     {
         for (int r = 0; r < rows; r++)
         {
@@ -67,17 +92,15 @@ internal static unsafe class EpiloguesAvx2
             {
                 var m = perColumn ? Avx.LoadVector256(mult + c) : mu;
                 var s = perColumn ? Avx.LoadVector256(shift + c) : su;
-                StoreS8(Requant(Avx.LoadVector256(xr + c), m, s, LoS8, HiS8), yr + c);
+                StoreS8(Requant<W>(Avx.LoadVector256(xr + c), m, s, LoS8, HiS8), yr + c);
             }
             for (; c < cols; c++) yr[c] = Requantize.ToS8(xr[c], mult[perColumn ? c : 0], shift[perColumn ? c : 0]);
         }
     }
 
-    private static Vector256<long> LoS16 => Vector256.Create((long)short.MinValue);
-    private static Vector256<long> HiS16 => Vector256.Create((long)short.MaxValue);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void GeluRowsS8(int* acc, int* inMult, int* inShift, int outMult, int outShift, sbyte* y, int rows, int cols)
+    public static void GeluRowsS8<W>(int* acc, int* inMult, int* inShift, int outMult, int outShift, sbyte* y, int rows, int cols) where W : struct, IEpilogueWidth
     {
         var om = Vector256.Create(outMult);
         var os = Vector256.Create(outShift);
@@ -91,13 +114,13 @@ internal static unsafe class EpiloguesAvx2
             int c = 0;
             for (; c + 8 <= cols; c += 8)
             {
-                var q = Requant(Avx.LoadVector256(ar + c), Avx.LoadVector256(inMult + c), Avx.LoadVector256(inShift + c), LoS16, HiS16);
+                var q = Requant<W>(Avx.LoadVector256(ar + c), Avx.LoadVector256(inMult + c), Avx.LoadVector256(inShift + c), LoS16, HiS16);
                 var sgn = Avx2.Subtract(Avx2.CompareGreaterThan(Vector256<int>.Zero, q), Avx2.CompareGreaterThan(q, Vector256<int>.Zero));
                 var u = Avx2.Add(Avx2.Min(Avx2.Abs(q).AsInt32(), negB), bInt);
                 var erf = Avx2.MultiplyLow(sgn, Avx2.Add(Avx2.MultiplyLow(u, u), cInt));
                 var t = Avx2.ShiftRightArithmetic(Avx2.Add(erf, cInt), 10);
                 var g = Avx2.MultiplyLow(Avx2.Subtract(Vector256<int>.Zero, q), t);
-                StoreS8(Requant(g, om, os, LoS8, HiS8), yr + c);
+                StoreS8(Requant<W>(g, om, os, LoS8, HiS8), yr + c);
             }
             for (; c < cols; c++)
                 yr[c] = Requantize.ToS8(GeluFixedPoint.Apply(Requantize.Apply(ar[c], inMult[c], inShift[c])), outMult, outShift);
@@ -105,7 +128,7 @@ internal static unsafe class EpiloguesAvx2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void SoftmaxRow(int* acc, int n, int multiplier, int shift, int* x, byte* p)
+    public static void SoftmaxRow<W>(int* acc, int n, int multiplier, int shift, int* x, byte* p) where W : struct, IEpilogueWidth
     {
         if (n > SoftmaxFixedPoint.MaxRow) throw new ArgumentOutOfRangeException(nameof(n), $"softmax row of {n} exceeds {SoftmaxFixedPoint.MaxRow}");
         var m = Vector256.Create(multiplier);
@@ -114,7 +137,7 @@ internal static unsafe class EpiloguesAvx2
         var vmax = Vector256.Create(int.MinValue);
         for (; i + 8 <= n; i += 8)
         {
-            var v = Requant(Avx.LoadVector256(acc + i), m, s, LoS32, HiS32);
+            var v = Requant<W>(Avx.LoadVector256(acc + i), m, s, LoS32, HiS32);
             Avx.Store(x + i, v);
             vmax = Avx2.Max(vmax, v);
         }

@@ -114,7 +114,8 @@ public unsafe class Avx2Kernels : VectorKernelSet
         if (!CheckRows(x.Length, ldx, y.Length, ldy, rows, cols, multipliers.Length, shifts.Length)) return;
         fixed (int* px = x, pm = multipliers, ps = shifts)
         fixed (sbyte* py = y)
-            EpiloguesAvx2.RequantRowsS8(px, ldx, pm, ps, true, py, ldy, rows, cols);
+            if (Zmm) EpiloguesAvx2.RequantRowsS8<EpilogueZmm>(px, ldx, pm, ps, true, py, ldy, rows, cols);
+            else EpiloguesAvx2.RequantRowsS8<EpilogueYmm>(px, ldx, pm, ps, true, py, ldy, rows, cols);
     }
 
     /// <inheritdoc/>
@@ -123,7 +124,8 @@ public unsafe class Avx2Kernels : VectorKernelSet
         if (!CheckRows(x.Length, ldx, y.Length, ldy, rows, cols)) return;
         fixed (int* px = x)
         fixed (sbyte* py = y)
-            EpiloguesAvx2.RequantRowsS8(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
+            if (Zmm) EpiloguesAvx2.RequantRowsS8<EpilogueZmm>(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
+            else EpiloguesAvx2.RequantRowsS8<EpilogueYmm>(px, ldx, &multiplier, &shift, false, py, ldy, rows, cols);
     }
 
     /// <inheritdoc/>
@@ -132,7 +134,8 @@ public unsafe class Avx2Kernels : VectorKernelSet
         if (!CheckRows(acc.Length, cols, y.Length, cols, rows, cols, inMultipliers.Length, inShifts.Length)) return;
         fixed (int* pa = acc, pm = inMultipliers, ps = inShifts)
         fixed (sbyte* py = y)
-            EpiloguesAvx2.GeluRowsS8(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
+            if (Zmm) EpiloguesAvx2.GeluRowsS8<EpilogueZmm>(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
+            else EpiloguesAvx2.GeluRowsS8<EpilogueYmm>(pa, pm, ps, outMultiplier, outShift, py, rows, cols);
     }
 
     /// <inheritdoc/>
@@ -142,11 +145,12 @@ public unsafe class Avx2Kernels : VectorKernelSet
         if (!CheckSoftmax(n, scratch.Length, p.Length)) return;
         fixed (int* pa = acc, px = scratch)
         fixed (byte* pp = p)
-            EpiloguesAvx2.SoftmaxRow(pa, n, multiplier, shift, px, pp);
+            if (Zmm) EpiloguesAvx2.SoftmaxRow<EpilogueZmm>(pa, n, multiplier, shift, px, pp);
+            else EpiloguesAvx2.SoftmaxRow<EpilogueYmm>(pa, n, multiplier, shift, px, pp);
     }
 }
 
-/// <summary>x64 AVX-512BW path: the AVX2 path with 4x4 zmm GEMM tiles for long K (≥ 1024 int16, ≥ 2048 u8×s7).</summary>
+/// <summary>x64 AVX-512BW path: the AVX2 path with 4x4 zmm GEMM tiles for long K (≥ 1024 int16, ≥ 2048 u8×s7) and AVX-512 requantization in the epilogues.</summary>
 public sealed class Avx512Kernels : Avx2Kernels
 {
     /// <summary>True when the CPU (or the publish-time instruction set) has AVX-512 BW.</summary>

@@ -35,8 +35,12 @@ public unsafe class Avx2Kernels : VectorKernelSet
     /// </summary>
     private const int MinOuterM = 24, MaxOuterK = 400;
 
-    /// <summary>From this many rows the 4-bit outer-product tiles (deferred widening) replace unpack + u8×s7 tiles.</summary>
-    private const int MinOuterS4M = 6;
+    /// <summary>
+    /// From this many rows the 4-bit outer-product tiles (deferred widening, 6-row tiles) replace unpack + u8×s7 tiles
+    /// (`EdgeQuant.Bench gemm --best`, GMAC/s unpacked vs outer: M×768×768 M = 1 25 vs 15, 2 36 vs 29, 3 (K 3072) 47 vs 38,
+    /// 5 41 vs 72, 6 — vs 88).
+    /// </summary>
+    private const int MinOuterS4M = 4;
 
     /// <summary>Whether the GEMM tiles use zmm registers.</summary>
     private protected virtual bool Zmm => false;

@@ -135,6 +135,30 @@ public static class KernelConformance
             k.LayerNorm(l2, g, bt, 1e-5f, l2, rows, cols);
             Expect<float>(l1, l2, $"LayerNorm in place cols={cols}");
         }
+        // Largest 4-bit sums the deferred-widening tiles meet (x64: 8 pair sums in int16; NEON: 32 products in int16):
+        // |a| = 128 with |w| = 7 (the loader's weight range), and |a| = 127 with w = −8.
+        foreach (var (av, wv) in new (sbyte, sbyte)[] { (-128, -7), (-128, 7), (127, -8), (-127, -8), (127, 7) })
+        {
+            const int m4 = 7, n4 = 5, k4 = 600;
+            var a4 = new sbyte[m4 * k4];
+            var w4 = new sbyte[n4 * k4];
+            Array.Fill(a4, av);
+            Array.Fill(w4, wv);
+            int rb4 = GemmS4Reference.RowBytes(k4);
+            byte[] p4 = new byte[n4 * rb4];
+            for (int j = 0; j < n4; j++)
+                for (int p = 0; p < k4; p++)
+                {
+                    int i = p & 31; // same layout as GemmS4Reference.Pack, which rejects −8
+                    p4[j * rb4 + p / 32 * 16 + (i & 15)] |= (byte)(i < 16 ? wv & 15 : (wv & 15) << 4);
+                }
+            int[] ws = new int[n4];
+            Array.Fill(ws, wv * k4);
+            int[] e1 = new int[m4 * n4], e2 = new int[m4 * n4];
+            GemmS4Reference.GemmS8S4(a4, k4, p4, rb4, default, e1, n4, m4, n4, k4);
+            k.GemmS8S4(a4, k4, p4, rb4, default, ws, e2, n4, m4, n4, k4);
+            Expect<int>(e1, e2, $"GemmS8S4 extremes a={av} w={wv}");
+        }
         // Rounding ties, saturation and non-finite values of the float → s8 step.
         float[] special = [0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 126.5f, 127.5f, -127.5f, 1e30f, -1e30f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, -0f, 3.49999f, 7f, 8f];
         sbyte[] q1 = new sbyte[special.Length], q2 = new sbyte[special.Length];

@@ -6,8 +6,7 @@ namespace EdgeQuant.Kernels;
 /// <summary>
 /// The 4-bit-weight GEMM of the SIMD paths: blocks of packed weight rows are unpacked to s8 (one 16-byte load and two
 /// nibble masks per 32 weights, Vector128 on every ISA) into a per-thread L2-sized buffer, then the path's own
-/// GEMM for unpacked 4-bit weights (<see cref="KernelSet.GemmS8UnpackedS4"/>) runs on the block (|w| ≤ 8, so x64 can
-/// use its exact u8×s8 tiles and the NEON path can defer widening). The unpack costs K·N byte
+/// s8 × s7 GEMM runs on the block (|w| ≤ 7, so x64 can use its exact u8×s8 tiles). The unpack costs K·N byte
 /// operations per call against M·N·K multiply-adds, and the file keeps half the bytes of 8-bit weights.
 /// </summary>
 internal static unsafe class GemmS4Unpacked
@@ -30,7 +29,7 @@ internal static unsafe class GemmS4Unpacked
             int cols = Math.Min(nb, n - jb);
             fixed (byte* src = b.Slice(jb * ldb))
                 Unpack(src, ldb, wp, kp, cols, rb);
-            path.GemmS8UnpackedS4(a, lda, w, kp, bias.IsEmpty ? default : bias.Slice(jb, cols), wsum.Slice(jb, cols), c.Slice(jb), ldc, m, cols, k);
+            path.GemmS8S7(a, lda, w, kp, bias.IsEmpty ? default : bias.Slice(jb, cols), wsum.Slice(jb, cols), c.Slice(jb), ldc, m, cols, k);
         }
     }
 

@@ -135,7 +135,7 @@ public static class KernelConformance
             k.LayerNorm(l2, g, bt, 1e-5f, l2, rows, cols);
             Expect<float>(l1, l2, $"LayerNorm in place cols={cols}");
         }
-        // Largest 4-bit sums the deferred-widening tiles meet (x64: 8 pair sums in int16; NEON: 32 products in int16):
+        // Largest 4-bit sums the int16 accumulations meet (x64's deferred widening adds 8 pair sums in int16):
         // |a| = 128 with |w| = 7 (the loader's weight range), and |a| = 127 with w = −8.
         foreach (var (av, wv) in new (sbyte, sbyte)[] { (-128, -7), (-128, 7), (127, -8), (-127, -8), (127, 7) })
         {

@@ -23,14 +23,6 @@ public abstract class KernelSet
         => GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);
 
     /// <summary>
-    /// The GEMM <see cref="GemmS4Unpacked"/> runs on a block of unpacked 4-bit weights (s8 values in [−8, 7]): by
-    /// default the path's s8 × s7 GEMM; a path may use the small range (e.g. longer int16 accumulation), exact for
-    /// any s8 A when |w| ≤ 7 (what the loader admits) and for A in [−127, 127] when w = −8 occurs.
-    /// </summary>
-    internal virtual void GemmS8UnpackedS4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
-        => GemmS8S7(a, lda, b, ldb, bias, wsum, c, ldc, m, n, k);
-
-    /// <summary>
     /// s8 × s4 → s32, NT form, B packed 4-bit (see <see cref="GemmS4Reference"/>; <paramref name="ldb"/> in bytes) with
     /// <paramref name="wsum"/>[n] = Σ_k B[n, k]. SIMD paths unpack blocks of B and run their s8 × s7 GEMM.
     /// </summary>

@@ -29,17 +29,6 @@ public class NeonKernels : VectorKernelSet
     public override void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
         => GemmS4Unpacked.Run(this, a, lda, b, ldb, bias, wsum, c, ldc, m, n, k);
 
-    /// <summary>Unpacked 4-bit weights: SDOT as for 8-bit ones, or (no dotprod) SMLAL with deferred widening.</summary>
-    internal override unsafe void GemmS8UnpackedS4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
-    {
-        if (UseDot) { GemmS8S8(a, lda, b, ldb, bias, c, ldc, m, n, k); return; }
-        GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (m == 0 || n == 0) return;
-        fixed (sbyte* pa = a, pb = b)
-        fixed (int* pbias = bias, pc = c)
-            GemmS8Neon.RunS8S4(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, m, n, k);
-    }
-
     /// <inheritdoc/>
     public override unsafe void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
     {

@@ -10,9 +10,6 @@ namespace EdgeQuant.Kernels.Arm64;
 /// <item>GemmS8_4x4c16_NeonDot (Cortex-A76/Pi 5): SDOT, 4 int8 products summed into each int32 lane, exact.</item>
 /// <item>GemmS8_4x4c16_NeonSmlal (Cortex-A72/Pi 4): SMULL + SMLAL2 sum two s8 products in int16 (exact because
 ///   operands are in [−127, 127]: |2·127·127| &lt; 2^15), SADALP widens pairs into int32.</item>
-/// <item>GemmS8S4_4x3c16_NeonSmlalDeferred (Cortex-A72, unpacked 4-bit weights): with |w| ≤ 8 a product is at most
-///   127·8 = 1016 in magnitude, so SMLAL/SMLAL2 keep adding into the int16 lanes for 16 steps (32 products ≤ 32,512)
-///   before one SADALP widens them: 2 multiply instructions per 16 MACs instead of 3 instructions.</item>
 /// <item>GemmU8S8_4x2c8_NeonSmlal16 (attention P·V, u8 × s8): A widened to int16 once, B sign-extended, SMLAL/SMLAL2 on int16.</item>
 /// </list>
 /// </summary>
@@ -44,13 +41,12 @@ internal static unsafe class GemmS8Neon
         return s;
     }
 
-    /// <summary>Reduces a 4 × <paramref name="cols"/> tile's accumulators (row-major), adds the k tail from <paramref name="p"/> and the bias.</summary>
-    private static void Finish(Vector128<int>* acc, sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int p, int k, int cols = Tile)
+    private static void Finish(Vector128<int>* acc, sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int j, int p, int k)
     {
         for (int r = 0; r < Tile; r++)
-            for (int q = 0; q < cols; q++)
+            for (int q = 0; q < Tile; q++)
             {
-                int v = Vector128.Sum(acc[r * cols + q]);
+                int v = Vector128.Sum(acc[r * Tile + q]);
                 sbyte* ar = a + r * lda, bq = b + q * ldb;
                 for (int t = p; t < k; t++) v += ar[t] * bq[t];
                 c[r * ldc + q] = Tiling.Edge(v, bias, null, j + q);
@@ -123,55 +119,6 @@ internal static unsafe class GemmS8Neon
         (acc[12], acc[13], acc[14], acc[15]) = (c30, c31, c32, c33);
         Finish(acc, a, lda, b, ldb, bias, c, ldc, j, p, k);
     }
-
-    /// <summary>Steps of 16 k whose products the int16 lanes hold before widening (16 · 2 · 1016 ≤ 32,767).</summary>
-    private const int StepsPerWiden = 16;
-
-    /// <summary>C = bias + A·Bᵀ for s8 A and unpacked 4-bit B (s8 values in [−8, 7]).</summary>
-    public static void RunS8S4(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* c, int ldc, int m, int n, int k) =>
-        Tiling.Run(a, lda, b, ldb, bias, null, c, ldc, m, n, k, Tile, 3, &Tile4x3Deferred, &Dot);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x3Deferred(sbyte* a, int lda, sbyte* b, int ldb, int* bias, int* wsum, int* c, int ldc, int j, int k)
-    {
-        Vector128<int> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
-        Vector128<int> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
-        sbyte* a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, b1 = b + ldb, b2 = b + 2 * ldb; // hoisted row pointers
-        int p = 0;
-        while (p + Step <= k)
-        {
-            // int16 accumulators: 8 lanes of up to 2 · StepsPerWiden products each.
-            Vector128<short> s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default;
-            Vector128<short> s20 = default, s21 = default, s22 = default, s30 = default, s31 = default, s32 = default;
-            int pe = Math.Min(k - Step, p + (StepsPerWiden - 1) * Step);
-            for (; p <= pe; p += Step)
-            {
-                var x0 = AdvSimd.LoadVector128(a + p);
-                var x1 = AdvSimd.LoadVector128(a1 + p);
-                var x2 = AdvSimd.LoadVector128(a2 + p);
-                var x3 = AdvSimd.LoadVector128(a3 + p);
-                var w = AdvSimd.LoadVector128(b + p);
-                s00 = Mac16(s00, x0, w); s10 = Mac16(s10, x1, w); s20 = Mac16(s20, x2, w); s30 = Mac16(s30, x3, w);
-                w = AdvSimd.LoadVector128(b1 + p);
-                s01 = Mac16(s01, x0, w); s11 = Mac16(s11, x1, w); s21 = Mac16(s21, x2, w); s31 = Mac16(s31, x3, w);
-                w = AdvSimd.LoadVector128(b2 + p);
-                s02 = Mac16(s02, x0, w); s12 = Mac16(s12, x1, w); s22 = Mac16(s22, x2, w); s32 = Mac16(s32, x3, w);
-            }
-            c00 = AdvSimd.AddPairwiseWideningAndAdd(c00, s00); c01 = AdvSimd.AddPairwiseWideningAndAdd(c01, s01); c02 = AdvSimd.AddPairwiseWideningAndAdd(c02, s02);
-            c10 = AdvSimd.AddPairwiseWideningAndAdd(c10, s10); c11 = AdvSimd.AddPairwiseWideningAndAdd(c11, s11); c12 = AdvSimd.AddPairwiseWideningAndAdd(c12, s12);
-            c20 = AdvSimd.AddPairwiseWideningAndAdd(c20, s20); c21 = AdvSimd.AddPairwiseWideningAndAdd(c21, s21); c22 = AdvSimd.AddPairwiseWideningAndAdd(c22, s22);
-            c30 = AdvSimd.AddPairwiseWideningAndAdd(c30, s30); c31 = AdvSimd.AddPairwiseWideningAndAdd(c31, s31); c32 = AdvSimd.AddPairwiseWideningAndAdd(c32, s32);
-        }
-        Vector128<int>* acc = stackalloc Vector128<int>[12];
-        (acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]) = (c00, c01, c02, c10, c11, c12);
-        (acc[6], acc[7], acc[8], acc[9], acc[10], acc[11]) = (c20, c21, c22, c30, c31, c32);
-        Finish(acc, a, lda, b, ldb, bias, c, ldc, j, p, k, cols: 3);
-    }
-
-    /// <summary>Adds the 16 products x·w (two per int16 lane) into <paramref name="acc"/> without widening.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<short> Mac16(Vector128<short> acc, Vector128<sbyte> x, Vector128<sbyte> w) =>
-        AdvSimd.MultiplyWideningUpperAndAdd(AdvSimd.MultiplyWideningLowerAndAdd(acc, x.GetLower(), w.GetLower()), x, w);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void WidenU8(byte* src, int lda, short* dst, int m, int k)

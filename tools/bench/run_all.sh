@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the end-to-end figures of docs/PERFORMANCE.md: makes the bench models (once), converts them with
-# EdgeQuant (8-bit and 7-bit weights), runs EdgeQuant vs ONNX Runtime FP32/INT8 at 1 and 2 threads, writes
-# out/bench/results.jsonl and docs/perf_e2e.svg. Takes ~20 minutes on 2 cores; needs Debian python3-torch/onnx.
+# EdgeQuant (8-, 7- and 4-bit weights), runs EdgeQuant vs ONNX Runtime FP32/INT8 at 1 and 2 threads, writes
+# out/bench/results.jsonl and docs/perf_e2e.svg. Takes ~35 minutes on 2 cores; needs Debian python3-torch/onnx.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${EDGEQUANT_SHARED:-../shared}
@@ -16,7 +16,7 @@ dotnet build -c Release tools/bench/EdgeQuant.Bench -nologo -clp:ErrorsOnly
 dotnet build -c Release src/EdgeQuant.Cli -nologo -clp:ErrorsOnly
 E="dotnet src/EdgeQuant.Cli/bin/Release/net10.0/edgequant.dll"
 B="dotnet tools/bench/EdgeQuant.Bench/bin/Release/net10.0/EdgeQuant.Bench.dll"
-for wb in 8 7; do
+for wb in 8 7 4; do
   $E convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o $OUT/vit-mnist-w$wb.eqm --weight-bits $wb \
      --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:10000 2>/dev/null
   for m in deit_s vit_b16; do
@@ -37,7 +37,7 @@ np.save(sys.argv[2] + "/vit_mnist.input.npy", (d.astype(np.float32) / 255).resha
 PY
 rm -f $OUT/results.jsonl
 runs() { case $1 in vit_mnist) echo "--runs 2000 --warmup 200";; deit_s) echo "--runs 30 --warmup 5";; *) echo "--runs 15 --warmup 3";; esac; }
-for wb in 8 7; do
+for wb in 8 7 4; do
   $B e2e --name "vit-mnist (W${wb})" --onnx "$SHARED/models/vit-mnist/vit-mnist.onnx" --int8dyn $OUT/vit_mnist.int8dyn.onnx \
      --eqm $OUT/vit-mnist-w$wb.eqm --input $OUT/vit_mnist.input.npy --threads 1,2 $(runs vit_mnist) --json $OUT/results.jsonl
   for m in deit_s vit_b16; do

@@ -36,6 +36,12 @@ public unsafe class Avx2Kernels : VectorKernelSet
     private const int MinOuterM = 24, MaxOuterK = 400;
 
     /// <summary>
+    /// Below one 32-element step the dot tiles are all tail, so the outer-product tiles win even for few rows
+    /// (vit-mnist attention, dh = 16, T = 17: 17x17x16 9.2 → 11.6 GMAC/s, 17x16x17 9.2 → 15.4; but 17x192x64 31 → 22).
+    /// </summary>
+    private const int MinDotK = 32;
+
+    /// <summary>
     /// From this many rows the 4-bit outer-product tiles (deferred widening, 6-row tiles) replace unpack + u8×s7 tiles
     /// (`EdgeQuant.Bench gemm --best`, GMAC/s unpacked vs outer: M×768×768 M = 1 25 vs 15, 2 36 vs 29, 3 (K 3072) 47 vs 38,
     /// 5 41 vs 72, 6 — vs 88).
@@ -49,7 +55,7 @@ public unsafe class Avx2Kernels : VectorKernelSet
     private void RunS16(short* w, sbyte* pb, int ldb, int* bias, int* pc, int ldc, int m, int n, int k)
     {
         if (Zmm && k >= MinZmmK) GemmS8Avx512.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
-        else if (m >= MinOuterM && k <= MaxOuterK && n >= GemmS16OuterAvx2.TileN) GemmS16OuterAvx2.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
+        else if ((m >= MinOuterM || k < MinDotK) && k <= MaxOuterK && n >= GemmS16OuterAvx2.TileN) GemmS16OuterAvx2.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
         else GemmS8Avx2.Run(w, pb, ldb, bias, pc, ldc, m, n, k);
     }
 

@@ -17,9 +17,7 @@ internal static unsafe class GemmS4Unpacked
     public static void Run(KernelSet path, ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum,
         Span<int> c, int ldc, int m, int n, int k)
     {
-        GemmS4Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (m == 0 || n == 0) return;
-        if (wsum.Length < n) throw new ArgumentException($"weight sums have {wsum.Length} entries, need {n}");
+        if (!Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length, wsum.Length)) return;
         int rb = GemmS4Reference.RowBytes(k), kp = 2 * rb;
         int nb = Math.Min(n, WideningScratch.ColumnBlock(kp, 12));
         sbyte* wp = WideningScratch.Aligned(ref t_block, nb * kp);
@@ -33,22 +31,37 @@ internal static unsafe class GemmS4Unpacked
         }
     }
 
+    /// <summary>Argument checks of the SIMD 4-bit GEMMs (with the weight sums they need): false when there is nothing to do.</summary>
+    internal static bool Check(int m, int n, int k, int lda, int ldb, int ldc, int aLen, int bLen, int cLen, int biasLen, int wsumLen)
+    {
+        GemmS4Reference.Check(m, n, k, lda, ldb, ldc, aLen, bLen, cLen, biasLen);
+        if (m == 0 || n == 0) return false;
+        if (wsumLen < n) throw new ArgumentException($"weight sums have {wsumLen} entries, need {n}");
+        return true;
+    }
+
     /// <summary>Unpacks rows of <paramref name="rb"/> packed bytes to s8 rows of 2·rb (see the layout in <see cref="GemmS4Reference"/>).</summary>
     private static void Unpack(byte* src, int ldb, sbyte* dst, int ldd, int rows, int rb)
     {
-        var low = Vector128.Create((byte)0x0F);
-        var eight = Vector128.Create((byte)8);
         for (int j = 0; j < rows; j++)
         {
             byte* s = src + (long)j * ldb;
             byte* d = (byte*)dst + (long)j * ldd;
             for (int g = 0; g < rb; g += 16)
             {
-                var v = Vector128.Load(s + g);
-                // Two's-complement nibble to byte: (x ^ 8) − 8.
-                (((v & low) ^ eight) - eight).Store(d + 2 * g);
-                ((Vector128.ShiftRightLogical(v, 4) ^ eight) - eight).Store(d + 2 * g + 16);
+                var (lo, hi) = Nibbles(Vector128.Load(s + g));
+                lo.Store(d + 2 * g);
+                hi.Store(d + 2 * g + 16);
             }
         }
+    }
+
+    /// <summary>A 16-byte packed block → weights 0..15 and 16..31 as s8 (two's-complement nibble: (x ^ 8) − 8).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static (Vector128<byte> Lo, Vector128<byte> Hi) Nibbles(Vector128<byte> v)
+    {
+        var low = Vector128.Create((byte)0x0F);
+        var eight = Vector128.Create((byte)8);
+        return (((v & low) ^ eight) - eight, (Vector128.ShiftRightLogical(v, 4) ^ eight) - eight);
     }
 }

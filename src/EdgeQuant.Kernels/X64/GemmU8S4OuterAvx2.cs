@@ -87,24 +87,15 @@ internal static unsafe class GemmU8S4OuterAvx2
                 int* d = pg + jj;
                 for (int blk = 0; blk < rb; blk += 16, d += 8 * TileN, r0 += s0, r1 += s1, r2 += s2, r3 += s3)
                 {
-                    var (l0, h0) = Nibbles(Sse2.LoadVector128(r0));
-                    var (l1, h1) = Nibbles(Sse2.LoadVector128(r1));
-                    var (l2, h2) = Nibbles(Sse2.LoadVector128(r2));
-                    var (l3, h3) = Nibbles(Sse2.LoadVector128(r3));
-                    Transpose4(l0, l1, l2, l3, d);                 // quads 0..3 of the block (k 0..15)
-                    Transpose4(h0, h1, h2, h3, d + 4 * TileN);     // quads 4..7 (k 16..31)
+                    var (l0, h0) = GemmS4Unpacked.Nibbles(Sse2.LoadVector128(r0));
+                    var (l1, h1) = GemmS4Unpacked.Nibbles(Sse2.LoadVector128(r1));
+                    var (l2, h2) = GemmS4Unpacked.Nibbles(Sse2.LoadVector128(r2));
+                    var (l3, h3) = GemmS4Unpacked.Nibbles(Sse2.LoadVector128(r3));
+                    Transpose4(l0.AsInt32(), l1.AsInt32(), l2.AsInt32(), l3.AsInt32(), d);             // quads 0..3 of the block (k 0..15)
+                    Transpose4(h0.AsInt32(), h1.AsInt32(), h2.AsInt32(), h3.AsInt32(), d + 4 * TileN); // quads 4..7 (k 16..31)
                 }
             }
         }
-    }
-
-    /// <summary>A 16-byte packed block → weights 0..15 and 16..31 as s8 (two's-complement nibble: (x ^ 8) − 8).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector128<int> Lo, Vector128<int> Hi) Nibbles(Vector128<byte> v)
-    {
-        var low = Vector128.Create((byte)0x0F);
-        var eight = Vector128.Create((byte)8);
-        return ((((v & low) ^ eight) - eight).AsInt32(), ((Vector128.ShiftRightLogical(v, 4) ^ eight) - eight).AsInt32());
     }
 
     /// <summary>Rows r0..r3 hold quads 0..3 of four columns; stores quad q's four columns at d + q·16 (ints).</summary>

@@ -77,9 +77,7 @@ public unsafe class Avx2Kernels : VectorKernelSet
     public override void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
     {
         if (m < MinOuterS4M) { GemmS4Unpacked.Run(this, a, lda, b, ldb, bias, wsum, c, ldc, m, n, k); return; }
-        GemmS4Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);
-        if (n == 0) return;
-        if (wsum.Length < n) throw new ArgumentException($"weight sums have {wsum.Length} entries, need {n}");
+        if (!GemmS4Unpacked.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length, wsum.Length)) return;
         fixed (sbyte* pa = a)
         fixed (byte* pb = b)
         fixed (int* pbias = bias, pws = wsum, pc = c)

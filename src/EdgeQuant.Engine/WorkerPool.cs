@@ -62,8 +62,9 @@ internal sealed class WorkerPool : IDisposable
         }
         Drain(job, count, 0);
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        var spinner = new SpinWait(); // yields to other runnable threads after a few spins (more threads than cores)
         while ((Volatile.Read(ref _pending) > 0 || Volatile.Read(ref _active) > 0) && System.Diagnostics.Stopwatch.GetTimestamp() - t0 < SpinTicks)
-            Thread.SpinWait(16);
+            spinner.SpinOnce(sleep1Threshold: -1);
         lock (_gate)
         {
             // Also wait for workers still inside Drain, so none can touch the next dispatch's counters with this job.
@@ -93,8 +94,9 @@ internal sealed class WorkerPool : IDisposable
             ParallelJob? job;
             int count;
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var spinner = new SpinWait();
             while (Volatile.Read(ref _generation) == seen && !Volatile.Read(ref _stopping) && System.Diagnostics.Stopwatch.GetTimestamp() - t0 < SpinTicks)
-                Thread.SpinWait(16);
+                spinner.SpinOnce(sleep1Threshold: -1);
             lock (_gate)
             {
                 while (!_stopping && (_generation == seen || _job == null))

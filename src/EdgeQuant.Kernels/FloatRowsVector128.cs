@@ -72,7 +72,7 @@ internal static unsafe class FloatRowsVector128
                 var s1 = invScales == null ? s : Vector128.Load(invScales + c + 4);
                 *(long*)(yr + c) = ToS8(Vector128.Load(xr + c) * s0, Vector128.Load(xr + c + 4) * s1);
             }
-            for (; c < cols; c++) yr[c] = (sbyte)Math.Clamp(MathF.Round(xr[c] * (invScales == null ? invScale : invScales[c])), -127f, 127f);
+            for (; c < cols; c++) yr[c] = FloatReference.ToS8(xr[c] * (invScales == null ? invScale : invScales[c]));
         }
     }
 
@@ -141,22 +141,19 @@ public abstract unsafe class VectorKernelSet : KernelSet
 
     /// <inheritdoc/>
     public override void DequantizeAdd(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
-    {
-        CheckFloatRows(acc.Length, y.Length, rows, cols);
-        if (scales.Length < cols) throw new ArgumentException("need one scale per column");
-        fixed (int* pa = acc)
-        fixed (float* ps = scales, py = y)
-            FloatRowsVector128.Dequantize(pa, ps, py, rows, cols, add: true);
-    }
+        => Dequantize(acc, scales, y, rows, cols, add: true);
 
     /// <inheritdoc/>
     public override void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols)
+        => Dequantize(acc, scales, y, rows, cols, add: false);
+
+    private static void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, Span<float> y, int rows, int cols, bool add)
     {
         CheckFloatRows(acc.Length, y.Length, rows, cols);
         if (scales.Length < cols) throw new ArgumentException("need one scale per column");
         fixed (int* pa = acc)
         fixed (float* ps = scales, py = y)
-            FloatRowsVector128.Dequantize(pa, ps, py, rows, cols, add: false);
+            FloatRowsVector128.Dequantize(pa, ps, py, rows, cols, add);
     }
 
     private static void CheckFloatRows(int xLen, int yLen, int rows, int cols)

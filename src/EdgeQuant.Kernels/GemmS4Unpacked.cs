@@ -1,12 +1,13 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Kernels;
 
 /// <summary>
-/// The 4-bit-weight GEMM of the SIMD paths: blocks of packed weight rows are unpacked to s8 (one 16-byte load and two
-/// nibble masks per 32 weights, Vector128 on every ISA) into a per-thread L2-sized buffer, then the path's own
-/// s8 × s7 GEMM runs on the block (|w| ≤ 7, so x64 can use its exact u8×s8 tiles). The unpack costs K·N byte
+/// The 4-bit-weight GEMM of arm64 (and of x64 below 4 rows, where its outer-product tiles lose): blocks of packed
+/// weight rows are unpacked to s8 (one 16-byte load and two nibble masks per 32 weights, Vector128 on every ISA) into a
+/// per-thread L2-sized buffer, then the path's own s8 × s7 GEMM runs on the block. The unpack costs K·N byte
 /// operations per call against M·N·K multiply-adds, and the file keeps half the bytes of 8-bit weights.
 /// </summary>
 internal static unsafe class GemmS4Unpacked
@@ -57,7 +58,7 @@ internal static unsafe class GemmS4Unpacked
     }
 
     /// <summary>A 16-byte packed block → weights 0..15 and 16..31 as s8 (two's-complement nibble: (x ^ 8) − 8).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (Vector128<byte> Lo, Vector128<byte> Hi) Nibbles(Vector128<byte> v)
     {
         var low = Vector128.Create((byte)0x0F);

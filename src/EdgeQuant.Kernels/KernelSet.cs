@@ -24,7 +24,8 @@ public abstract class KernelSet
 
     /// <summary>
     /// s8 × s4 → s32, NT form, B packed 4-bit (see <see cref="GemmS4Reference"/>; <paramref name="ldb"/> in bytes) with
-    /// <paramref name="wsum"/>[n] = Σ_k B[n, k]. SIMD paths unpack blocks of B and run their s8 × s7 GEMM.
+    /// <paramref name="wsum"/>[n] = Σ_k B[n, k]. x64 unpacks 16-column panels for its u8×s4 outer-product tiles; arm64 (and
+    /// x64 below 4 rows) unpacks blocks of B and runs its s8 × s7 GEMM (<see cref="GemmS4Unpacked"/>).
     /// </summary>
     public virtual void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
         => GemmS4Reference.GemmS8S4(a, lda, b, ldb, bias, c, ldc, m, n, k);

@@ -52,12 +52,11 @@ public static class FloatReference
     /// <summary>Symmetric quantization: round-half-even(x · invScale), saturated to [−127, 127].</summary>
     public static void QuantizeS8(ReadOnlySpan<float> x, float invScale, Span<sbyte> y)
     {
-        for (int i = 0; i < x.Length; i++)
-        {
-            float v = MathF.Round(x[i] * invScale);
-            y[i] = (sbyte)Math.Clamp(v, -127f, 127f);
-        }
+        for (int i = 0; i < x.Length; i++) y[i] = ToS8(x[i] * invScale);
     }
+
+    /// <summary>One already-scaled value: round half to even, saturate to [−127, 127] (NaN → 0, the saturating cast).</summary>
+    public static sbyte ToS8(float scaled) => (sbyte)Math.Clamp(MathF.Round(scaled), -127f, 127f);
 
     /// <summary>
     /// Per-channel symmetric quantization of rows: y[r, c] = round-half-even(x[r, c] · invScales[c]) saturated to
@@ -66,11 +65,7 @@ public static class FloatReference
     public static void QuantizeS8Channels(ReadOnlySpan<float> x, ReadOnlySpan<float> invScales, Span<sbyte> y, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
-            {
-                float v = MathF.Round(x[r * cols + c] * invScales[c]);
-                y[r * cols + c] = (sbyte)Math.Clamp(v, -127f, 127f);
-            }
+            for (int c = 0; c < cols; c++) y[r * cols + c] = ToS8(x[r * cols + c] * invScales[c]);
     }
 
     /// <summary>y[r, c] += acc[r, c] · scales[c] (dequantized GEMM output added to the float residual stream).</summary>

@@ -129,7 +129,8 @@ internal static unsafe class GemmU8S4OuterAvx2
         bool registers = Avx512F.VL.IsSupported; // a constant in JIT and AOT code alike
         var d0 = Avx.LoadVector256(colAdd);
         var d1 = Avx.LoadVector256(colAdd + 8);
-        Vector256<int> c00 = d0, c01 = d1, c10 = d0, c11 = d1, c20 = d0, c21 = d1, c30 = d0, c31 = d1, c40 = d0, c41 = d1, c50 = d0, c51 = d1;
+        Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<int> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         if (!registers)
             for (int r = 0; r < TileM; r++)
             {
@@ -180,7 +181,7 @@ internal static unsafe class GemmU8S4OuterAvx2
             }
         }
         if (registers)
-            GemmS16OuterAvx2.Store6x16(c, ldc, Vector256<int>.Zero, Vector256<int>.Zero, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
+            GemmS16OuterAvx2.Store6x16(c, ldc, d0, d1, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51);
     }
 
     /// <summary>Adds one row's int16 pair sums (columns 0–7 and 8–15), widened by vpmaddwd with ones, into the C row.</summary>

@@ -216,6 +216,9 @@ public sealed unsafe class Model : IDisposable
     /// <inheritdoc/>
     public void Dispose() => _file.Dispose();
 
+    /// <summary>Largest image height or width a model file may declare (keeps channels × height × width far inside int).</summary>
+    public const int MaxImageSide = 8192;
+
     private void ValidateConfig()
     {
         var c = Config;
@@ -234,7 +237,8 @@ public sealed unsafe class Model : IDisposable
         if (Text is { } tx)
         {
             if (tx.VocabSize <= 0 || tx.MaxPositions <= 0 || tx.TypeVocabSize < 0 || tx.PositionOffset < 0) Fail("text vocabulary and position table sizes must be positive");
-            if (c.SeqLen + tx.PositionOffset > tx.MaxPositions) Fail($"max sequence {c.SeqLen} + position offset {tx.PositionOffset} exceeds {tx.MaxPositions} positions");
+            // 64-bit sum: an offset near int.MaxValue must not wrap past the check (the lookup would read outside the table).
+            if ((long)c.SeqLen + tx.PositionOffset > tx.MaxPositions) Fail($"max sequence {c.SeqLen} + position offset {tx.PositionOffset} exceeds {tx.MaxPositions} positions");
             if (tx.Head is not ("classification" or "embedding")) Fail($"text head '{tx.Head}' is not supported (classification, embedding)");
             if (tx.PoolerActivation is not ("tanh" or "relu" or "none")) Fail($"pooler activation '{tx.PoolerActivation}' is not supported (tanh, relu, none)");
             if (tx.Tokenizer is not ("wordpiece" or "none")) Fail($"tokenizer '{tx.Tokenizer}' is not supported (wordpiece, none)");
@@ -244,6 +248,8 @@ public sealed unsafe class Model : IDisposable
         var im = Image!;
         if (im.Channels is < 1 or > 4 || im.PatchSize <= 0 || im.Height <= 0 || im.Width <= 0 || im.Height % im.PatchSize != 0 || im.Width % im.PatchSize != 0)
             Fail($"image {im.Channels}x{im.Height}x{im.Width} with patch {im.PatchSize} is not valid");
+        // Bounded before any product is formed: Patches and InputLength multiply these in int.
+        if (im.Height > MaxImageSide || im.Width > MaxImageSide) Fail($"image {im.Height}x{im.Width} exceeds this build's limit of {MaxImageSide} pixels a side");
         if (im.Mean.Length != im.Channels || im.Std.Length != im.Channels) Fail("image mean/std must have one value per channel");
         foreach (float s in im.Std) if (!(s > 0)) Fail("image std must be positive");
         int expectedSeq = Patches + PrefixTokens;

@@ -175,6 +175,7 @@ internal readonly unsafe struct EmbeddingTable
     /// <summary>dst [dim] += row <paramref name="row"/> (dequantized for int8 tables).</summary>
     public void AddRow(int row, Span<float> dst)
     {
+        CheckRow(row, dst.Length);
         if (_f != null)
         {
             System.Numerics.Tensors.TensorPrimitives.Add(dst, new ReadOnlySpan<float>(_f + (long)row * Dim, Dim), dst);
@@ -188,10 +189,23 @@ internal readonly unsafe struct EmbeddingTable
     /// <summary>Integer profile: dst [dim] += row <paramref name="row"/> requantized into the residual scale by (<paramref name="rq"/>[row], rq[rows + row]).</summary>
     public void AddRowRequantized(int row, int[] rq, Span<int> dst)
     {
+        CheckRow(row, dst.Length);
         sbyte* q = _q + (long)row * Dim;
         int mult = rq[row], shift = rq[Rows + row];
         for (int j = 0; j < Dim; j++) dst[j] += Kernels.Reference.Requantize.Apply(q[j], mult, shift);
     }
+
+    /// <summary>
+    /// Second line of defence behind the load-time metadata checks: a row index derived from file metadata (position
+    /// offsets) or input ids is compared once per row, so no index reaches raw pointer arithmetic unchecked.
+    /// </summary>
+    private void CheckRow(int row, int dstLength)
+    {
+        if ((uint)row >= (uint)Rows) ThrowRow(row);
+        if (dstLength < Dim) throw new ArgumentException($"destination has {dstLength} values, the table rows {Dim}");
+    }
+
+    private void ThrowRow(int row) => throw new ArgumentOutOfRangeException(nameof(row), $"embedding row {row} is outside the table's {Rows} rows");
 
     public static EmbeddingTable Load(ModelFile f, string name, int rows, int dim, bool quantized)
     {

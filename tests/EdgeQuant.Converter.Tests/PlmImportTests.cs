@@ -3,6 +3,7 @@ using EdgeQuant.Converter.HuggingFace;
 using EdgeQuant.Converter.Onnx;
 using EdgeQuant.Converter.Quantization;
 using EdgeQuant.Engine;
+using EdgeQuant.Format;
 using EdgeQuant.Kernels;
 using EdgeQuant.Tests;
 using Xunit.Abstractions;
@@ -234,6 +235,18 @@ public class PlmImportTests(ITestOutputHelper output)
         Assert.Contains("output has", Assert.Throws<ArgumentException>(() => s.RunTokens([2, 3], default, default, new float[1])).Message);
         Assert.Contains("UTF-8", Assert.Throws<ArgumentException>(() => s.RunText([0xC3, 0x28], y)).Message);
         Assert.Throws<InvalidOperationException>(() => s.Run(new float[3], y));
+    }
+
+    [Theory]
+    [InlineData(2147483584)] // issue 17.1: SeqLen + offset wrapped to a negative int and passed the bound check
+    [InlineData(2147483647)]
+    [InlineData(2147483583)]
+    public void PositionOffsetPastTheTableIsRejectedAtLoad(int offset)
+    {
+        var w = HfImporter.Import(Plm("bert_cls")).ToFp32Writer(); // CRCs are written fresh: the file is "valid"
+        w.Metadata.Text!.PositionOffset = offset;
+        var e = Assert.Throws<ModelFormatException>(() => Model.Load(w.ToArray()));
+        Assert.Contains("position offset", e.Message);
     }
 
     [Fact]

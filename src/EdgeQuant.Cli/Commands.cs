@@ -177,7 +177,9 @@ internal static partial class Commands
         Console.WriteLine($"architecture    {m.Architecture}, precision {m.Precision}");
         Console.WriteLine($"encoder         {c.Layers} blocks, hidden {c.Hidden}, heads {c.Heads}, MLP {c.MlpDim} ({c.Activation}), {(c.NormFirst ? "pre" : "post")}-LN eps {c.LayerNormEps}, seq {c.SeqLen}, pooling {c.Pooling}");
         if (m.Image is { } im)
-            Console.WriteLine($"input           {im.Channels}x{im.Height}x{im.Width}, patch {im.PatchSize}, x = (pixel*{im.Scale:G6} - [{string.Join(", ", im.Mean)}]) / [{string.Join(", ", im.Std)}]");
+            Console.WriteLine($"input           {im.Channels}x{im.Height}x{im.Width}, {(m.Plan != null ? "stem graph" : $"patch {im.PatchSize}")}, x = (pixel*{im.Scale:G6} - [{string.Join(", ", im.Mean)}]) / [{string.Join(", ", im.Std)}]");
+        if (m.Plan is { } plan)
+            Console.WriteLine("plan\n" + string.Join("\n", PlanText.Describe(plan).Split('\n').Select(l => "  " + l)));
         if (m.Text is { } tx)
             Console.WriteLine($"text            {tx.ModelType}, vocab {tx.VocabSize}, positions {tx.MaxPositions} (offset {tx.PositionOffset}), token types {tx.TypeVocabSize}, " +
                 $"tokenizer {tx.Tokenizer}{(tx.Tokenizer == "wordpiece" ? $" (lower-case {tx.LowerCase})" : "")}, head {tx.Head}{(tx.Head == "classification" ? $" (pooler {tx.PoolerActivation})" : "")}");

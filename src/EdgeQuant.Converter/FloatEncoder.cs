@@ -16,6 +16,8 @@ public sealed class FloatEncoder
     public TextConfig? Text { get; init; }
     /// <summary>WordPiece vocabulary, UTF-8, one token per line (text encoders with a tokenizer).</summary>
     public byte[]? Vocab { get; set; }
+    /// <summary>Stem and head op graphs (models imported as a plan; their constants are tensors "plan.*"); null = the template.</summary>
+    public PlanConfig? Plan { get; init; }
     /// <summary>Class labels (may be empty).</summary>
     public string[] Labels { get; set; } = [];
     /// <summary>Source description.</summary>
@@ -38,7 +40,7 @@ public sealed class FloatEncoder
     /// <summary>A copy sharing every tensor except <paramref name="replaced"/> (same dims), e.g. weights already rounded.</summary>
     public FloatEncoder With(IReadOnlyDictionary<string, float[]> replaced)
     {
-        var e = new FloatEncoder { Config = Config, Image = Image, Text = Text, Vocab = Vocab, Labels = Labels, Source = Source };
+        var e = new FloatEncoder { Config = Config, Image = Image, Text = Text, Plan = Plan, Vocab = Vocab, Labels = Labels, Source = Source };
         foreach (var (name, (data, dims)) in Tensors) e.Tensors[name] = (replaced.TryGetValue(name, out var r) ? r : data, dims);
         return e;
     }
@@ -54,6 +56,7 @@ public sealed class FloatEncoder
         Encoder = Config,
         Image = Image,
         Text = Text,
+        Plan = Plan,
         Labels = Labels,
         Quant = quant,
         Source = Source,

@@ -1,3 +1,4 @@
+using EdgeQuant.Engine.Graph;
 using EdgeQuant.Engine.Tokenization;
 using EdgeQuant.Format;
 
@@ -31,9 +32,12 @@ public sealed unsafe class Model : IDisposable
     /// <summary>Elements of one input image, C·H·W (0 for text models).</summary>
     public int InputLength => Image is { } im ? im.Channels * im.Height * im.Width : 0;
     /// <summary>Number of image patches (0 for text models).</summary>
-    public int Patches => Image is { } im ? (im.Height / im.PatchSize) * (im.Width / im.PatchSize) : 0;
-    /// <summary>Length of one flattened patch, C·p·p (0 for text models).</summary>
-    public int PatchLength => Image is { } im ? im.Channels * im.PatchSize * im.PatchSize : 0;
+    public int Patches => Image is { } im && Plan == null ? (im.Height / im.PatchSize) * (im.Width / im.PatchSize) : 0;
+    /// <summary>Length of one flattened patch, C·p·p (0 for text models and plan-graph stems).</summary>
+    public int PatchLength => Image is { } im && Plan == null ? im.Channels * im.PatchSize * im.PatchSize : 0;
+    /// <summary>Stem and head op graphs around the blocks (null: the fixed conv-stem template).</summary>
+    public PlanConfig? Plan { get; }
+    internal readonly GraphProgram? Stem, Head;
     /// <summary>Number of outputs: classes, or the hidden size for text embedding models.</summary>
     public int OutputLength => Text is { Head: "embedding" } ? Config.Hidden : Config.NumClasses;
     /// <summary>Longest token sequence a text model takes (special tokens included); the sequence length of a ViT.</summary>
@@ -75,6 +79,7 @@ public sealed unsafe class Model : IDisposable
             Text = m.Text ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "bert model has no text description");
         else
             Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
+        Plan = m.Plan;
         ValidateConfig();
         IsIntegerOnly = IsQuantized && m.Quant?.Profile == "integer";
         if (IsQuantized && m.Quant is { Profile: not ("mixed" or "integer") } badProfile)
@@ -89,6 +94,12 @@ public sealed unsafe class Model : IDisposable
 
         var c = Config;
         int d = c.Hidden;
+        if (Plan != null)
+        {
+            if (IsText) throw new ModelFormatException(ModelFormatError.BadMetadata, "plan graphs are supported on image models only in this version");
+            if (IsIntegerOnly) throw new ModelFormatException(ModelFormatError.BadMetadata, "the integer-only profile does not support plan-graph stems yet; convert with the mixed profile");
+            (Stem, Head) = LoadPlan(file, Plan, c);
+        }
         if (IsText)
         {
             if (IsQuantized)
@@ -106,6 +117,17 @@ public sealed unsafe class Model : IDisposable
                 Integer.Word = IntegerWeights.LoadRows(file, "embed.word", Text!.VocabSize);
                 Integer.Position = IntegerWeights.LoadRows(file, "embed.pos", Text.MaxPositions);
                 if (Text.TypeVocabSize > 0) Integer.Type = IntegerWeights.LoadRows(file, "embed.type", Text.TypeVocabSize);
+            }
+        }
+        else if (Plan != null)
+        {
+            if (IsQuantized)
+            {
+                var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
+                if (q.Blocks.Length != c.Layers)
+                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
+                if (q.WeightBits is not (4 or 7 or 8))
+                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
             }
         }
         else if (IsQuantized)
@@ -134,7 +156,7 @@ public sealed unsafe class Model : IDisposable
         if (c.FinalNorm) FinalNorm = NormParams.Load(file, "final_ln", d);
         if (c.ClassToken) ClassToken = (float*)file.Pointer(file.Require("embed.cls", TensorDType.F32, d));
         if (c.DistillationToken) DistToken = (float*)file.Pointer(file.Require("embed.dist", TensorDType.F32, d));
-        if (!IsText) Positions = (float*)file.Pointer(file.Require("embed.pos", TensorDType.F32, c.SeqLen, d));
+        if (!IsText && Plan == null) Positions = (float*)file.Pointer(file.Require("embed.pos", TensorDType.F32, c.SeqLen, d));
 
         Blocks = new BlockWeights[c.Layers];
         for (int i = 0; i < c.Layers; i++)
@@ -169,6 +191,22 @@ public sealed unsafe class Model : IDisposable
             }
             Blocks[i] = b;
         }
+    }
+
+    /// <summary>Builds the stem and head programs and checks that they meet the blocks' token stream [T, D].</summary>
+    private (GraphProgram Stem, GraphProgram Head) LoadPlan(ModelFile file, PlanConfig plan, EncoderConfig c)
+    {
+        void Fail(string msg) => throw new ModelFormatException(ModelFormatError.BadMetadata, msg);
+        if (plan.Stem == null || plan.Head == null) Fail("plan needs a stem and a head graph");
+        var stem = GraphProgram.Build("stem", plan.Stem!, file);
+        var head = GraphProgram.Build("head", plan.Head!, file);
+        long stream = (long)c.SeqLen * c.Hidden;
+        if (stem.Inputs.Length != 1 || stem.Sizes[stem.Inputs[0]] != InputLength)
+            Fail($"plan stem must take one input of {InputLength} values (the image)");
+        if (stem.Outputs.Length != 1 || stem.OutputSize != stream) Fail($"plan stem must give one output of [{c.SeqLen}, {c.Hidden}] values");
+        if (head.Inputs.Length != 1 || head.Sizes[head.Inputs[0]] != stream) Fail($"plan head must take one input of [{c.SeqLen}, {c.Hidden}] values");
+        if (head.Outputs.Length != 1 || head.OutputSize != c.NumClasses) Fail($"plan head must give one output of {c.NumClasses} values");
+        return (stem, head);
     }
 
     /// <summary>Memory-maps, validates and prepares a model file.</summary>
@@ -228,8 +266,9 @@ public sealed unsafe class Model : IDisposable
         if (c.Hidden % c.Heads != 0) Fail($"hidden size {c.Hidden} is not divisible by {c.Heads} heads");
         if (c.Hidden > 16384 || c.MlpDim > 65536 || c.SeqLen > 4096 || c.Layers > 256) Fail("encoder dims exceed this build's limits");
         if (c.Activation is not ("gelu" or "relu")) Fail($"activation '{c.Activation}' is not supported (gelu, relu)");
-        if (c.Pooling is not ("cls" or "mean" or "cls+dist")) Fail($"pooling '{c.Pooling}' is not supported (cls, mean, cls+dist)");
-        if (Text == null && c.Pooling != "mean" && !c.ClassToken) Fail("cls pooling needs a class token");
+        if (c.Pooling is not ("cls" or "mean" or "cls+dist" or "plan")) Fail($"pooling '{c.Pooling}' is not supported (cls, mean, cls+dist, plan)");
+        if ((c.Pooling == "plan") != (Plan != null)) Fail("pooling 'plan' goes with a plan (stem and head graphs), and only with one");
+        if (Text == null && c.Pooling is not ("mean" or "plan") && !c.ClassToken) Fail("cls pooling needs a class token");
         if (c.Pooling == "cls+dist" && !c.DistillationToken) Fail("cls+dist pooling needs a distillation token");
         if (c.DistillationToken && !c.ClassToken) Fail("a distillation token needs a class token before it");
         if (!(c.LayerNormEps > 0)) Fail("LayerNorm epsilon must be positive");
@@ -246,6 +285,15 @@ public sealed unsafe class Model : IDisposable
             return;
         }
         var im = Image!;
+        if (Plan != null)
+        {
+            if (im.Channels is < 1 or > 4 || im.Height is <= 0 or > MaxImageSide || im.Width is <= 0 or > MaxImageSide)
+                Fail($"image {im.Channels}x{im.Height}x{im.Width} is not valid");
+            if (im.Mean.Length != im.Channels || im.Std.Length != im.Channels) Fail("image mean/std must have one value per channel");
+            foreach (float s in im.Std) if (!(s > 0)) Fail("image std must be positive");
+            if (c.ClassToken || c.DistillationToken || c.FinalNorm) Fail("a plan model keeps class tokens and the final norm in its stem and head graphs");
+            return;
+        }
         if (im.Channels is < 1 or > 4 || im.PatchSize <= 0 || im.Height <= 0 || im.Width <= 0 || im.Height % im.PatchSize != 0 || im.Width % im.PatchSize != 0)
             Fail($"image {im.Channels}x{im.Height}x{im.Width} with patch {im.PatchSize} is not valid");
         // Bounded before any product is formed: Patches and InputLength multiply these in int.

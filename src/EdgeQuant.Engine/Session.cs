@@ -1,3 +1,4 @@
+using EdgeQuant.Engine.Graph;
 using EdgeQuant.Kernels;
 
 namespace EdgeQuant.Engine;
@@ -47,6 +48,8 @@ public sealed partial class Session : IDisposable
     private readonly Region[] _probs;    // per thread: u8 [T, T]
     private readonly Region[] _smScratch;// per thread: s32 [T]
     private readonly Region[] _ctxAcc;   // per thread: s32 [T, dh]
+    // Plan models: stem and head graphs in the same arena.
+    private readonly GraphFrame? _stem, _head;
     // Threads.
     private readonly WorkerPool? _pool;
     private readonly GemmJob _gemmJob = new();
@@ -70,7 +73,14 @@ public sealed partial class Session : IDisposable
         (_p, _kp) = (model.Patches, model.PatchLength);
 
         var plan = new ArenaPlan();
-        _input = plan.Add<float>(model.InputLength);
+        Region[]? stemRegions = null, headRegions = null;
+        if (model.Plan != null)
+        {
+            stemRegions = GraphFrame.PlanRegions(model.Stem!, plan);
+            headRegions = GraphFrame.PlanRegions(model.Head!, plan);
+            _input = stemRegions[model.Stem!.Inputs[0]]; // [C, H, W]: the stem's input value
+        }
+        else _input = plan.Add<float>(model.InputLength);
         _patches = plan.Add<float>((long)_p * _kp);
         _x = plan.Add<float>((long)_t * _d);
         _h = plan.Add<float>((long)_t * _d);
@@ -121,6 +131,11 @@ public sealed partial class Session : IDisposable
             (_scoreAcc, _probs, _smScratch, _ctxAcc) = ([], [], [], []);
         }
         _arena = new Arena(plan.Size);
+        if (model.Plan != null)
+        {
+            _stem = new GraphFrame(model.Stem!, stemRegions!, _arena, _k);
+            _head = new GraphFrame(model.Head!, headRegions!, _arena, _k);
+        }
         _headJob = new HeadJob(this);
         _rowJob = new RowJob(this);
         if (threads > 1 && model.IsQuantized) _pool = new WorkerPool(threads);
@@ -197,10 +212,29 @@ public sealed partial class Session : IDisposable
 
     private void RunOne(Span<float> logits)
     {
+        if (_stem != null)
+        {
+            RunPlan(logits);
+            return;
+        }
         Im2Col();
         if (_model.IsIntegerOnly) ForwardIntegerVit(logits);
         else if (_model.IsQuantized) ForwardInt8(logits);
         else ForwardF32(logits);
+    }
+
+    /// <summary>Plan models: stem graph → token stream [T, D] → blocks → head graph → outputs.</summary>
+    private void RunPlan(Span<float> output)
+    {
+        _stem!.Run();
+        Span<float> x = _arena.Get<float>(_x); // [T, D]
+        _stem.In(_stem.Program.Outputs[0]).CopyTo(x);
+        _obs?.Observe(ActivationSite.Residual, -1, x);
+        if (_model.IsQuantized) EncoderInt8();
+        else EncoderF32();
+        x.CopyTo(_head!.Out(_head.Program.Inputs[0]));
+        _head.Run();
+        _head.In(_head.Program.Outputs[0]).CopyTo(output);
     }
 
     /// <summary>[C, H, W] → [P, C·p·p] with patch-major rows and (c, ky, kx) columns, matching a [D, C, p, p] conv weight.</summary>

@@ -15,7 +15,7 @@ internal static class OnnxInterpreter
         "Constant", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Flatten", "Transpose",
         "Slice", "Split", "Cast", "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal", "Where", "Expand", "ConstantOfShape",
         "MatMul", "Gemm", "Conv", "LayerNormalization", "Softmax", "Erf", "Sqrt", "Relu", "Tanh", "Neg", "Gelu",
-        "ReduceMean", "Range",
+        "ReduceMean", "Range", "ReduceSum", "ReduceMax", "ReduceL2", "Sigmoid", "Clip", "Abs", "Exp", "Reciprocal", "Max", "Min",
     };
 
     /// <summary>Throws naming the first node whose op is not supported.</summary>
@@ -179,10 +179,23 @@ internal static class OnnxInterpreter
             case "Gelu":
                 if (n.Str("approximate", "none") != "none") throw new OnnxImportException($"{n.Describe}: tanh-approximated GELU is not supported");
                 return [Map(A(), FloatReference.Gelu)];
-            case "ReduceMean":
+            case "ReduceMean" or "ReduceSum" or "ReduceMax" or "ReduceL2":
                 {
                     long[]? axes = ins.Length > 1 && ins[1] != null ? B().AsLong() : n.Ints("axes");
-                    return [ReduceMean(A(), axes, n.Int("keepdims", 1) != 0)];
+                    if (axes is { Length: 0 }) axes = null; // all axes (noop_with_empty_axes = 0)
+                    return [Reduce(n.OpType, A(), axes, n.Int("keepdims", 1) != 0)];
+                }
+            case "Sigmoid": return [Map(A(), x => (float)(1.0 / (1.0 + Math.Exp(-x))))];
+            case "Abs": return [Map(A(), MathF.Abs)];
+            case "Exp": return [Map(A(), MathF.Exp)];
+            case "Reciprocal": return [Map(A(), x => 1f / x)];
+            case "Max": return [Binary(A(), B(), MathF.Max, Math.Max)];
+            case "Min": return [Binary(A(), B(), MathF.Min, Math.Min)];
+            case "Clip":
+                {
+                    float lo = ins.Length > 1 && ins[1] != null ? B().AsFloat()[0] : n.Float("min", float.NegativeInfinity);
+                    float hi = ins.Length > 2 && ins[2] != null ? ins[2]!.AsFloat()[0] : n.Float("max", float.PositiveInfinity);
+                    return [Map(A(), x => MathF.Min(MathF.Max(x, lo), hi))];
                 }
             default: throw new OnnxImportException($"unsupported ONNX op: {n.Describe}");
         }
@@ -515,7 +528,7 @@ internal static class OnnxInterpreter
         return new OTensor(x.Shape, y);
     }
 
-    private static OTensor ReduceMean(OTensor x, long[]? axes, bool keep)
+    private static OTensor Reduce(string op, OTensor x, long[]? axes, bool keep)
     {
         int r = x.Rank;
         var set = new HashSet<int>((axes ?? Enumerable.Range(0, r).Select(i => (long)i).ToArray()).Select(a => (int)(a < 0 ? a + r : a)));
@@ -523,9 +536,11 @@ internal static class OnnxInterpreter
         int[] map = BroadcastIndex(x.Shape, outShape); // each input element → its output slot
         float[] xi = x.AsFloat();
         var sum = new double[OTensor.Product(outShape)];
-        for (int i = 0; i < xi.Length; i++) sum[map[i]] += xi[i];
+        if (op == "ReduceMax") Array.Fill(sum, double.NegativeInfinity);
+        for (int i = 0; i < xi.Length; i++)
+            sum[map[i]] = op switch { "ReduceMax" => Math.Max(sum[map[i]], xi[i]), "ReduceL2" => sum[map[i]] + (double)xi[i] * xi[i], _ => sum[map[i]] + xi[i] };
         double cnt = (double)xi.Length / sum.Length;
-        float[] y = sum.Select(s => (float)(s / cnt)).ToArray();
+        float[] y = sum.Select(s => (float)(op switch { "ReduceMean" => s / cnt, "ReduceL2" => Math.Sqrt(s), _ => s })).ToArray();
         long[] shape = keep ? outShape : Enumerable.Range(0, r).Where(i => !set.Contains(i)).Select(i => x.Shape[i]).ToArray();
         return new OTensor(shape, y);
     }

@@ -58,12 +58,29 @@ public static class OnnxVitImporter
             new Progress("evaluating the ONNX graph (shapes and constants)", m.Nodes.Count, log));
         var constant = ConstantValues(m, input.Name);
 
-        var enc = Build(m, env, constant, ch, height, width, options, path);
-        log($"encoder: {enc.Config.Layers} blocks, hidden {enc.Config.Hidden}, {enc.Config.Heads} heads, MLP {enc.Config.MlpDim} ({enc.Config.Activation}), " +
-            $"{(enc.Config.NormFirst ? "pre" : "post")}-LN, seq {enc.Config.SeqLen}, patch {enc.Image!.PatchSize}, {enc.Config.NumClasses} classes");
-        Verify(m, input.Name, enc, options, sample, log);
+        FloatEncoder enc;
+        try
+        {
+            // The fixed template (conv stem, class token, positions, cls/mean pooling): its int8 stem and head are the fastest.
+            enc = Build(m, env, constant, ch, height, width, options, path);
+            LogEncoder(enc, log);
+            Verify(m, input.Name, enc, options, sample, log);
+        }
+        catch (OnnxImportException templateError)
+        {
+            log($"the conv-stem template does not fit ({templateError.Message}); importing as a plan (stem graph + blocks + head graph)");
+            enc = OnnxPlanImporter.Build(m, env, constant, input.Name, ch, height, width, options, path);
+            LogEncoder(enc, log);
+            log(PlanText.Describe(enc.Plan!));
+            Verify(m, input.Name, enc, options, sample, log);
+        }
         return enc;
     }
+
+    private static void LogEncoder(FloatEncoder enc, Action<string> log) =>
+        log($"encoder: {enc.Config.Layers} blocks, hidden {enc.Config.Hidden}, {enc.Config.Heads} heads, MLP {enc.Config.MlpDim} ({enc.Config.Activation}), " +
+            $"{(enc.Config.NormFirst ? "pre" : "post")}-LN, seq {enc.Config.SeqLen}, " +
+            (enc.Plan != null ? "plan stem/head" : $"patch {enc.Image!.PatchSize}") + $", {enc.Config.NumClasses} classes");
 
     /// <summary>Values that do not depend on the input's data (only on its fixed shape): foldable.</summary>
     private static HashSet<string> ConstantValues(OnnxModel m, string inputName)

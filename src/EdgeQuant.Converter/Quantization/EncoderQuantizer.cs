@@ -164,6 +164,9 @@ public static class EncoderQuantizer
             Calibrate(enc, samples, runSample, gram, 1, log);
         }
         bool text = enc.Text != null;
+        bool plan = enc.Plan != null; // stem and head are float op graphs, copied as they are
+        if (plan && options.IntegerOnly)
+            throw new ArgumentException("the integer-only profile does not support plan-graph stems yet; use the mixed profile");
         var c = enc.Config;
         int d = c.Hidden, dh = d / c.Heads;
         long blockMacs = (long)c.Layers * (3L * d * d * d + (long)d * d * d + (long)c.MlpDim * d * d + (long)d * c.MlpDim * c.MlpDim);
@@ -175,8 +178,8 @@ public static class EncoderQuantizer
         var quant = new QuantConfig
         {
             Calibrator = options.Describe(),
-            InputScale = text ? 1f : Scale(ActivationSite.PatchInput, -1),
-            HeadInputScale = text ? 1f : Scale(ActivationSite.HeadInput, -1),
+            InputScale = text || plan ? 1f : Scale(ActivationSite.PatchInput, -1),
+            HeadInputScale = text || plan ? 1f : Scale(ActivationSite.HeadInput, -1),
             Blocks = new BlockQuant[c.Layers],
             WeightBits = options.WeightBits,
             AttentionProbs = options.AttentionProbs,
@@ -209,7 +212,7 @@ public static class EncoderQuantizer
                 }
             log($"integer-only profile: residual scale {sr:G4} (max |x| {r:G4}), LayerNorm eps {quant.ResidualEps} in residual units^2");
         }
-        if (!text)
+        if (!text && !plan)
         {
             QuantizeLinear(enc, w, weights, qmaxOuter, "embed.patch", quant.InputScale, toResidual);
             if (options.IntegerOnly) w.Add<int>("embed.tok.q", TensorDType.S32, TokenTable(enc, sr), c.SeqLen, d);
@@ -258,6 +261,7 @@ public static class EncoderQuantizer
         foreach (var (name, (data, dims)) in enc.Tensors)
         {
             bool keep = text ? name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("head.", StringComparison.Ordinal)
+                : plan ? name.StartsWith("plan.", StringComparison.Ordinal)
                 : name is "embed.cls" or "embed.dist" or "embed.pos";
             if (keep || name.Contains("ln", StringComparison.Ordinal)) w.Add<float>(name, TensorDType.F32, data, dims);
         }

@@ -99,6 +99,26 @@ public static class FloatReference
         }
     }
 
+    /// <summary>
+    /// Σ a[i]·b[i] in <see cref="RowSum"/>'s order (eight lanes, lane l taking i ≡ l mod 8 of the first ⌊n/8⌋·8, lanes
+    /// combined pairwise, then the tail in order), each product rounded before its add: the same bits on every ISA,
+    /// at a fraction of a sequential chain's latency. Used by the plan graphs' float ops.
+    /// </summary>
+    public static float DotLanes8(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        int n = a.Length, full = n & ~7;
+        if (b.Length < n) throw new ArgumentException("second operand shorter than the first");
+        float l0 = 0, l1 = 0, l2 = 0, l3 = 0, l4 = 0, l5 = 0, l6 = 0, l7 = 0;
+        for (int i = 0; i < full; i += 8)
+        {
+            l0 += a[i] * b[i]; l1 += a[i + 1] * b[i + 1]; l2 += a[i + 2] * b[i + 2]; l3 += a[i + 3] * b[i + 3];
+            l4 += a[i + 4] * b[i + 4]; l5 += a[i + 5] * b[i + 5]; l6 += a[i + 6] * b[i + 6]; l7 += a[i + 7] * b[i + 7];
+        }
+        float s = ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7));
+        for (int i = full; i < n; i++) s += a[i] * b[i];
+        return s;
+    }
+
     /// <summary>Σ a[i]·b[i] summed in index order in float: the same bits on every ISA (for the few float ops an int8 model keeps).</summary>
     public static float DotOrdered(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
@@ -123,6 +143,33 @@ public static class FloatReference
         double e = Math.ScaleB(p, (int)k);
         double t = (e - 1.0) / (e + 1.0);
         return (float)(x < 0 ? -t : t);
+    }
+
+    /// <summary>
+    /// e^x from IEEE basic operations only (ln 2 range reduction, degree-13 Taylor polynomial in double), so plan graphs
+    /// of int8 models give the same bits on every ISA (the C library's exp may contract to FMA on one ISA and not the
+    /// other). Relative error below 1e-15 on |x| ≤ 700; overflows to +∞ and underflows to 0 beyond.
+    /// </summary>
+    public static double Exp(double x)
+    {
+        if (double.IsNaN(x)) return double.NaN;
+        if (x > 709) return double.PositiveInfinity;
+        if (x < -745) return 0;
+        double k = Math.Round(x * 1.4426950408889634);
+        double r = x - k * 0.6931471803691238 - k * 1.9082149292705877e-10;
+        double p = 1.0;
+        for (int i = 13; i >= 1; i--) p = 1.0 + p * r / i;
+        return Math.ScaleB(p, (int)k);
+    }
+
+    /// <summary>erf(x) as <see cref="Erf"/> but through <see cref="Exp"/>: identical bits on every ISA.</summary>
+    public static double ErfPortable(double x)
+    {
+        double z = Math.Abs(x);
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double r = t * Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? 1.0 - r : r - 1.0;
     }
 
     /// <summary>Float softmax of one row in place (max-subtracted).</summary>

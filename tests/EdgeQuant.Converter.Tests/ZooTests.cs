@@ -1,0 +1,162 @@
+using EdgeQuant.Converter.Onnx;
+using EdgeQuant.Converter.Quantization;
+using EdgeQuant.Engine;
+using EdgeQuant.Format;
+using EdgeQuant.Kernels;
+using EdgeQuant.Tests;
+using Xunit.Abstractions;
+
+namespace EdgeQuant.Converter.Tests;
+
+/// <summary>
+/// The variant zoo (tests/assets/zoo, tools/testmodels/make_zoo.py): image transformers with stems, heads and blocks
+/// the team did not design. FP32 against PyTorch, W8A8 against FP32, bit-identical int8 on every kernel path, and no
+/// allocation per run — through the template where it fits and the plan (stem graph + blocks + head graph) elsewhere.
+/// </summary>
+public class ZooTests(ITestOutputHelper output)
+{
+    public static readonly TheoryData<string> Variants =
+    [
+        "torchvision_vit", "conv_linear_stem", "unfold_meanpool", "distill_token", "sincos_nocls", "sep_qkv_nobias",
+        "postln_relu_h40", "maxpool_sigmoid", "embedding_l2", "tenc_preln_gelu", "tenc_postln_relu", "tenc_seqfirst",
+    ];
+
+    private static readonly Dictionary<string, FloatEncoder> Imported = [];
+
+    private static FloatEncoder Import(string name)
+    {
+        lock (Imported)
+        {
+            if (!Imported.TryGetValue(name, out var enc)) Imported[name] = enc = OnnxVitImporter.Import(TestPaths.Asset(Path.Combine("zoo", name + ".onnx")));
+            return enc;
+        }
+    }
+
+    private static float[] Random01(int n, int seed)
+    {
+        var r = new Random(seed);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float)r.NextDouble();
+        return x;
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Fp32MatchesTorch(string name)
+    {
+        var enc = Import(name);
+        var (input, expected) = TestPaths.Expected(Path.Combine("zoo", name + ".expected.json"));
+        using var m = Model.Load(enc.ToFp32Writer().ToArray());
+        using var s = m.CreateSession();
+        var y = new float[m.OutputLength];
+        s.Run(input, y);
+        float scale = expected.Max(MathF.Abs), worst = 0;
+        for (int j = 0; j < y.Length; j++) worst = Math.Max(worst, Math.Abs(y[j] - expected[j]) / scale);
+        output.WriteLine($"{name}: {(m.Plan != null ? "plan" : "template")}, FP32 max relative difference vs PyTorch {worst:E2}");
+        Assert.True(worst <= 1e-4f, $"{name}: FP32 max relative difference {worst}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Int8IsCloseToFp32AndExactOnEveryPath(string name)
+    {
+        var enc = Import(name);
+        int n = enc.Image!.Channels * enc.Image.Height * enc.Image.Width;
+        var calib = Enumerable.Range(0, 32).Select(i => Random01(n, i)).ToList();
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray());
+        using var f = Model.Load(enc.ToFp32Writer().ToArray());
+        var inputs = Enumerable.Range(100, 8).Select(i => Random01(n, i)).ToList();
+        double signal = 0, noise = 0;
+        using (var sf = f.CreateSession())
+        using (var sq = q.CreateSession())
+        {
+            var yf = new float[f.OutputLength];
+            var yq = new float[q.OutputLength];
+            foreach (var x in inputs)
+            {
+                sf.Run(x, yf);
+                sq.Run(x, yq);
+                for (int j = 0; j < yf.Length; j++) { signal += (double)yf[j] * yf[j]; noise += (double)(yf[j] - yq[j]) * (yf[j] - yq[j]); }
+            }
+        }
+        double sqnr = 10 * Math.Log10(signal / Math.Max(noise, 1e-30));
+        output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB");
+        Assert.True(sqnr >= 25, $"{name}: W8A8 SQNR {sqnr:F1} dB");
+
+        float[]? reference = null;
+        foreach (string path in KernelTable.Available)
+            foreach (int threads in (int[])[1, 2])
+            {
+                using var s = q.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path), Threads = threads });
+                var all = new float[inputs.Count * q.OutputLength];
+                for (int i = 0; i < inputs.Count; i++) s.Run(inputs[i], all.AsSpan(i * q.OutputLength, q.OutputLength));
+                reference ??= all;
+                Assert.Equal(reference, all);
+            }
+    }
+
+    [Theory]
+    [InlineData("conv_linear_stem")]
+    [InlineData("unfold_meanpool")]
+    [InlineData("embedding_l2")]
+    public void PlanRunAllocatesNothing(string name)
+    {
+        var enc = Import(name);
+        Assert.NotNull(enc.Plan);
+        int n = enc.Image!.Channels * enc.Image.Height * enc.Image.Width;
+        var calib = Enumerable.Range(0, 8).Select(i => Random01(n, i)).ToList();
+        foreach (var bytes in (byte[][])[enc.ToFp32Writer().ToArray(), EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray()])
+        {
+            using var m = Model.Load(bytes);
+            using var s = m.CreateSession();
+            var x = Random01(n, 1);
+            var y = new float[m.OutputLength];
+            var pixels = new byte[n];
+            long best = long.MaxValue;
+            for (int attempt = 0; attempt < 4 && best != 0; attempt++)
+            {
+                for (int i = 0; i < 10; i++) s.Run(x, y);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 5; i++)
+                {
+                    s.Run(x, y);
+                    s.RunPixels(pixels, m.Image!.Height, m.Image.Width, m.Image.Channels, y);
+                }
+                best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            Assert.Equal(0, best);
+        }
+    }
+
+    [Fact]
+    public void HostilePlansAreRejectedNamingTheOp()
+    {
+        var enc = Import("conv_linear_stem");
+        string Load(Action<PlanConfig> mutate)
+        {
+            var w = enc.ToFp32Writer();
+            string json = System.Text.Encoding.UTF8.GetString(w.Metadata.ToJson());
+            var meta = ModelMetadata.FromJson(System.Text.Encoding.UTF8.GetBytes(json)); // a deep copy to mutate
+            mutate(meta.Plan!);
+            w.Metadata = meta;
+            return Assert.Throws<ModelFormatException>(() => Model.Load(w.ToArray())).Message;
+        }
+        var ops = enc.Plan!.Stem.Ops;
+        int linear = Array.FindIndex(ops, o => o.Op == OpKinds.Linear);
+        Assert.Contains($"stem op {linear}", Load(p => p.Stem.Ops[linear].Inputs[0] = 100_000));
+        Assert.Contains("not defined before", Load(p => p.Stem.Ops[linear].Inputs[0] = p.Stem.Ops[^1].Output));
+        Assert.Contains("should be", Load(p => p.Stem.Values[p.Stem.Ops[linear].Output].Shape = [1, 3, 5]));
+        Assert.Contains("unknown op kind", Load(p => p.Head.Ops[0].Op = "Celu"));
+        Assert.Contains("elements", Load(p => p.Head.Values[p.Head.Ops[0].Output].Shape = [65536, 65536]));
+        Assert.Contains("dimension", Load(p => p.Head.Values[p.Head.Ops[0].Output].Shape = [-1, 4]));
+        Assert.Contains("rank", Load(p => p.Stem.Values[0].Shape = [1, 1, 1, 1, 1, 1, 1]));
+    }
+
+    [Fact]
+    public void UnsupportedStemOpIsNamed()
+    {
+        // unknown_op.onnx has no transformer block: the plan importer says so instead of guessing.
+        var e = Assert.Throws<OnnxImportException>(() => OnnxVitImporter.Import(TestPaths.Asset("unknown_op.onnx")));
+        Assert.Contains("Celu", e.Message);
+    }
+}

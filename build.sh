@@ -92,6 +92,10 @@ arm64_selftest() {
     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
   $X convert --hf tests/assets/plm/bert_cls -o "$tmp/bert_cls-w4mixed-int8.eqm" --weight-bits 4 --weight-budget 6 --calib-text "$sst2" --calib-range 0:64 2>/dev/null
   $X convert tests/assets/vit_postln_relu.onnx -o "$tmp/vit_postln_relu-w4-integer-int8.eqm" --weight-bits 4 --profile integer --calib-random 32 2>/dev/null
+  # Plan models (stem graph + blocks + head graph) from the variant zoo: float stem/head ops in a fixed order.
+  for m in conv_linear_stem unfold_meanpool distill_token embedding_l2 maxpool_sigmoid; do
+    $X convert "tests/assets/zoo/$m.onnx" -o "$tmp/zoo-$m-int8.eqm" --calib-random 16 2>/dev/null
+  done
   local args=("$tmp"/*.eqm --images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --count 64)
   log "selftest x64 (AOT)"
   $X selftest "${args[@]}" | tee "$tmp/x64.txt"

@@ -102,14 +102,7 @@ public sealed unsafe class Model : IDisposable
         }
         if (IsText)
         {
-            if (IsQuantized)
-            {
-                var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
-                if (q.Blocks.Length != c.Layers)
-                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
-                if (q.WeightBits is not (4 or 7 or 8))
-                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
-            }
+            if (IsQuantized) CheckQuant(m, c);
             TextW = TextWeights.Load(file, Text!, c, IsQuantized);
             if (IsIntegerOnly)
             {
@@ -121,24 +114,13 @@ public sealed unsafe class Model : IDisposable
         }
         else if (Plan != null)
         {
-            if (IsQuantized)
-            {
-                var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
-                if (q.Blocks.Length != c.Layers)
-                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
-                if (q.WeightBits is not (4 or 7 or 8))
-                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
-            }
+            if (IsQuantized) CheckQuant(m, c); // the stem and head graphs are float: no patch or head scales
         }
         else if (IsQuantized)
         {
-            var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
-            if (q.Blocks.Length != c.Layers)
-                throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
+            var q = CheckQuant(m, c);
             if (!(q.InputScale > 0) || !(q.HeadInputScale > 0))
                 throw new ModelFormatException(ModelFormatError.BadMetadata, "input/head quantization scales must be positive");
-            if (q.WeightBits is not (4 or 7 or 8))
-                throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
             PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: IsIntegerOnly, q.WeightBits);
             if (IsIntegerOnly)
             {
@@ -191,6 +173,17 @@ public sealed unsafe class Model : IDisposable
             }
             Blocks[i] = b;
         }
+    }
+
+    /// <summary>The quantization parameters every int8 model needs: present, one set per block, a supported weight width.</summary>
+    private static QuantConfig CheckQuant(ModelMetadata m, EncoderConfig c)
+    {
+        var q = m.Quant ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "int8 model has no quantization parameters");
+        if (q.Blocks.Length != c.Layers)
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization parameters for {q.Blocks.Length} blocks, model has {c.Layers}");
+        if (q.WeightBits is not (4 or 7 or 8))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"weight bits {q.WeightBits} not supported (4, 7, 8)");
+        return q;
     }
 
     /// <summary>Builds the stem and head programs and checks that they meet the blocks' token stream [T, D].</summary>

@@ -372,8 +372,8 @@ public static class OnnxVitImporter
             float scale = Math.Max(1f, expected.Max(MathF.Abs));
             for (int j = 0; j < got.Length; j++) worst = Math.Max(worst, MathF.Abs(got[j] - expected[j]) / scale);
         }
-        log($"verified against the ONNX graph on {inputs.Count} inputs: max relative logit difference {worst:E2}");
         if (!(worst <= 1e-3f))
             throw new OnnxImportException($"the recognized encoder does not reproduce the ONNX graph (max relative logit difference {worst:E2}); the model uses a structure this importer does not handle");
+        log($"verified against the ONNX graph on {inputs.Count} inputs: max relative logit difference {worst:E2}");
     }
 }

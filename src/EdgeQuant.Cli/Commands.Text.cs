@@ -64,9 +64,10 @@ internal static partial class Commands
         bool bits = a.Flag("bits");
         int threads = a.Int("threads", 1);
         int repeat = a.Int("repeat", 0);
+        bool profile = a.Flag("profile");
         a.CheckAllUsed();
         if ((text == null) == (idsArg == null)) throw new UsageException("a text model runs with --text \"...\" or --ids 101,2023,...,102");
-        using var session = model.CreateSession(new SessionOptions { Threads = threads });
+        using var session = model.CreateSession(new SessionOptions { Threads = threads, Profile = profile });
         var output = new float[model.OutputLength];
         int[] ids;
         if (text != null)
@@ -75,6 +76,11 @@ internal static partial class Commands
             ids = ids[..session.Tokenize(text, ids)];
         }
         else ids = idsArg!.Split(',').Select(s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToArray();
+        if (profile)
+        {
+            PrintProfile(session, repeat, () => session.RunTokens(ids, default, default, output));
+            return 0;
+        }
         long t0 = Stopwatch.GetTimestamp();
         session.RunTokens(ids, default, default, output);
         double ms = Elapsed(t0);

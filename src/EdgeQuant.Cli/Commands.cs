@@ -11,7 +11,7 @@ internal static partial class Commands
 {
     private static readonly HashSet<string> NoFlags = [];
     private static readonly HashSet<string> ConvertFlags = ["attention-search", "gamma-migration", "sequential"];
-    private static readonly HashSet<string> RunFlags = ["bits"];
+    private static readonly HashSet<string> RunFlags = ["bits", "profile"];
 
     public static int Convert(string[] argv)
     {
@@ -222,12 +222,13 @@ internal static partial class Commands
         bool bits = a.Flag("bits");
         int threads = a.Int("threads", 1);
         int repeat = a.Int("repeat", 0);
+        bool profile = a.Flag("profile");
         a.CheckAllUsed();
         using var model = Model.Load(a.Positional[0]);
         string imagePath = a.Positional[1];
         ImageSet img = index >= 0 ? ImageSources.ReadIdx(imagePath, null) : ImageSources.ReadPnm(imagePath);
         if (index >= img.Count) throw new ArgumentException($"--index {index}: the file has {img.Count} images");
-        using var session = model.CreateSession(new SessionOptions { Threads = threads });
+        using var session = model.CreateSession(new SessionOptions { Threads = threads, Profile = profile });
         var logits = new float[model.OutputLength];
         long t0 = Stopwatch.GetTimestamp();
         session.RunPixels(img.Image(Math.Max(index, 0)), img.Height, img.Width, img.Channels, logits);
@@ -245,6 +246,12 @@ internal static partial class Commands
             times.Sort();
             Console.Error.WriteLine($"RunPixels x{repeat}: median {Percentile(times, 50):F1} us, p10 {Percentile(times, 10):F1}, min {times[0]:F1}");
         }
+        if (profile)
+        {
+            byte[] pixels = img.Image(Math.Max(index, 0)).ToArray();
+            PrintProfile(session, repeat, () => session.RunPixels(pixels, img.Height, img.Width, img.Channels, logits));
+            return 0;
+        }
         if (bits)
         {
             // IEEE-754 bit patterns, one per line: compared bit for bit with the C example's --bits output.
@@ -254,6 +261,17 @@ internal static partial class Commands
         PrintTop(model, logits, top);
         Console.Error.WriteLine($"{model.Metadata.Precision}, {session.KernelPath} kernels, {ms:F2} ms (first run)");
         return 0;
+    }
+
+    /// <summary>Warm-up (≥ 1 s, so the JIT's optimized code is in place), then <paramref name="repeat"/> (default 500) profiled runs.</summary>
+    private static void PrintProfile(Session session, int repeat, Action run)
+    {
+        long w0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 50 || Elapsed(w0) < 1000; i++) run();
+        session.Profile!.Reset();
+        for (int i = 0; i < (repeat > 0 ? repeat : 500); i++) run();
+        Console.WriteLine($"profile of {session.Model.Metadata.Source}: {session.Model.Metadata.Precision}, {session.KernelPath} kernels, {session.Threads} thread(s)");
+        Console.WriteLine(session.Profile.Format());
     }
 
     public static int Eval(string[] argv)

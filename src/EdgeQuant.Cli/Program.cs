@@ -78,6 +78,7 @@ namespace EdgeQuant.Cli
               run MODEL.eqm IMAGE              classify one image (binary PGM/PPM, or IDX file with --index N)
               run MODEL.eqm --text "..." | --ids 101,...,102    text models: labels or embedding
                   --top K (default 5)   --bits (logits as IEEE-754 hex)   --threads N   --repeat N (time N runs)
+                  --profile (time per step: stem ops, each block's norms/GEMMs/attention, head; over --repeat runs, default 500)
               eval MODEL.eqm --images IDX --labels IDX [--range A:B] [--threads N] [--reference FP32.eqm]
                                                accuracy, latency median/p90, peak RSS
               eval MODEL.eqm --tsv FILE [--range A:B] [--threads N]   text models (sentence<TAB>label)

@@ -18,12 +18,14 @@ public sealed partial class Session
         _k.GemmF32(patches, _kp, m.PatchF.W, _kp, m.PatchF.B, x[(first * d)..], d, _p, d, _kp);
         AddTokenAndPositions(x);
         _obs?.Observe(ActivationSite.Residual, -1, x);
+        _prof?.Stem(0);
         EncoderF32();
 
         Pool(x);
         Span<float> pooled = _arena.Get<float>(_pooled);
         _obs?.Observe(ActivationSite.HeadInput, -1, pooled);
         _k.GemmF32(pooled, m.PooledLength, m.HeadF.W, m.PooledLength, m.HeadF.B, logits, c.NumClasses, 1, c.NumClasses, m.PooledLength);
+        _prof?.Head(0);
     }
 
     /// <summary>The encoder blocks over the first <see cref="_t"/> rows of the residual stream.</summary>
@@ -46,6 +48,7 @@ public sealed partial class Session
                 _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, h, t, d);
                 src = h;
             }
+            _prof?.Block(i, SessionProfile.BlockStep.AttnNorm);
             _obs?.Observe(ActivationSite.AttnInput, i, src);
             ReadOnlySpan<float> w = b.QkvF.W, bias = b.QkvF.B; // [3D, D], [3D]
             _k.GemmF32(src, d, w[..(d * d)], d, bias[..d], q, d, t, d, d);
@@ -54,12 +57,15 @@ public sealed partial class Session
             _obs?.Observe(ActivationSite.Query, i, q);
             _obs?.Observe(ActivationSite.Key, i, k);
             _obs?.Observe(ActivationSite.Value, i, v);
+            _prof?.Block(i, SessionProfile.BlockStep.QkvGemm);
             AttentionF32(q, k, v, ctx);
+            _prof?.Block(i, SessionProfile.BlockStep.Attention);
             _obs?.Observe(ActivationSite.Context, i, ctx);
             _k.GemmF32(ctx, d, b.OutF.W, d, b.OutF.B, h, d, t, d, d);
             AddInPlace(x, h);
             _obs?.Observe(ActivationSite.Residual, i, x);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
+            _prof?.Block(i, SessionProfile.BlockStep.OutGemm);
 
             src = x;
             if (c.NormFirst)
@@ -67,18 +73,22 @@ public sealed partial class Session
                 _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, h, t, d);
                 src = h;
             }
+            _prof?.Block(i, SessionProfile.BlockStep.MlpNorm);
             _obs?.Observe(ActivationSite.MlpInput, i, src);
             _k.GemmF32(src, d, b.Fc1F.W, d, b.Fc1F.B, mlp, f, t, f, d);
+            _prof?.Block(i, SessionProfile.BlockStep.Fc1Gemm);
             _obs?.Observe(ActivationSite.MlpPreActivation, i, mlp);
             if (c.Activation == "gelu")
                 for (int j = 0; j < mlp.Length; j++) mlp[j] = FloatReference.Gelu(mlp[j]);
             else
                 for (int j = 0; j < mlp.Length; j++) mlp[j] = MathF.Max(mlp[j], 0f);
+            _prof?.Block(i, SessionProfile.BlockStep.Activation);
             _obs?.Observe(ActivationSite.MlpActivation, i, mlp);
             _k.GemmF32(mlp, f, b.Fc2F.W, f, b.Fc2F.B, h, d, t, d, f);
             AddInPlace(x, h);
             _obs?.Observe(ActivationSite.Residual, i, x);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
+            _prof?.Block(i, SessionProfile.BlockStep.Fc2Gemm);
         }
     }
 

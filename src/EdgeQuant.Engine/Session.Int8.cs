@@ -20,6 +20,7 @@ public sealed partial class Session
         int first = m.PrefixTokens;
         _k.Dequantize(acc, m.PatchQ.DequantScales, x[(first * d)..], _p, d);
         AddTokenAndPositions(x);
+        _prof?.Stem(0);
         EncoderInt8();
 
         Pool(x);
@@ -27,6 +28,7 @@ public sealed partial class Session
         _k.QuantizeS8(_arena.Get<float>(_pooled), 1f / qc.HeadInputScale, pooledQ);
         Linear(pooledQ, m.PooledLength, m.HeadQ, acc, 1);
         _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
+        _prof?.Head(0);
     }
 
     /// <summary>The integer encoder blocks over the first <see cref="_t"/> rows of the float residual stream.</summary>
@@ -46,19 +48,28 @@ public sealed partial class Session
             var b = m.Blocks[i];
             var bq = b.Quant!;
             Rows(RowOp.Norm1Quantize, i);
+            _prof?.Block(i, SessionProfile.BlockStep.AttnNorm);
             Linear(hQ, d, b.QkvQ, acc, t);
+            _prof?.Block(i, SessionProfile.BlockStep.QkvGemm);
             Rows(RowOp.QkvRequantize, i);
+            _prof?.Block(i, SessionProfile.BlockStep.QkvRequantize);
             AttentionInt8(qkv, bq);
+            _prof?.Block(i, SessionProfile.BlockStep.Attention);
             Linear(ctxQ, d, b.OutQ, acc, t);
             _k.DequantizeAdd(acc, b.OutQ.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln1.Gamma, b.Ln1.Beta, c.LayerNormEps, x, t, d);
+            _prof?.Block(i, SessionProfile.BlockStep.OutGemm);
 
             Rows(RowOp.Norm2Quantize, i);
+            _prof?.Block(i, SessionProfile.BlockStep.MlpNorm);
             Linear(hQ, d, b.Fc1Q, acc, t);
+            _prof?.Block(i, SessionProfile.BlockStep.Fc1Gemm);
             Rows(RowOp.Activation, i);
+            _prof?.Block(i, SessionProfile.BlockStep.Activation);
             Linear(actQ, f, b.Fc2Q, acc, t);
             _k.DequantizeAdd(acc, b.Fc2Q.DequantScales, x, t, d);
             if (!c.NormFirst) _k.LayerNorm(x, b.Ln2.Gamma, b.Ln2.Beta, c.LayerNormEps, x, t, d);
+            _prof?.Block(i, SessionProfile.BlockStep.Fc2Gemm);
         }
     }
 

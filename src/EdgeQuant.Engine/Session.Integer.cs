@@ -19,6 +19,7 @@ public sealed partial class Session
         Linear(pq, _kp, m.PatchQ, acc, _p);
         m.Integer!.Tokens.AsSpan().CopyTo(r);
         _k.RequantizeAddS32(acc[..(_p * d)], m.PatchQ.Multipliers, m.PatchQ.Shifts, r[(m.PrefixTokens * d)..], _p, d);
+        _prof?.Stem(0);
         EncoderInteger();
 
         Span<int> pooled = _arena.Get<int>(_pooled32); // [D] or [2D]
@@ -45,6 +46,7 @@ public sealed partial class Session
         _k.RequantizeRowsS8(pooled, pooled.Length, m.ToHeadInput.Multiplier, m.ToHeadInput.Shift, pooledQ, pooled.Length, 1, pooled.Length);
         Linear(pooledQ, m.PooledLength, m.HeadQ, acc, 1);
         _k.Dequantize(acc, m.HeadQ.DequantScales, logits, 1, c.NumClasses);
+        _prof?.Head(0);
     }
 
     /// <summary>The blocks over the first <see cref="_t"/> rows of the int32 residual stream.</summary>
@@ -64,19 +66,28 @@ public sealed partial class Session
         {
             var b = m.Blocks[i];
             LinearInput(r, h, b.Ln1Q!, b.ToAttnInput, eps, hQ);
+            _prof?.Block(i, SessionProfile.BlockStep.AttnNorm);
             Linear(hQ, d, b.QkvQ, acc, t);
+            _prof?.Block(i, SessionProfile.BlockStep.QkvGemm);
             Rows(RowOp.QkvRequantize, i);
+            _prof?.Block(i, SessionProfile.BlockStep.QkvRequantize);
             AttentionInt8(_arena.Get<sbyte>(_qkvQ), b.Quant!);
+            _prof?.Block(i, SessionProfile.BlockStep.Attention);
             Linear(ctxQ, d, b.OutQ, acc, t);
             _k.RequantizeAddS32(acc[..(t * d)], b.OutQ.Multipliers, b.OutQ.Shifts, r, t, d);
             if (!c.NormFirst) _k.LayerNormS32(r, eps, default, default, b.Ln1Q, r, t, d);
+            _prof?.Block(i, SessionProfile.BlockStep.OutGemm);
 
             LinearInput(r, h, b.Ln2Q!, b.ToMlpInput, eps, hQ);
+            _prof?.Block(i, SessionProfile.BlockStep.MlpNorm);
             Linear(hQ, d, b.Fc1Q, acc, t);
+            _prof?.Block(i, SessionProfile.BlockStep.Fc1Gemm);
             Rows(RowOp.Activation, i);
+            _prof?.Block(i, SessionProfile.BlockStep.Activation);
             Linear(actQ, f, b.Fc2Q, acc, t);
             _k.RequantizeAddS32(acc[..(t * d)], b.Fc2Q.Multipliers, b.Fc2Q.Shifts, r, t, d);
             if (!c.NormFirst) _k.LayerNormS32(r, eps, default, default, b.Ln2Q, r, t, d);
+            _prof?.Block(i, SessionProfile.BlockStep.Fc2Gemm);
         }
     }
 

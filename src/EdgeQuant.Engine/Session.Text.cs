@@ -75,11 +75,13 @@ public sealed partial class Session
         {
             var mask = attentionMask.IsEmpty ? default : attentionMask.Slice(b * len, len);
             var types = tokenTypeIds.IsEmpty ? default : tokenTypeIds.Slice(b * len, len);
+            _prof?.Begin();
             Compact(inputIds.Slice(b * len, len), mask, types, tx, b);
-            if (_model.IsIntegerOnly) { EmbedTextInteger(); EncoderInteger(); ResidualToFloat(); }
-            else if (_model.IsQuantized) { EmbedText(); EncoderInt8(); }
-            else { EmbedText(); EncoderF32(); }
+            if (_model.IsIntegerOnly) { EmbedTextInteger(); _prof?.Stem(0); EncoderInteger(); ResidualToFloat(); }
+            else if (_model.IsQuantized) { EmbedText(); _prof?.Stem(0); EncoderInt8(); }
+            else { EmbedText(); _prof?.Stem(0); EncoderF32(); }
             TextHead(tx, output.Slice(b * outLen, outLen));
+            _prof?.Head(0);
         }
     }
 

@@ -12,6 +12,7 @@ public sealed partial class Session : IDisposable
     private readonly Model _model;
     private readonly KernelSet _k;
     private readonly IActivationObserver? _obs;
+    private readonly SessionProfile? _prof;
     private readonly Arena _arena;
     private readonly int _tMax, _d, _f, _heads, _dh, _p, _kp;
     private int _t; // tokens of the sequence being run (≤ _tMax; a ViT always runs _tMax)
@@ -131,6 +132,7 @@ public sealed partial class Session : IDisposable
             (_scoreAcc, _probs, _smScratch, _ctxAcc) = ([], [], [], []);
         }
         _arena = new Arena(plan.Size);
+        if (options.Profile) _prof = CreateProfile(model);
         if (model.Plan != null)
         {
             _stem = new GraphFrame(model.Stem!, stemRegions!, _arena, _k);
@@ -149,6 +151,22 @@ public sealed partial class Session : IDisposable
 
     /// <summary>Threads this session runs on.</summary>
     public int Threads => _pool?.Threads ?? 1;
+
+    /// <summary>Per-step times of the runs so far (null unless <see cref="SessionOptions.Profile"/>).</summary>
+    public SessionProfile? Profile => _prof;
+
+    private static SessionProfile CreateProfile(Model m)
+    {
+        static string[] Ops(Graph.GraphProgram p, string name)
+        {
+            var s = new string[p.Steps.Length];
+            for (int i = 0; i < s.Length; i++) s[i] = $"{name} op {i}: {p.Steps[i].Op} ({p.Steps[i].Node})";
+            return s;
+        }
+        if (m.Plan != null) return new SessionProfile(Ops(m.Stem!, "stem"), m.Config.Layers, Ops(m.Head!, "head"));
+        return new SessionProfile([m.IsText ? "stem: embeddings + LayerNorm" : "stem: patch embedding, tokens, positions"], m.Config.Layers,
+            [m.IsText ? "head: pooling / pooler + classifier" : "head: final norm, pooling, classifier"]);
+    }
 
     /// <summary>Bytes of the session's arena.</summary>
     public long ArenaBytes => _arena.Size;
@@ -212,6 +230,7 @@ public sealed partial class Session : IDisposable
 
     private void RunOne(Span<float> logits)
     {
+        _prof?.Begin();
         if (_stem != null)
         {
             RunPlan(logits);
@@ -226,15 +245,21 @@ public sealed partial class Session : IDisposable
     /// <summary>Plan models: stem graph → token stream [T, D] → blocks → head graph → outputs.</summary>
     private void RunPlan(Span<float> output)
     {
-        _stem!.Run();
+        var stem = _stem!;
+        if (_prof != null)
+            for (int i = 0; i < stem.Program.Steps.Length; i++) { stem.RunStep(i); _prof.Stem(i); }
+        else stem.Run();
         Span<float> x = _arena.Get<float>(_x); // [T, D]
-        _stem.In(_stem.Program.Outputs[0]).CopyTo(x);
+        stem.In(stem.Program.Outputs[0]).CopyTo(x);
         _obs?.Observe(ActivationSite.Residual, -1, x);
         if (_model.IsQuantized) EncoderInt8();
         else EncoderF32();
-        x.CopyTo(_head!.Out(_head.Program.Inputs[0]));
-        _head.Run();
-        _head.In(_head.Program.Outputs[0]).CopyTo(output);
+        var head = _head!;
+        x.CopyTo(head.Out(head.Program.Inputs[0]));
+        if (_prof != null)
+            for (int i = 0; i < head.Program.Steps.Length; i++) { head.RunStep(i); _prof.Head(i); }
+        else head.Run();
+        head.In(head.Program.Outputs[0]).CopyTo(output);
     }
 
     /// <summary>[C, H, W] → [P, C·p·p] with patch-major rows and (c, ky, kx) columns, matching a [D, C, p, p] conv weight.</summary>

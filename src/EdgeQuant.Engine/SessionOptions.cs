@@ -14,6 +14,9 @@ public sealed class SessionOptions
     /// <summary>Text embedding models: L2-normalize the pooled embedding (as sentence-transformers' Normalize layer). Default false.</summary>
     public bool NormalizeEmbeddings { get; set; }
 
+    /// <summary>Record the wall time of every step (<see cref="Session.Profile"/>); costs two timestamps per step.</summary>
+    public bool Profile { get; set; }
+
     /// <summary>Receives float activations at the quantization points (FP32 models only; used by calibration). Slows Run down.</summary>
     public IActivationObserver? Observer { get; set; }
 }

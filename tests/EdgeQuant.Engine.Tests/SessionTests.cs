@@ -234,6 +234,32 @@ public class SessionTests
         Assert.Contains("quantization parameters", Assert.Throws<ModelFormatException>(() => Model.Load(w.ToArray())).Message);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ProfileTimesEveryStepWithoutAllocating(bool int8)
+    {
+        using var m = Load("vit_preln_oddheads", int8);
+        using var s = m.CreateSession(new SessionOptions { Profile = true });
+        var x = TestModels.RandomImage(m, 1);
+        var y = new float[m.OutputLength];
+        for (int i = 0; i < 20; i++) s.Run(x, y);
+        s.Profile!.Reset();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) s.Run(x, y);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(10, s.Profile.Runs);
+        var steps = s.Profile.Steps().Select(t => t.Step).ToList();
+        Assert.Contains("stem: patch embedding, tokens, positions", steps);
+        for (int b = 0; b < m.Config.Layers; b++)
+            foreach (string part in (string[])["QKV GEMM", "attention", "fc1 GEMM", "activation"])
+                Assert.Contains($"block {b}: {part}", steps);
+        Assert.Contains("head: final norm, pooling, classifier", steps);
+        Assert.Contains("total", s.Profile.Format());
+        using var plain = m.CreateSession();
+        Assert.Null(plain.Profile);
+    }
+
     [Fact]
     public void ObserversAreRejectedOnInt8Models()
     {

@@ -96,6 +96,12 @@ arm64_selftest() {
   for m in conv_linear_stem unfold_meanpool distill_token embedding_l2 maxpool_sigmoid; do
     $X convert "tests/assets/zoo/$m.onnx" -o "$tmp/zoo-$m-int8.eqm" --calib-random 16 2>/dev/null
   done
+  # Text models whose head is a graph (masked mean/max pooling, projection, L2), calibrated on token ids.
+  awk 'BEGIN { srand(1); for (i = 0; i < 32; i++) { n = 2 + int(rand() * 20); s = ""; for (j = 0; j < n; j++) s = s (j ? "," : "") (5 + int(rand() * 90)); print s } }' > "$tmp/calib-ids.txt"
+  for m in text_meanpool_proj_l2 text_maxpool_classifier; do
+    $X convert "tests/assets/zoo/$m/model.onnx" -o "$tmp/zoo-$m-int8.eqm" --calib-ids "$tmp/calib-ids.txt" 2>/dev/null
+  done
+  rm -f "$tmp/calib-ids.txt"
   local args=("$tmp"/*.eqm --images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --count 64)
   log "selftest x64 (AOT)"
   $X selftest "${args[@]}" | tee "$tmp/x64.txt"

@@ -35,16 +35,41 @@ internal static partial class Commands
     private static Format.ModelWriter QuantizeText(FloatEncoder enc, Args a, PtqOptions ptq, string calibrator)
     {
         string? report = a.Str("report");
-        string tsv = a.Str("calib-text") ?? throw new UsageException("int8 conversion of a text model needs --calib-text TSV (e.g. SST-2 train.tsv)");
-        var set = TextSet.ReadTsv(tsv);
-        var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
-        a.CheckAllUsed();
-        if (enc.Vocab == null) throw new UsageException("this model has no WordPiece vocabulary, so sentences cannot be tokenized for calibration");
-        var tok = Model.CreateTokenizer(enc.Text!, enc.Vocab);
-        var ids = new int[enc.Config.SeqLen];
-        var seqs = new List<int[]>(end - start);
-        for (int i = start; i < end; i++) seqs.Add(ids[..tok.Encode(set.Sentences[i], ids, ids.Length)]);
-        Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration sentences ({start}..{end - 1} of {Path.GetFileName(tsv)}), calibrator {calibrator}");
+        string? tsv = a.Str("calib-text"), idsFile = a.Str("calib-ids");
+        if ((tsv == null) == (idsFile == null))
+            throw new UsageException("int8 conversion of a text model needs --calib-text TSV (sentences, e.g. SST-2 train.tsv) or --calib-ids FILE (one comma-separated token id list per line)");
+        List<int[]> seqs;
+        if (idsFile != null)
+        {
+            // Token ids for models without a stored tokenizer; a line is one unpadded sequence (the engine drops
+            // masked tokens before the blocks, so padding would change nothing).
+            var lines = File.ReadAllLines(idsFile).Where(l => l.Trim().Length > 0).ToArray();
+            var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", lines.Length) : (0, Math.Min(512, lines.Length));
+            a.CheckAllUsed();
+            seqs = [];
+            for (int i = start; i < end; i++)
+            {
+                int[] s = ParseIds(lines[i], $"{Path.GetFileName(idsFile)} line {i + 1}");
+                if (s.Length > enc.Config.SeqLen) throw new UsageException($"{Path.GetFileName(idsFile)} line {i + 1}: {s.Length} ids, the model takes at most {enc.Config.SeqLen}");
+                foreach (int id in s)
+                    if (id >= enc.Text!.VocabSize) throw new UsageException($"{Path.GetFileName(idsFile)} line {i + 1}: id {id} is outside the vocabulary [0, {enc.Text.VocabSize})");
+                seqs.Add(s);
+            }
+            if (seqs.Count == 0) throw new UsageException($"{idsFile} has no id lines in the range");
+            Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration id sequences ({start}..{end - 1} of {Path.GetFileName(idsFile)}), calibrator {calibrator}");
+        }
+        else
+        {
+            var set = TextSet.ReadTsv(tsv!);
+            var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
+            a.CheckAllUsed();
+            if (enc.Vocab == null) throw new UsageException("this model has no WordPiece vocabulary, so sentences cannot be tokenized for calibration; pass token ids with --calib-ids FILE");
+            var tok = Model.CreateTokenizer(enc.Text!, enc.Vocab);
+            var ids = new int[enc.Config.SeqLen];
+            seqs = new List<int[]>(end - start);
+            for (int i = start; i < end; i++) seqs.Add(ids[..tok.Encode(set.Sentences[i], ids, ids.Length)]);
+            Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration sentences ({start}..{end - 1} of {Path.GetFileName(tsv)}), calibrator {calibrator}");
+        }
         var writer = EncoderQuantizer.Quantize(enc, seqs, ptq);
         if (report != null)
             QuantizationReport.Write(report, enc, writer.ToArray(), Math.Min(32, seqs.Count), (s, i) =>
@@ -54,6 +79,21 @@ internal static partial class Commands
                 return y;
             }, Console.Error.WriteLine);
         return writer;
+    }
+
+    /// <summary>Comma-separated non-negative token ids ("101, 2023,102"); a clear error naming <paramref name="what"/> otherwise.</summary>
+    internal static int[] ParseIds(string text, string what)
+    {
+        var parts = text.Split(',');
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string p = parts[i].Trim();
+            if (p.Length == 0) throw new UsageException($"{what}: empty id at position {i + 1} (expected comma-separated token ids, e.g. 101,2023,102)");
+            if (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
+                throw new UsageException($"{what}: '{p}' at position {i + 1} is not a token id (a non-negative integer below 2^31)");
+        }
+        return ids;
     }
 
     private static int RunText(Model model, Args a)
@@ -75,7 +115,7 @@ internal static partial class Commands
             ids = new int[model.MaxTokens];
             ids = ids[..session.Tokenize(text, ids)];
         }
-        else ids = idsArg!.Split(',').Select(s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToArray();
+        else ids = ParseIds(idsArg!, "--ids");
         if (profile)
         {
             PrintProfile(session, repeat, () => session.RunTokens(ids, default, default, output));

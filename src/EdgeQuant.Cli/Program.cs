@@ -52,6 +52,7 @@ namespace EdgeQuant.Cli
                   --calib-random N             N seeded noise images instead (smoke tests only)
                   --calib-text TSV             text models: calibration sentences (first column or "sentence";
                                                --calib-range A:B, default the first 512)
+                  --calib-ids FILE             text models without a vocabulary: one comma-separated token id list per line
                   --head classification|embedding   --max-length N   --vocab vocab.txt (ONNX BERT)
                   --calibrator minmax|percentile|mse|entropy   (default percentile)   --percentile P (default 99.99)
                   --smoothquant ALPHA          SmoothQuant migration (e.g. 0.5) for the QKV and MLP inputs

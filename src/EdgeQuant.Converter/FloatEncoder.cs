@@ -17,7 +17,7 @@ public sealed class FloatEncoder
     /// <summary>WordPiece vocabulary, UTF-8, one token per line (text encoders with a tokenizer).</summary>
     public byte[]? Vocab { get; set; }
     /// <summary>Stem and head op graphs (models imported as a plan; their constants are tensors "plan.*"); null = the template.</summary>
-    public PlanConfig? Plan { get; init; }
+    public PlanConfig? Plan { get; set; }
     /// <summary>Class labels (may be empty).</summary>
     public string[] Labels { get; set; } = [];
     /// <summary>Source description.</summary>

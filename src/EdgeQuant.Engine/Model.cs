@@ -96,7 +96,6 @@ public sealed unsafe class Model : IDisposable
         int d = c.Hidden;
         if (Plan != null)
         {
-            if (IsText) throw new ModelFormatException(ModelFormatError.BadMetadata, "plan graphs are supported on image models only in this version");
             if (IsIntegerOnly) throw new ModelFormatException(ModelFormatError.BadMetadata, "the integer-only profile does not support plan-graph stems yet; convert with the mixed profile");
             (Stem, Head) = LoadPlan(file, Plan, c);
         }
@@ -187,17 +186,33 @@ public sealed unsafe class Model : IDisposable
     }
 
     /// <summary>Builds the stem and head programs and checks that they meet the blocks' token stream [T, D].</summary>
-    private (GraphProgram Stem, GraphProgram Head) LoadPlan(ModelFile file, PlanConfig plan, EncoderConfig c)
+    /// <remarks>
+    /// Image models: a stem (image → stream) and a head (stream → output). Text models embed tokens with the built-in
+    /// embedding (no stem graph); their head takes the final hidden states [L, D] (masked rows zero) and the attention
+    /// mask [L] at the maximum length L.
+    /// </remarks>
+    private (GraphProgram? Stem, GraphProgram Head) LoadPlan(ModelFile file, PlanConfig plan, EncoderConfig c)
     {
         void Fail(string msg) => throw new ModelFormatException(ModelFormatError.BadMetadata, msg);
-        if (plan.Stem == null || plan.Head == null) Fail("plan needs a stem and a head graph");
-        var stem = GraphProgram.Build("stem", plan.Stem!, file);
+        if (plan.Head == null) Fail("plan needs a head graph");
         var head = GraphProgram.Build("head", plan.Head!, file);
         long stream = (long)c.SeqLen * c.Hidden;
-        if (stem.Inputs.Length != 1 || stem.Sizes[stem.Inputs[0]] != InputLength)
-            Fail($"plan stem must take one input of {InputLength} values (the image)");
-        if (stem.Outputs.Length != 1 || stem.OutputSize != stream) Fail($"plan stem must give one output of [{c.SeqLen}, {c.Hidden}] values");
-        if (head.Inputs.Length != 1 || head.Sizes[head.Inputs[0]] != stream) Fail($"plan head must take one input of [{c.SeqLen}, {c.Hidden}] values");
+        GraphProgram? stem = null;
+        if (IsText)
+        {
+            if (plan.Stem is { } s && (s.Ops.Length > 0 || s.Values.Length > 0)) Fail("text models embed tokens with the built-in embedding; a stem graph is not supported");
+            if (head.Inputs.Length != 2 || head.Sizes[head.Inputs[0]] != stream || head.Sizes[head.Inputs[1]] != c.SeqLen)
+                Fail($"a text plan head must take the hidden states [{c.SeqLen}, {c.Hidden}] and the attention mask [{c.SeqLen}]");
+        }
+        else
+        {
+            if (plan.Stem == null) Fail("an image plan needs a stem graph");
+            stem = GraphProgram.Build("stem", plan.Stem!, file);
+            if (stem.Inputs.Length != 1 || stem.Sizes[stem.Inputs[0]] != InputLength)
+                Fail($"plan stem must take one input of {InputLength} values (the image)");
+            if (stem.Outputs.Length != 1 || stem.OutputSize != stream) Fail($"plan stem must give one output of [{c.SeqLen}, {c.Hidden}] values");
+            if (head.Inputs.Length != 1 || head.Sizes[head.Inputs[0]] != stream) Fail($"plan head must take one input of [{c.SeqLen}, {c.Hidden}] values");
+        }
         if (head.Outputs.Length != 1 || head.OutputSize != c.NumClasses) Fail($"plan head must give one output of {c.NumClasses} values");
         return (stem, head);
     }
@@ -271,7 +286,8 @@ public sealed unsafe class Model : IDisposable
             if (tx.VocabSize <= 0 || tx.MaxPositions <= 0 || tx.TypeVocabSize < 0 || tx.PositionOffset < 0) Fail("text vocabulary and position table sizes must be positive");
             // 64-bit sum: an offset near int.MaxValue must not wrap past the check (the lookup would read outside the table).
             if ((long)c.SeqLen + tx.PositionOffset > tx.MaxPositions) Fail($"max sequence {c.SeqLen} + position offset {tx.PositionOffset} exceeds {tx.MaxPositions} positions");
-            if (tx.Head is not ("classification" or "embedding")) Fail($"text head '{tx.Head}' is not supported (classification, embedding)");
+            if (tx.Head is not ("classification" or "embedding" or "plan")) Fail($"text head '{tx.Head}' is not supported (classification, embedding, plan)");
+            if ((tx.Head == "plan") != (Plan != null)) Fail("text head 'plan' goes with a plan head graph, and only with one");
             if (tx.PoolerActivation is not ("tanh" or "relu" or "none")) Fail($"pooler activation '{tx.PoolerActivation}' is not supported (tanh, relu, none)");
             if (tx.Tokenizer is not ("wordpiece" or "none")) Fail($"tokenizer '{tx.Tokenizer}' is not supported (wordpiece, none)");
             if (c.NormFirst) Fail("text encoders are post-LayerNorm");

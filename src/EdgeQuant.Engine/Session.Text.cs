@@ -80,15 +80,21 @@ public sealed partial class Session
             if (_model.IsIntegerOnly) { EmbedTextInteger(); _prof?.Stem(0); EncoderInteger(); ResidualToFloat(); }
             else if (_model.IsQuantized) { EmbedText(); _prof?.Stem(0); EncoderInt8(); }
             else { EmbedText(); _prof?.Stem(0); EncoderF32(); }
-            TextHead(tx, output.Slice(b * outLen, outLen));
-            _prof?.Head(0);
+            if (_head != null) TextHeadGraph(output.Slice(b * outLen, outLen));
+            else
+            {
+                TextHead(tx, output.Slice(b * outLen, outLen));
+                _prof?.Head(0);
+            }
         }
     }
 
     /// <summary>Checks one sequence and keeps its unmasked tokens (ids, position ids, type ids) in the arena; sets <see cref="_t"/>.</summary>
     private void Compact(ReadOnlySpan<int> ids, ReadOnlySpan<int> mask, ReadOnlySpan<int> types, Format.TextConfig tx, int row)
     {
-        Span<int> kid = _arena.Get<int>(_tokIds), kpos = _arena.Get<int>(_tokPos), ktype = _arena.Get<int>(_tokType); // [T] each
+        Span<int> kid = _arena.Get<int>(_tokIds), kpos = _arena.Get<int>(_tokPos), ktype = _arena.Get<int>(_tokType), kidx = _arena.Get<int>(_tokIndex); // [T] each
+        if (_head != null && ids.Length > _tMax)
+            throw new ArgumentException($"sequence {row} has {ids.Length} tokens (padding included); this model's head graph takes at most {_tMax}");
         int n = 0;
         for (int i = 0; i < ids.Length; i++)
         {
@@ -100,6 +106,7 @@ public sealed partial class Session
             if ((uint)type >= (uint)Math.Max(tx.TypeVocabSize, 1)) throw new ArgumentException($"sequence {row}: token_type_ids[{i}] = {type} is outside [0, {Math.Max(tx.TypeVocabSize, 1)})");
             if (n == _tMax) throw new ArgumentException($"sequence {row} has more than {_tMax} unmasked tokens, the model's maximum");
             kid[n] = ids[i];
+            kidx[n] = i;
             kpos[n] = tx.PositionOffset + (tx.PositionsFromMask ? n : i);
             ktype[n] = type;
             n++;
@@ -159,6 +166,29 @@ public sealed partial class Session
             first = pooled;
         }
         DenseOrdered(first, w.Head, output);
+    }
+
+    /// <summary>
+    /// Plan head: the kept tokens' hidden states back at their input positions in [L, D] (other rows zero), the mask
+    /// [L] (1 at kept positions), then the head graph.
+    /// </summary>
+    private void TextHeadGraph(Span<float> output)
+    {
+        var head = _head!;
+        int d = _d;
+        ReadOnlySpan<float> x = _arena.Get<float>(_x)[..(_t * d)]; // [T, D]
+        ReadOnlySpan<int> kidx = _arena.Get<int>(_tokIndex);        // [T]
+        Span<float> hs = head.Out(head.Program.Inputs[0]);          // [L, D]
+        Span<float> mask = head.Out(head.Program.Inputs[1]);        // [L]
+        hs.Clear();
+        mask.Clear();
+        for (int r = 0; r < _t; r++)
+        {
+            x.Slice(r * d, d).CopyTo(hs.Slice(kidx[r] * d, d));
+            mask[kidx[r]] = 1f;
+        }
+        RunGraph(head, isHead: true);
+        head.In(head.Program.Outputs[0]).CopyTo(output);
     }
 
     private static void DenseOrdered(ReadOnlySpan<float> x, in LinearF32 l, Span<float> y)

@@ -25,6 +25,7 @@ public sealed partial class Session : IDisposable
     private readonly Region _pooled;   // [D], [2D] for cls+dist pooling
     // Text models.
     private readonly Region _tokIds, _tokPos, _tokType; // s32 [T] each: kept (unmasked) tokens
+    private readonly Region _tokIndex;                  // s32 [T]: each kept token's index in the input sequence
     private readonly Region _pooledTmp;                 // [D] pooler output
     private readonly Region _textIds;                   // s32 [T] ids of RunText
     // FP32 path.
@@ -75,11 +76,11 @@ public sealed partial class Session : IDisposable
 
         var plan = new ArenaPlan();
         Region[]? stemRegions = null, headRegions = null;
-        if (model.Plan != null)
+        if (model.Plan != null) headRegions = GraphFrame.PlanRegions(model.Head!, plan);
+        if (model.Stem != null)
         {
-            stemRegions = GraphFrame.PlanRegions(model.Stem!, plan);
-            headRegions = GraphFrame.PlanRegions(model.Head!, plan);
-            _input = stemRegions[model.Stem!.Inputs[0]]; // [C, H, W]: the stem's input value
+            stemRegions = GraphFrame.PlanRegions(model.Stem, plan);
+            _input = stemRegions[model.Stem.Inputs[0]]; // [C, H, W]: the stem's input value
         }
         else _input = plan.Add<float>(model.InputLength);
         _patches = plan.Add<float>((long)_p * _kp);
@@ -91,6 +92,7 @@ public sealed partial class Session : IDisposable
             _tokIds = plan.Add<int>(_t);
             _tokPos = plan.Add<int>(_t);
             _tokType = plan.Add<int>(_t);
+            _tokIndex = plan.Add<int>(_t);
             _pooledTmp = plan.Add<float>(_d);
             _textIds = plan.Add<int>(_t);
             _normalize = options.NormalizeEmbeddings;
@@ -133,11 +135,8 @@ public sealed partial class Session : IDisposable
         }
         _arena = new Arena(plan.Size);
         if (options.Profile) _prof = CreateProfile(model);
-        if (model.Plan != null)
-        {
-            _stem = new GraphFrame(model.Stem!, stemRegions!, _arena, _k);
-            _head = new GraphFrame(model.Head!, headRegions!, _arena, _k);
-        }
+        if (model.Stem != null) _stem = new GraphFrame(model.Stem, stemRegions!, _arena, _k);
+        if (model.Plan != null) _head = new GraphFrame(model.Head!, headRegions!, _arena, _k);
         _headJob = new HeadJob(this);
         _rowJob = new RowJob(this);
         if (threads > 1 && model.IsQuantized) _pool = new WorkerPool(threads);
@@ -163,7 +162,8 @@ public sealed partial class Session : IDisposable
             for (int i = 0; i < s.Length; i++) s[i] = $"{name} op {i}: {p.Steps[i].Op} ({p.Steps[i].Node})";
             return s;
         }
-        if (m.Plan != null) return new SessionProfile(Ops(m.Stem!, "stem"), m.Config.Layers, Ops(m.Head!, "head"));
+        if (m.Plan != null)
+            return new SessionProfile(m.Stem != null ? Ops(m.Stem, "stem") : ["stem: embeddings + LayerNorm"], m.Config.Layers, Ops(m.Head!, "head"));
         return new SessionProfile([m.IsText ? "stem: embeddings + LayerNorm" : "stem: patch embedding, tokens, positions"], m.Config.Layers,
             [m.IsText ? "head: pooling / pooler + classifier" : "head: final norm, pooling, classifier"]);
     }
@@ -246,9 +246,7 @@ public sealed partial class Session : IDisposable
     private void RunPlan(Span<float> output)
     {
         var stem = _stem!;
-        if (_prof != null)
-            for (int i = 0; i < stem.Program.Steps.Length; i++) { stem.RunStep(i); _prof.Stem(i); }
-        else stem.Run();
+        RunGraph(stem, isHead: false);
         Span<float> x = _arena.Get<float>(_x); // [T, D]
         stem.In(stem.Program.Outputs[0]).CopyTo(x);
         _obs?.Observe(ActivationSite.Residual, -1, x);
@@ -256,10 +254,23 @@ public sealed partial class Session : IDisposable
         else EncoderF32();
         var head = _head!;
         x.CopyTo(head.Out(head.Program.Inputs[0]));
-        if (_prof != null)
-            for (int i = 0; i < head.Program.Steps.Length; i++) { head.RunStep(i); _prof.Head(i); }
-        else head.Run();
+        RunGraph(head, isHead: true);
         head.In(head.Program.Outputs[0]).CopyTo(output);
+    }
+
+    /// <summary>Runs a plan graph, op by op with a timestamp each when profiling.</summary>
+    private void RunGraph(GraphFrame g, bool isHead)
+    {
+        if (_prof == null)
+        {
+            g.Run();
+            return;
+        }
+        for (int i = 0; i < g.Program.Steps.Length; i++)
+        {
+            g.RunStep(i);
+            if (isHead) _prof.Head(i); else _prof.Stem(i);
+        }
     }
 
     /// <summary>[C, H, W] → [P, C·p·p] with patch-major rows and (c, ky, kx) columns, matching a [D, C, p, p] conv weight.</summary>

@@ -83,13 +83,25 @@ public class ZooTests(ITestOutputHelper output)
         output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB");
         Assert.True(sqnr >= 25, $"{name}: W8A8 SQNR {sqnr:F1} dB");
 
+        ExactOnEveryPath(q, s =>
+        {
+            var all = new float[inputs.Count * q.OutputLength];
+            for (int i = 0; i < inputs.Count; i++) s.Run(inputs[i], all.AsSpan(i * q.OutputLength, q.OutputLength));
+            var one = new float[q.OutputLength];
+            Assert.Equal(0, Allocations.PerFiveRuns(() => s.Run(inputs[0], one)));
+            return all;
+        });
+    }
+
+    /// <summary>Every kernel path at 1 and 2 threads gives the reference path's bits.</summary>
+    private static void ExactOnEveryPath(Model q, Func<Session, float[]> runAll)
+    {
         float[]? reference = null;
         foreach (string path in KernelTable.Available)
             foreach (int threads in (int[])[1, 2])
             {
                 using var s = q.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path), Threads = threads });
-                var all = new float[inputs.Count * q.OutputLength];
-                for (int i = 0; i < inputs.Count; i++) s.Run(inputs[i], all.AsSpan(i * q.OutputLength, q.OutputLength));
+                var all = runAll(s);
                 reference ??= all;
                 Assert.Equal(reference, all);
             }
@@ -99,6 +111,8 @@ public class ZooTests(ITestOutputHelper output)
     [InlineData("conv_linear_stem")]
     [InlineData("unfold_meanpool")]
     [InlineData("embedding_l2")]
+    [InlineData("distill_token")]
+    [InlineData("maxpool_sigmoid")]
     public void PlanRunAllocatesNothing(string name)
     {
         var enc = Import(name);
@@ -112,20 +126,84 @@ public class ZooTests(ITestOutputHelper output)
             var x = Random01(n, 1);
             var y = new float[m.OutputLength];
             var pixels = new byte[n];
-            long best = long.MaxValue;
-            for (int attempt = 0; attempt < 4 && best != 0; attempt++)
-            {
-                for (int i = 0; i < 10; i++) s.Run(x, y);
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                for (int i = 0; i < 5; i++)
-                {
-                    s.Run(x, y);
-                    s.RunPixels(pixels, m.Image!.Height, m.Image.Width, m.Image.Channels, y);
-                }
-                best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() - before);
-            }
-            Assert.Equal(0, best);
+            Assert.Equal(0, Allocations.PerFiveRuns(() => s.Run(x, y)));
+            Assert.Equal(0, Allocations.PerFiveRuns(() => s.RunPixels(pixels, m.Image!.Height, m.Image.Width, m.Image.Channels, y)));
         }
+    }
+
+    public static readonly TheoryData<string> TextVariants = ["text_meanpool_proj_l2", "text_maxpool_classifier"];
+
+    private static string TextModel(string name) => TestPaths.Asset(Path.Combine("zoo", name, "model.onnx"));
+
+    [Theory]
+    [MemberData(nameof(TextVariants))]
+    public void TextHeadGraphsMatchTorchAndStayExactInInt8(string name)
+    {
+        var enc = OnnxBertImporter.Import(TextModel(name));
+        Assert.Equal("plan", enc.Text!.Head);
+        var cases = TextCase.Load(TestPaths.Asset(Path.Combine("zoo", name, "expected.json")));
+        using var f = Model.Load(enc.ToFp32Writer().ToArray());
+        float Worst(Model m, out double signal, out double noise, List<float[]>? reference)
+        {
+            using var s = m.CreateSession();
+            float worst = 0;
+            (signal, noise) = (0, 0);
+            int k = 0;
+            foreach (var c in cases)
+            {
+                var y = new float[c.Batch * m.OutputLength];
+                s.RunTokens(c.Ids, c.Mask, c.Types, c.Batch, y);
+                float scale = c.Output.Max(MathF.Abs);
+                for (int j = 0; j < y.Length; j++)
+                {
+                    float e = reference != null ? reference[k][j] : c.Output[j];
+                    worst = Math.Max(worst, Math.Abs(y[j] - e) / scale);
+                    (signal, noise) = (signal + (double)e * e, noise + (double)(y[j] - e) * (y[j] - e));
+                }
+                k++;
+            }
+            return worst;
+        }
+        float fp32 = Worst(f, out _, out _, null);
+        output.WriteLine($"{name}: FP32 max relative difference vs PyTorch {fp32:E2}");
+        Assert.True(fp32 <= 1e-4f, $"{name}: FP32 {fp32}");
+
+        var rng = new Random(4);
+        var calib = Enumerable.Range(0, 48).Select(_ => Enumerable.Range(0, 2 + rng.Next(enc.Config.SeqLen - 1)).Select(_ => 5 + rng.Next(enc.Text.VocabSize - 5)).ToArray()).ToList();
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray());
+        var fpOut = new List<float[]>();
+        using (var sf = f.CreateSession())
+            foreach (var c in cases)
+            {
+                var y = new float[c.Batch * f.OutputLength];
+                sf.RunTokens(c.Ids, c.Mask, c.Types, c.Batch, y);
+                fpOut.Add(y);
+            }
+        Worst(q, out double sig, out double noi, fpOut);
+        double sqnr = 10 * Math.Log10(sig / Math.Max(noi, 1e-30));
+        output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB");
+        Assert.True(sqnr >= 25, $"{name}: W8A8 SQNR {sqnr:F1} dB");
+
+        ExactOnEveryPath(q, s =>
+        {
+            var all = new List<float>();
+            foreach (var c in cases)
+            {
+                var y = new float[c.Batch * q.OutputLength];
+                s.RunTokens(c.Ids, c.Mask, c.Types, c.Batch, y);
+                all.AddRange(y);
+            }
+            var ids = cases[0].Ids.AsSpan(0, cases[0].Ids.Length / cases[0].Batch).ToArray();
+            var one = new float[q.OutputLength];
+            Assert.Equal(0, Allocations.PerFiveRuns(() => s.RunTokens(ids, default, default, one)));
+            return all.ToArray();
+        });
+        using var s1 = q.CreateSession();
+        var tooLong = new int[q.MaxTokens + 1];
+        Array.Fill(tooLong, 7);
+        var mask = new int[tooLong.Length];
+        mask[0] = 1;
+        Assert.Contains("head graph takes at most", Assert.Throws<ArgumentException>(() => s1.RunTokens(tooLong, mask, default, new float[q.OutputLength])).Message);
     }
 
     [Fact]

@@ -4,14 +4,17 @@ for the engine's template (stems, heads, block flavours, odd sizes), with their 
 
     /usr/bin/python3 tools/testmodels/make_zoo.py [--out tests/assets/zoo]
 
-Debian's python3-torch 1.13 / python3-onnx / python3-torchvision. Writes NAME.onnx and NAME.expected.json
-({"input": [...], "logits": [...]}) per variant; no training.
+Debian's python3-torch 1.13 / python3-onnx / python3-torchvision. Image variants: NAME.onnx and NAME.expected.json
+({"input": [...], "logits": [...]}). Text variants (BERT blocks from tools/modelzoo/sst2-bert/train.py with heads the
+engine has no template for): NAME/model.onnx (inputs input_ids, attention_mask, token_type_ids; no vocabulary: they
+take token ids) and NAME/expected.json (cases as in tests/assets/plm). No training.
 """
 
 import argparse
 import json
 import math
 import os
+import sys
 
 import onnx
 import torch
@@ -185,6 +188,82 @@ VARIANTS = {
 }
 
 
+# --------------------------------------------------------------------------- text encoders with graph heads
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools", "modelzoo", "sst2-bert"))
+import train as bert  # noqa: E402  (HF-named BERT modules)
+
+
+def text_config(**kw):
+    c = dict(bert.CONFIG, vocab_size=100, hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=48,
+             max_position_embeddings=24, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-12)
+    c.update(kw)
+    return c
+
+
+class SentenceEncoder(nn.Module):
+    """BERT blocks, then a head the engine has no template for: masked mean (or max) pooling, a projection, L2 norm."""
+
+    def __init__(self, c, out=16, pool="mean", normalize=True):
+        super().__init__()
+        self.bert, self.pool, self.normalize = bert.BertModel(c), pool, normalize
+        self.proj = nn.Linear(c["hidden_size"], out)
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        ext = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * bert.MASK_VALUE
+        h = self.bert.encoder(self.bert.embeddings(input_ids, token_type_ids), ext)
+        m = attention_mask.to(torch.float32).unsqueeze(-1)
+        if self.pool == "mean":
+            p = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        else:
+            p = h.masked_fill(m == 0, -1e4).max(dim=1).values
+        y = self.proj(p)
+        return torch.nn.functional.normalize(y, dim=-1) if self.normalize else y
+
+
+TEXT_VARIANTS = {
+    "text_meanpool_proj_l2": lambda: SentenceEncoder(text_config(), out=16),
+    "text_maxpool_classifier": lambda: SentenceEncoder(text_config(hidden_size=40, num_attention_heads=2), out=3, pool="max", normalize=False),
+}
+
+
+def text_cases(rng, vocab, max_len):
+    """A right-padded batch of 2, one sequence of the maximum length, one of 2 tokens; ids from 5 up (1..4 special)."""
+    cases = []
+    for lens, total in (((7, 4), 9), ((max_len,), max_len), ((2,), 2)):
+        ids, mask, types = [], [], []
+        for n in lens:
+            row = [int(v) for v in rng.randint(5, vocab, size=n)] + [0] * (total - n)
+            ids.append(row)
+            mask.append([1] * n + [0] * (total - n))
+            types.append([0] * (n // 2) + [1] * (n - n // 2) + [0] * (total - n))
+        cases.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+    return cases
+
+
+def export_text(name, make, out_dir, seed):
+    import numpy as np
+    torch.manual_seed(seed)
+    model = make().eval()
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    ids = torch.tensor([[1, 20, 30, 45, 50, 60, 2, 0], [1, 21, 31, 46, 2, 0, 0, 0]], dtype=torch.int64)
+    mask = (ids != 0).to(torch.int64)
+    torch.onnx.export(model, (ids, mask, torch.zeros_like(ids)), os.path.join(d, "model.onnx"), opset_version=17,
+                      input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["output"],
+                      dynamic_axes={k: {0: "batch", 1: "seq"} for k in ("input_ids", "attention_mask", "token_type_ids")} | {"output": {0: "batch"}},
+                      do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(os.path.join(d, "model.onnx")))
+    cases = text_cases(np.random.RandomState(seed), model.bert.embeddings.word_embeddings.num_embeddings,
+                       model.bert.embeddings.position_embeddings.num_embeddings)
+    with torch.no_grad():
+        for c in cases:
+            c["output"] = model(*(torch.tensor(c[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))).tolist()
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump({"model": name, "cases": cases}, f)
+        f.write("\n")
+    return os.path.join(d, "model.onnx")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT)
@@ -213,6 +292,14 @@ def main():
         assert size < MAX_BYTES, (name, size)
         ops = sorted({n.op_type for n in onnx.load(path).graph.node})
         print(f"{name:20s} {size:7d} bytes  {' '.join(ops)}")
+    for i, (name, make) in enumerate(TEXT_VARIANTS.items()):
+        if args.only and name not in args.only:
+            continue
+        path = export_text(name, make, args.out, 200 + i)
+        size = os.path.getsize(path)
+        assert size < MAX_BYTES, (name, size)
+        ops = sorted({n.op_type for n in onnx.load(path).graph.node})
+        print(f"{name:24s} {size:7d} bytes  {' '.join(ops)}")
 
 
 if __name__ == "__main__":

@@ -90,26 +90,76 @@ public static class OnnxBertImporter
             throw new OnnxImportException($"expected the embedding LayerNorm first, found {(events.Count > 0 ? events[0].Node.Describe : "no events")}");
         var outShape = env[m.Outputs[0].Name].Shape;
         string head = options.Head ?? (outShape.Length == 3 ? "embedding" : "classification");
-        var enc = new FloatEncoder
+        int maxLen = options.MaxLength > 0 ? Math.Min(options.MaxLength, maxPos) : maxPos;
+        (FloatEncoder Enc, int End) Assemble(string headKind)
         {
-            Config = new EncoderConfig { Hidden = hidden, SeqLen = sampleLen, NormFirst = false, ClassToken = false, FinalNorm = false, Pooling = head == "embedding" ? "mean" : "cls" },
-            Text = new TextConfig
+            var e = new FloatEncoder
             {
-                ModelType = types == null && type == null ? "distilbert" : "bert", VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = typeRows, Head = head,
-            },
-            Source = $"{Path.GetFileName(path)} (ONNX opset {m.Opset}, {m.Producer.Trim()})",
-        };
-        enc.Add("embed.word", word, vocab, hidden);
-        enc.Add("embed.pos", pos, maxPos, hidden);
-        if (type != null) enc.Add("embed.type", type, typeRows, hidden);
-        OnnxVitImporter.AddNorm(enc, "embed_ln", embLn, enc.Config);
-        ParseHead(events, OnnxVitImporter.ParseBlocks(events, 1, enc), enc);
-        enc.Config.SeqLen = options.MaxLength > 0 ? Math.Min(options.MaxLength, maxPos) : maxPos;
-        AttachVocab(enc, options, path, log);
-        var c = enc.Config;
-        log($"encoder: {c.Layers} blocks, hidden {c.Hidden}, {c.Heads} heads, MLP {c.MlpDim} ({c.Activation}), post-LN, vocab {vocab}, max {c.SeqLen} tokens, head {head}");
-        Verify(m, ids, mask, types, enc, log);
+                Config = new EncoderConfig { Hidden = hidden, SeqLen = sampleLen, NormFirst = false, ClassToken = false, FinalNorm = false, Pooling = headKind switch { "embedding" => "mean", "plan" => "plan", _ => "cls" } },
+                Text = new TextConfig
+                {
+                    ModelType = types == null && type == null ? "distilbert" : "bert", VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = typeRows, Head = headKind,
+                },
+                Source = $"{Path.GetFileName(path)} (ONNX opset {m.Opset}, {m.Producer.Trim()}{(headKind == "plan" ? "; plan head" : "")})",
+            };
+            e.Add("embed.word", word, vocab, hidden);
+            e.Add("embed.pos", pos, maxPos, hidden);
+            if (type != null) e.Add("embed.type", type, typeRows, hidden);
+            OnnxVitImporter.AddNorm(e, "embed_ln", embLn, e.Config);
+            return (e, OnnxVitImporter.ParseBlocks(events, 1, e));
+        }
+        void Finish(FloatEncoder e)
+        {
+            e.Config.SeqLen = maxLen;
+            AttachVocab(e, options, path, log);
+            var c = e.Config;
+            log($"encoder: {c.Layers} blocks, hidden {c.Hidden}, {c.Heads} heads, MLP {c.MlpDim} ({c.Activation}), post-LN, vocab {vocab}, max {c.SeqLen} tokens, head {e.Text!.Head}");
+            if (e.Plan != null) log(PlanText.Describe(e.Plan));
+            Verify(m, ids, mask, types, e, log);
+        }
+        FloatEncoder enc;
+        int end;
+        try
+        {
+            (enc, end) = Assemble(head);
+            ParseHead(events, end, enc);
+            Finish(enc);
+        }
+        catch (OnnxImportException headError) when (options.Head == null)
+        {
+            // Any head of ordinary ops (masked mean pooling, a projection, L2 normalization, ...) as a graph over
+            // the final hidden states and the attention mask.
+            log($"the head is not a pooler/classifier or plain hidden states ({headError.Message}); importing it as a head graph");
+            (enc, end) = Assemble("plan");
+            BuildHeadGraph(m, enc, events[end - 1].Node.Outputs[0], ids, mask, types, dependsOn, rowsBound, maxLen, log);
+            Finish(enc);
+        }
         return enc;
+    }
+
+    /// <summary>
+    /// The ops after the last block as a plan head graph with inputs (final hidden states [1, L, D], attention mask
+    /// [1, L]) at the model's maximum length L: the graph is evaluated once at that length, so every shape is static.
+    /// </summary>
+    private static void BuildHeadGraph(OnnxModel m, FloatEncoder enc, string stream, string ids, string? mask, string? types,
+        Dictionary<string, HashSet<string>> dependsOn, int rowsBound, int maxLen, Action<string> log)
+    {
+        if (mask == null) throw new OnnxImportException("a head graph needs the attention_mask input (the engine drops masked tokens before the blocks)");
+        var env = OnnxInterpreter.Run(m, Feed(m, ids, mask, types, SampleIds(maxLen, 2, rowsBound), Ones(maxLen), new long[maxLen]),
+            new Progress($"evaluating the ONNX graph at {maxLen} tokens (head shapes)", m.Nodes.Count, log));
+        var constant = new HashSet<string>(env.Keys.Where(v => dependsOn[v].Count == 0), StringComparer.Ordinal);
+        bool IsConst(string? v) => v != null && constant.Contains(v);
+        string output = m.Outputs[0].Name;
+        var (producer, _) = OnnxPlanImporter.Links(m);
+        var nodes = OnnxPlanImporter.Slice(m, producer, IsConst, [output], [stream, mask], "head");
+        if (nodes.FirstOrDefault(n => n.Inputs.Contains(ids) || (types != null && n.Inputs.Contains(types))) is { } bad)
+            throw new OnnxImportException($"{bad.Describe}: the head reads input_ids/token_type_ids; only the final hidden states and the attention mask may reach it");
+        if (env[stream].Count != maxLen * enc.Config.Hidden)
+            throw new OnnxImportException($"'{stream}' (the last block's output) has shape {env[stream].ShapeText}, not [1, {maxLen}, {enc.Config.Hidden}]");
+        enc.Plan = new PlanConfig { Head = new PlanGraphBuilder("plan.head", env, IsConst, enc).Build(nodes, [stream, mask], output) };
+        enc.Config.NumClasses = env[output].Count;
+        enc.Text!.PoolerActivation = "none";
+        enc.Labels = Enumerable.Range(0, enc.Config.NumClasses).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
     }
 
     /// <summary>After the blocks: nothing (embedding), or pooler Linear + tanh/relu + classifier Linear.</summary>

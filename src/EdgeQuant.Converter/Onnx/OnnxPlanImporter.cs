@@ -17,15 +17,7 @@ internal static class OnnxPlanImporter
         int ch, int height, int width, VitImportOptions options, string path)
     {
         bool IsConst(string? v) => v != null && constant.Contains(v);
-        var consumers = new Dictionary<string, List<ONode>>(StringComparer.Ordinal);
-        var producer = new Dictionary<string, ONode>(StringComparer.Ordinal);
-        foreach (var n in m.Nodes)
-        {
-            foreach (var i in n.Inputs)
-                if (i.Length > 0) (consumers.TryGetValue(i, out var l) ? l : consumers[i] = []).Add(n);
-            foreach (var o in n.Outputs)
-                if (o.Length > 0 && !producer.TryAdd(o, n)) throw new OnnxImportException($"{n.Describe}: value '{o}' is produced twice");
-        }
+        var (producer, consumers) = Links(m);
         List<ONode> Consumers(string v) => consumers.GetValueOrDefault(v) ?? [];
 
         var events = OnnxVitImporter.CollectEvents(m, env, IsConst, tanhIsActivation: true, (_, _) => { });
@@ -75,8 +67,8 @@ internal static class OnnxPlanImporter
             throw new OnnxImportException($"'{streamOut}' (the stream leaving the last block) has shape {env[streamOut].ShapeText}, not [{seq}, {d}]");
 
         string output = m.Outputs[0].Name;
-        var stemNodes = Slice(m, producer, IsConst, [streamIn], stop: inputName, allowStop: true, "stem");
-        var headNodes = Slice(m, producer, IsConst, [output], stop: streamOut, allowStop: true, "head");
+        var stemNodes = Slice(m, producer, IsConst, [streamIn], [inputName], "stem");
+        var headNodes = Slice(m, producer, IsConst, [output], [streamOut], "head");
         if (headNodes.Any(n => n.Inputs.Contains(inputName)))
             throw new OnnxImportException("the head reads the model input directly; only the stream after the last block may reach it");
         enc.Plan!.Stem = new PlanGraphBuilder("plan.stem", env, IsConst, enc).Build(stemNodes, inputName, streamIn);
@@ -86,6 +78,21 @@ internal static class OnnxPlanImporter
         if (enc.Labels.Length == 0) enc.Labels = Enumerable.Range(0, classes).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         if (enc.Labels.Length != classes) throw new OnnxImportException($"{enc.Labels.Length} labels given, the output has {classes} values");
         return enc;
+    }
+
+    /// <summary>The node producing each value and the nodes consuming it; a value produced twice is an error naming the node.</summary>
+    internal static (Dictionary<string, ONode> Producer, Dictionary<string, List<ONode>> Consumers) Links(OnnxModel m)
+    {
+        var consumers = new Dictionary<string, List<ONode>>(StringComparer.Ordinal);
+        var producer = new Dictionary<string, ONode>(StringComparer.Ordinal);
+        foreach (var n in m.Nodes)
+        {
+            foreach (var i in n.Inputs)
+                if (i.Length > 0) (consumers.TryGetValue(i, out var l) ? l : consumers[i] = []).Add(n);
+            foreach (var o in n.Outputs)
+                if (o.Length > 0 && !producer.TryAdd(o, n)) throw new OnnxImportException($"{n.Describe}: value '{o}' is produced twice");
+        }
+        return (producer, consumers);
     }
 
     /// <summary>Follows a value through single-consumer shape-only nodes (Reshape, Identity, ...).</summary>
@@ -100,8 +107,8 @@ internal static class OnnxPlanImporter
         return v;
     }
 
-    /// <summary>The non-constant nodes computing <paramref name="targets"/> from <paramref name="stop"/>, in graph order.</summary>
-    private static List<ONode> Slice(OnnxModel m, Dictionary<string, ONode> producer, Func<string?, bool> isConst, string[] targets, string stop, bool allowStop, string what)
+    /// <summary>The non-constant nodes computing <paramref name="targets"/> from <paramref name="stops"/>, in graph order.</summary>
+    internal static List<ONode> Slice(OnnxModel m, Dictionary<string, ONode> producer, Func<string?, bool> isConst, string[] targets, string[] stops, string what)
     {
         var need = new HashSet<ONode>();
         var stack = new Stack<string>(targets);
@@ -109,12 +116,11 @@ internal static class OnnxPlanImporter
         while (stack.Count > 0)
         {
             string v = stack.Pop();
-            if (v.Length == 0 || !seen.Add(v) || v == stop || isConst(v)) continue;
+            if (v.Length == 0 || !seen.Add(v) || stops.Contains(v) || isConst(v)) continue;
             if (!producer.TryGetValue(v, out var n))
-                throw new OnnxImportException($"the {what} needs '{v}', which is neither computed from '{stop}' nor a constant");
+                throw new OnnxImportException($"the {what} needs '{v}', which is neither computed from {string.Join(" or ", stops.Select(s => $"'{s}'"))} nor a constant");
             if (need.Add(n)) foreach (var i in n.Inputs) stack.Push(i);
         }
-        if (!allowStop && need.Count == 0) throw new OnnxImportException($"the {what} is empty");
         return m.Nodes.Where(need.Contains).ToList();
     }
 }

@@ -22,9 +22,13 @@ internal sealed class PlanGraphBuilder(string prefix, Dictionary<string, OTensor
         "Transpose", "Concat", "Slice", "Split", "Gather", "Expand", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceL2", "LayerNormalization", "Softmax",
     ];
 
-    public OpGraph Build(List<ONode> nodes, string input, string output)
+    public OpGraph Build(List<ONode> nodes, string input, string output) => Build(nodes, [input], output);
+
+    /// <summary>The graph of <paramref name="nodes"/> from <paramref name="inputs"/> (each a computed value or graph input) to <paramref name="output"/>.</summary>
+    public OpGraph Build(List<ONode> nodes, string[] inputs, string output)
     {
-        int inIdx = AddValue(input, "");
+        int[] ins = inputs.Select(i => AddValue(i, "")).ToArray();
+        int inIdx = ins[0];
         foreach (var n in nodes) Emit(n);
         if (!_index.TryGetValue(output, out int outIdx)) throw new OnnxImportException($"'{output}' is not computed by the {prefix} graph");
         if (outIdx == inIdx)
@@ -33,7 +37,7 @@ internal sealed class PlanGraphBuilder(string prefix, Dictionary<string, OTensor
             outIdx = AddValue(output + ".copy", "", env[output].Shape);
             _ops.Add(new GraphOp { Op = OpKinds.Copy, Node = "identity", Inputs = [inIdx], Output = outIdx });
         }
-        return new OpGraph { Values = [.. _values], Ops = [.. _ops], Inputs = [inIdx], Outputs = [outIdx] };
+        return new OpGraph { Values = [.. _values], Ops = [.. _ops], Inputs = ins, Outputs = [outIdx] };
     }
 
     private int AddValue(string name, string tensor, long[]? shape = null)
@@ -157,7 +161,11 @@ internal sealed class PlanGraphBuilder(string prefix, Dictionary<string, OTensor
                 {
                     float lo = n.In(1) is string l ? ConstScalar(n, l) : n.Float("min", float.NegativeInfinity);
                     float hi = n.In(2) is string h ? ConstScalar(n, h) : n.Float("max", float.PositiveInfinity);
-                    Op(n, OpKinds.Clip, [Operand(n, A)], Y, floats: new() { ["min"] = lo, ["max"] = hi });
+                    if (float.IsNaN(lo) || float.IsNaN(hi)) throw new OnnxImportException($"{n.Describe}: NaN bound");
+                    var bounds = new Dictionary<string, float>(); // an open side is left out (JSON has no infinity; the step defaults to ±∞)
+                    if (float.IsFinite(lo)) bounds["min"] = lo;
+                    if (float.IsFinite(hi)) bounds["max"] = hi;
+                    Op(n, OpKinds.Clip, [Operand(n, A)], Y, floats: bounds);
                     break;
                 }
             case "Cast":

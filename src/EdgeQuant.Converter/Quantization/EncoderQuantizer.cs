@@ -260,9 +260,9 @@ public static class EncoderQuantizer
         // Float tensors the int8 path keeps: ViT class/distillation tokens and positions, LayerNorms, the text pooler and classifier (one row).
         foreach (var (name, (data, dims)) in enc.Tensors)
         {
-            bool keep = text ? name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("head.", StringComparison.Ordinal)
-                : plan ? name.StartsWith("plan.", StringComparison.Ordinal)
-                : name is "embed.cls" or "embed.dist" or "embed.pos";
+            bool keep = name.StartsWith("plan.", StringComparison.Ordinal) // stem and head graph constants
+                || (text ? name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("head.", StringComparison.Ordinal)
+                    : name is "embed.cls" or "embed.dist" or "embed.pos");
             if (keep || name.Contains("ln", StringComparison.Ordinal)) w.Add<float>(name, TensorDType.F32, data, dims);
         }
         if (text)

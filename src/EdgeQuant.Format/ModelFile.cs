@@ -141,8 +141,8 @@ public sealed unsafe class ModelFile : IDisposable
         if (endian != ModelFileLayout.EndianTag)
             throw Err(ModelFormatError.BadHeader, $"bad endianness tag 0x{endian:X8}");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(h[8..]);
-        if (version != ModelFileLayout.FormatVersion)
-            throw Err(ModelFormatError.UnsupportedVersion, $"model file format version {version} is not supported (this build reads version {ModelFileLayout.FormatVersion}); convert the model again with a matching edgequant");
+        if (version < ModelFileLayout.MinReadableFormatVersion || version > ModelFileLayout.FormatVersion)
+            throw Err(ModelFormatError.UnsupportedVersion, $"model file format version {version} is not supported (this build reads versions {ModelFileLayout.MinReadableFormatVersion} to {ModelFileLayout.FormatVersion}); convert the model again with this version of edgequant");
         uint headerSize = BinaryPrimitives.ReadUInt32LittleEndian(h[12..]);
         if (headerSize != ModelFileLayout.HeaderSize)
             throw Err(ModelFormatError.BadHeader, $"header size {headerSize}, expected {ModelFileLayout.HeaderSize}");

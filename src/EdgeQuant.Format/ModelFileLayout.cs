@@ -1,10 +1,11 @@
-// EdgeQuant model file, format version 1 (see docs/FORMAT.md for the full text).
+// EdgeQuant model file, format version 2 (see docs/FORMAT.md for the full text). Version 2 adds the optional
+// metadata "plan" (stem and head op graphs); the binary layout is version 1's, so version-1 files still load.
 //
 // All integers little-endian. Offsets are from the start of the file.
 //
 //   Header (64 bytes)
 //     0  u8[8]  magic "EQMODEL\x1A"
-//     8  u32    format version (1)
+//     8  u32    format version (2; 1 is read too)
 //    12  u32    header size in bytes (64)
 //    16  u32    endianness tag 0x01020304 (reads as 0x04030201 on a byte-swapped file)
 //    20  u32    quantization-scheme version (1: symmetric s8, per-channel weights, Q31 multiplier + shift)
@@ -31,14 +32,17 @@
 //   Data: each tensor 64-byte aligned so a mmapped file can be read in place by SIMD kernels.
 namespace EdgeQuant.Format;
 
-/// <summary>Constants of the EdgeQuant model file layout, format version 1.</summary>
+/// <summary>Constants of the EdgeQuant model file layout, format version 2.</summary>
 public static class ModelFileLayout
 {
     /// <summary>The 8 magic bytes at offset 0.</summary>
     public static ReadOnlySpan<byte> Magic => "EQMODEL\x1A"u8;
 
     /// <summary>The format version this library writes and reads.</summary>
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
+
+    /// <summary>The oldest format version this library reads (version 1 files have the same layout and no plan).</summary>
+    public const uint MinReadableFormatVersion = 1;
 
     /// <summary>The quantization-scheme version this library writes and reads.</summary>
     public const uint QuantSchemeVersion = 1;

@@ -9,7 +9,7 @@ namespace EdgeQuant.Converter.Tests;
 /// <summary>The accuracy targets of the walking skeleton, measured on the real data sets.</summary>
 public class AccuracyTests(ITestOutputHelper output)
 {
-    private static (int Correct, int Count) Accuracy(byte[] modelBytes, float[][] images, int[] labels, int start, int end)
+    internal static (int Correct, int Count) Accuracy(byte[] modelBytes, float[][] images, int[] labels, int start, int end)
     {
         using var m = Model.Load(modelBytes);
         using var s = m.CreateSession();

@@ -19,6 +19,7 @@ public class ZooTests(ITestOutputHelper output)
     [
         "torchvision_vit", "conv_linear_stem", "unfold_meanpool", "distill_token", "sincos_nocls", "sep_qkv_nobias",
         "postln_relu_h40", "maxpool_sigmoid", "embedding_l2", "tenc_preln_gelu", "tenc_postln_relu", "tenc_seqfirst",
+        "fashion_conv_linear", "fashion_unfold_meanpool",
     ];
 
     private static readonly Dictionary<string, FloatEncoder> Imported = [];
@@ -129,6 +130,24 @@ public class ZooTests(ITestOutputHelper output)
             Assert.Equal(0, Allocations.PerFiveRuns(() => s.Run(x, y)));
             Assert.Equal(0, Allocations.PerFiveRuns(() => s.RunPixels(pixels, m.Image!.Height, m.Image.Width, m.Image.Channels, y)));
         }
+    }
+
+    [Theory]
+    [InlineData("fashion_conv_linear")]
+    [InlineData("fashion_unfold_meanpool")]
+    public void TrainedVariantsKeepTheirAccuracy(string name)
+    {
+        var (train, _) = Idx.Load($"{Idx.FashionDir}/train-images-idx3-ubyte.gz", $"{Idx.FashionDir}/train-labels-idx1-ubyte.gz");
+        var (x, l) = Idx.Load($"{Idx.FashionDir}/t10k-images-idx3-ubyte.gz", $"{Idx.FashionDir}/t10k-labels-idx1-ubyte.gz");
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(TestPaths.Asset(Path.Combine("zoo", name + ".expected.json"))));
+        double torch = doc.RootElement.GetProperty("fashion_test_top1").GetDouble();
+        var enc = Import(name);
+        Assert.NotNull(enc.Plan);
+        var f = AccuracyTests.Accuracy(enc.ToFp32Writer().ToArray(), x, l, 0, x.Length);
+        var q = AccuracyTests.Accuracy(EncoderQuantizer.Quantize(enc, train[..1000], new PtqOptions()).ToArray(), x, l, 0, x.Length);
+        output.WriteLine($"{name}: Fashion-MNIST top-1 PyTorch {torch:F2} %, engine FP32 {f.Correct / 100.0:F2} %, W8A8 {q.Correct / 100.0:F2} %");
+        Assert.True(Math.Abs(f.Correct / 100.0 - torch) <= 0.05, $"FP32 {f.Correct / 100.0} % vs PyTorch {torch} %");
+        Assert.True(Math.Abs(q.Correct - f.Correct) <= 50, $"W8A8 {q.Correct} vs FP32 {f.Correct} correct");
     }
 
     public static readonly TheoryData<string> TextVariants = ["text_meanpool_proj_l2", "text_maxpool_classifier"];

@@ -74,9 +74,24 @@ public class ModelFileTests
     public void FutureFormatVersion()
     {
         var b = Sample();
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), ModelFileLayout.FormatVersion + 1);
         FixHeaderCrc(b);
         Assert.Equal(ModelFormatError.UnsupportedVersion, ErrorOf(b));
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), 0);
+        FixHeaderCrc(b);
+        Assert.Equal(ModelFormatError.UnsupportedVersion, ErrorOf(b));
+    }
+
+    [Fact]
+    public void VersionOneFilesStillLoad()
+    {
+        // Version 2 only added the optional metadata "plan": a version-1 header over the same bytes reads the same.
+        var b = Sample();
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), 1);
+        FixHeaderCrc(b);
+        using var f = ModelFile.FromMemory(b);
+        Assert.Equal(1u, f.FormatVersion);
+        Assert.Null(f.Metadata.Plan);
     }
 
     [Fact]

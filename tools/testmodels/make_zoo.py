@@ -7,7 +7,8 @@ for the engine's template (stems, heads, block flavours, odd sizes), with their 
 Debian's python3-torch 1.13 / python3-onnx / python3-torchvision. Image variants: NAME.onnx and NAME.expected.json
 ({"input": [...], "logits": [...]}). Text variants (BERT blocks from tools/modelzoo/sst2-bert/train.py with heads the
 engine has no template for): NAME/model.onnx (inputs input_ids, attention_mask, token_type_ids; no vocabulary: they
-take token ids) and NAME/expected.json (cases as in tests/assets/plm). No training.
+take token ids) and NAME/expected.json (cases as in tests/assets/plm). Trained variants (fashion_*): --train-seconds of
+Adam on Fashion-MNIST train (Debian dataset-fashion-mnist), PyTorch's test top-1 recorded in NAME.expected.json.
 """
 
 import argparse
@@ -264,10 +265,70 @@ def export_text(name, make, out_dir, seed):
     return os.path.join(d, "model.onnx")
 
 
+# --------------------------------------------------------------------------- trained on Fashion-MNIST
+FASHION = "/usr/share/datasets/fashion-mnist"  # Debian dataset-fashion-mnist (./build.sh deps installs it)
+
+
+def read_idx(path):
+    import gzip
+    import numpy as np
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+TRAINED = {
+    # name: constructor of a 28x28 model (patch 7 -> 16 patches)
+    "fashion_conv_linear": lambda: ZooViT(img=28, patch=7, dim=32, heads=4, mlp=64, layers=2, classes=10, stem="conv+linear"),
+    "fashion_unfold_meanpool": lambda: ZooViT(img=28, patch=7, dim=40, heads=4, mlp=80, layers=2, classes=10, stem="unfold", cls=False, head="mean"),
+}
+
+
+def train_variant(name, make, out_dir, seconds, seed):
+    """Adam on Fashion-MNIST train for a fixed wall time; accuracy of PyTorch on the 10k test images is recorded."""
+    import time
+    import numpy as np
+    torch.manual_seed(seed)
+    model = make()
+    xs = torch.from_numpy(read_idx(os.path.join(FASHION, "train-images-idx3-ubyte.gz")).astype(np.float32) / 255).unsqueeze(1)
+    ys = torch.from_numpy(read_idx(os.path.join(FASHION, "train-labels-idx1-ubyte.gz")).astype(np.int64))
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    g = torch.Generator().manual_seed(seed)
+    t0, steps = time.time(), 0
+    model.train()
+    while time.time() - t0 < seconds:
+        idx = torch.randint(0, len(xs), (128,), generator=g)
+        loss = nn.functional.cross_entropy(model(xs[idx]), ys[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+    model.eval()
+    tx = torch.from_numpy(read_idx(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")).astype(np.float32) / 255).unsqueeze(1)
+    ty = torch.from_numpy(read_idx(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")).astype(np.int64))
+    with torch.no_grad():
+        pred = torch.cat([model(tx[i:i + 1000]).argmax(1) for i in range(0, len(tx), 1000)])
+    acc = float((pred == ty).float().mean()) * 100
+    path = os.path.join(out_dir, name + ".onnx")
+    torch.onnx.export(model, tx[:1], path, opset_version=17, input_names=["input"], output_names=["logits"], do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(path))
+    with torch.no_grad():
+        y = model(tx[:1])
+    with open(os.path.join(out_dir, name + ".expected.json"), "w") as f:
+        json.dump({"input": tx[0].flatten().tolist(), "logits": y.flatten().tolist(), "fashion_test_top1": acc,
+                   "train": f"{steps} Adam steps of batch 128 in {seconds} s, seed {seed}"}, f)
+        f.write("\n")
+    print(f"{name:24s} trained {steps} steps: Fashion-MNIST test top-1 {acc:.2f} %")
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--only", nargs="*", help="variant names (default: all)")
+    ap.add_argument("--train-seconds", type=float, default=20, help="training time of each Fashion-MNIST variant (default 20)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for i, (name, (make, ch, img)) in enumerate(VARIANTS.items()):
@@ -292,6 +353,11 @@ def main():
         assert size < MAX_BYTES, (name, size)
         ops = sorted({n.op_type for n in onnx.load(path).graph.node})
         print(f"{name:20s} {size:7d} bytes  {' '.join(ops)}")
+    for i, (name, make) in enumerate(TRAINED.items()):
+        if args.only and name not in args.only:
+            continue
+        path = train_variant(name, make, args.out, args.train_seconds, 300 + i)
+        assert os.path.getsize(path) < MAX_BYTES
     for i, (name, make) in enumerate(TEXT_VARIANTS.items()):
         if args.only and name not in args.only:
             continue

@@ -23,6 +23,8 @@ import torch.nn as nn
 
 torch.set_num_threads(1)
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+from eqtools.data import read_idx  # noqa: E402
 DEFAULT_OUT = os.path.join(REPO_ROOT, "tests", "assets", "zoo")
 MAX_BYTES = 300 * 1024
 
@@ -267,16 +269,6 @@ def export_text(name, make, out_dir, seed):
 
 # --------------------------------------------------------------------------- trained on Fashion-MNIST
 FASHION = "/usr/share/datasets/fashion-mnist"  # Debian dataset-fashion-mnist (./build.sh deps installs it)
-
-
-def read_idx(path):
-    import gzip
-    import numpy as np
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 TRAINED = {

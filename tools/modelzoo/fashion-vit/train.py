@@ -17,11 +17,11 @@ Outputs (in --out, default: this script's folder):
 No .pt checkpoint is written: the model is exported straight from memory.
 """
 import argparse
-import gzip
 import json
 import math
 import os
 import random
+import sys
 import time
 
 import numpy as np
@@ -30,6 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+from eqtools.data import read_idx  # noqa: E402
 
 LABELS = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -37,19 +39,6 @@ LABELS = [
 ]
 
 # ---------------------------------------------------------------- data
-
-
-def read_idx(path):
-    """Read a gzip'ed IDX file (the MNIST format) into a numpy array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = int.from_bytes(data[0:4], "big")
-    dtype_code, ndim = (magic >> 8) & 0xFF, magic & 0xFF
-    if dtype_code != 0x08:  # unsigned byte
-        raise ValueError(f"{path}: unsupported IDX dtype 0x{dtype_code:02x}")
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    return arr.reshape(dims)
 
 
 def load_split(data_dir, prefix):

@@ -16,7 +16,6 @@ Needs only onnx + numpy (onnx 1.12 has no onnx.reference evaluator).
 """
 import argparse
 import collections
-import gzip
 import hashlib
 import os
 import sys
@@ -27,13 +26,8 @@ import onnx
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+from eqtools.data import read_idx  # noqa: E402
 
 # The project's one numpy ONNX interpreter (tools/bench/onnx_numpy_eval.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))

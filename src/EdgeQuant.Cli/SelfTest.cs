@@ -64,6 +64,20 @@ internal static class SelfTest
                 }
                 long allocated = count > 1 ? GC.GetAllocatedBytesForCurrentThread() - before : 0;
                 Check(allocated == 0, $"{Path.GetFileName(file)} [{path}]: RunPixels allocated {allocated} bytes after warm-up");
+                // Threads split GEMM columns, heads and rows, never a sum: 4 threads, splitting every step, give the 1-thread bits.
+                using (var s4 = model.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path), Threads = ThreadsChecked, MinParallelMacs = 0 }))
+                {
+                    var rnd4 = new Random(42);
+                    bool same = true;
+                    for (int i = 0; i < Math.Min(count, 8); i++)
+                    {
+                        if (useSet) set!.Image(i % set.Count).CopyTo(pixels);
+                        else rnd4.NextBytes(pixels);
+                        s4.RunPixels(pixels, im.Height, im.Width, im.Channels, logits);
+                        same &= logits.AsSpan().SequenceEqual(all.AsSpan(i * model.OutputLength, model.OutputLength));
+                    }
+                    Check(same, $"{Path.GetFileName(file)} [{path}]: {ThreadsChecked} threads give the 1-thread outputs bit for bit");
+                }
                 string hash = Fnv1a64(MemoryMarshal.AsBytes(all.AsSpan())).ToString("x16");
                 Console.WriteLine($"output-hash {Path.GetFileName(file)} {model.Metadata.Precision} {path} {count} {(useSet ? "images" : "noise")} {hash}");
                 var bad = new float[model.InputLength];
@@ -114,6 +128,24 @@ internal static class SelfTest
             }
             long allocated = count > 1 ? GC.GetAllocatedBytesForCurrentThread() - before : 0;
             check(allocated == 0, $"{name} [{path}]: RunTokens allocated {allocated} bytes after warm-up");
+            using (var s4 = model.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path), Threads = ThreadsChecked, MinParallelMacs = 0 }))
+            {
+                // The first batch again on 4 threads: bit for bit the 1-thread outputs.
+                var rnd4 = new Random(42);
+                Array.Clear(mask);
+                for (int b = 0; b < 2; b++)
+                {
+                    int len = 1 + rnd4.Next(max);
+                    for (int j = 0; j < max; j++)
+                    {
+                        ids[b * max + j] = j < len ? rnd4.Next(tx.VocabSize) : 0;
+                        mask[b * max + j] = j < len ? 1 : 0;
+                        types[b * max + j] = j < len && tx.TypeVocabSize > 1 && j >= len / 2 ? 1 : 0;
+                    }
+                }
+                s4.RunTokens(ids, mask, types, 2, output);
+                check(output.AsSpan().SequenceEqual(all.AsSpan(0, 2 * outLen)), $"{name} [{path}]: {ThreadsChecked} threads give the 1-thread outputs bit for bit");
+            }
             if (model.HasTokenizer)
             {
                 var one = new float[outLen];
@@ -134,6 +166,9 @@ internal static class SelfTest
             check(Throws(() => s.RunTokens([1, 2, 3], default, default, 2, new float[2 * outLen])), $"{name} [{path}]: ragged batch rejected");
         }
     }
+
+    /// <summary>Threads of the second session each model is checked with (Raspberry Pi boards have 4 cores).</summary>
+    private const int ThreadsChecked = 4;
 
     private static ulong Fnv1a64(ReadOnlySpan<byte> data)
     {

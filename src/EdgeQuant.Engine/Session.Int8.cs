@@ -85,7 +85,7 @@ public sealed partial class Session
         for (int r = 0; r < t; r++)
             for (int j = 0; j < d; j++)
                 vt[j * t + r] = qkv[r * 3 * d + 2 * d + j];
-        if (_pool != null && 2L * _heads * t * t * _dh >= MinParallelMacs)
+        if (_pool != null && 2L * _heads * t * t * _dh >= _minParallel)
         {
             _headJob.Quant = bq;
             _pool.Run(_headJob, _heads);
@@ -134,7 +134,7 @@ public sealed partial class Session
     private void Linear(ReadOnlySpan<sbyte> a, int lda, in LinearS8 l, Span<int> acc, int m)
     {
         int n = l.Out, k = l.In;
-        if (_pool != null && (long)m * n * k >= MinParallelMacs && n >= 24)
+        if (_pool != null && (long)m * n * k >= _minParallel && n >= 24)
             _pool.Run(_gemmJob, _gemmJob.Prepare(_k, a, lda, l, acc, m, _pool.Threads));
         else if (l.FourBit)
             _k.GemmS8S4(a, lda, l.W4, l.W4RowBytes, l.Bias, l.WeightSums, acc, n, m, n, k);
@@ -144,8 +144,7 @@ public sealed partial class Session
             _k.GemmS8S8(a, lda, l.W, k, l.Bias, acc, n, m, n, k);
     }
 
-    /// <summary>Work below this many MACs (or row elements ×16) runs on the calling thread: a dispatch costs a few µs.</summary>
-    private const long MinParallelMacs = 1 << 18;
+
 
     internal enum RowOp { Norm1Quantize, Norm2Quantize, QkvRequantize, Activation }
 
@@ -157,7 +156,7 @@ public sealed partial class Session
     {
         (_rowOp, _rowBlock) = (op, block);
         int width = op switch { RowOp.QkvRequantize => 3 * _d, RowOp.Activation => _f, _ => _d };
-        if (_pool != null && 16L * _t * width >= MinParallelMacs)
+        if (_pool != null && 16L * _t * width >= _minParallel)
             _pool.Run(_rowJob, _rowJob.Prepare(_t, _pool.Threads));
         else
             DoRows(0, _t);

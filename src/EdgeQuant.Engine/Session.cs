@@ -13,6 +13,7 @@ public sealed partial class Session : IDisposable
     private readonly KernelSet _k;
     private readonly IActivationObserver? _obs;
     private readonly SessionProfile? _prof;
+    private readonly long _minParallel; // MACs below which a step stays on the calling thread
     private readonly Arena _arena;
     private readonly int _tMax, _d, _f, _heads, _dh, _p, _kp;
     private int _t; // tokens of the sequence being run (≤ _tMax; a ViT always runs _tMax)
@@ -68,6 +69,8 @@ public sealed partial class Session : IDisposable
         if (_obs != null && model.IsQuantized) throw new ArgumentException("activation observers are only supported on FP32 models");
         if (options.Threads is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(options), $"threads = {options.Threads}; must be 1..256");
         int threads = options.Threads;
+        if (options.MinParallelMacs < 0) throw new ArgumentOutOfRangeException(nameof(options), "MinParallelMacs must be >= 0");
+        _minParallel = options.MinParallelMacs;
         var c = model.Config;
         (_t, _d, _f, _heads) = (c.SeqLen, c.Hidden, c.MlpDim, c.Heads);
         _tMax = _t;

@@ -11,6 +11,16 @@ public sealed class SessionOptions
     /// <summary>Threads of this session (its own pool; workers are parked between runs). Default 1.</summary>
     public int Threads { get; set; } = 1;
 
+    /// <summary>
+    /// A step (GEMM, attention, row epilogue) with less work than this many MACs (row elements count 16) runs on the
+    /// calling thread: a dispatch to the pool costs a few µs, more than a small step gains. Default
+    /// <see cref="DefaultMinParallelMacs"/>; 0 splits every step (tests use it to check that splits keep the bits).
+    /// </summary>
+    public long MinParallelMacs { get; set; } = DefaultMinParallelMacs;
+
+    /// <summary>The default of <see cref="MinParallelMacs"/>, 2^18: below it a 2-thread split measured slower than one thread.</summary>
+    public const long DefaultMinParallelMacs = 1 << 18;
+
     /// <summary>Text embedding models: L2-normalize the pooled embedding (as sentence-transformers' Normalize layer). Default false.</summary>
     public bool NormalizeEmbeddings { get; set; }
 

@@ -108,20 +108,25 @@ internal static class SelfTest
             var types = new int[2 * max]; // [2, max]
             var output = new float[2 * outLen];
             var all = new float[count * 2 * outLen]; // [count, 2, outputs]
-            long before = 0;
-            for (int i = 0; i < count; i++)
+            // Two right-padded sequences of random lengths 1..max; the second half of each is type 1 when the model has types.
+            void FillBatch(Random r)
             {
                 Array.Clear(mask);
                 for (int b = 0; b < 2; b++)
                 {
-                    int len = 1 + rnd.Next(max);
+                    int len = 1 + r.Next(max);
                     for (int j = 0; j < max; j++)
                     {
-                        ids[b * max + j] = j < len ? rnd.Next(tx.VocabSize) : 0;
+                        ids[b * max + j] = j < len ? r.Next(tx.VocabSize) : 0;
                         mask[b * max + j] = j < len ? 1 : 0;
                         types[b * max + j] = j < len && tx.TypeVocabSize > 1 && j >= len / 2 ? 1 : 0;
                     }
                 }
+            }
+            long before = 0;
+            for (int i = 0; i < count; i++)
+            {
+                FillBatch(rnd);
                 if (i == 1) before = GC.GetAllocatedBytesForCurrentThread();
                 s.RunTokens(ids, mask, types, 2, output);
                 output.CopyTo(all, i * 2 * outLen);
@@ -131,18 +136,7 @@ internal static class SelfTest
             using (var s4 = model.CreateSession(new SessionOptions { Kernels = KernelTable.Select(path), Threads = ThreadsChecked, MinParallelMacs = 0 }))
             {
                 // The first batch again on 4 threads: bit for bit the 1-thread outputs.
-                var rnd4 = new Random(42);
-                Array.Clear(mask);
-                for (int b = 0; b < 2; b++)
-                {
-                    int len = 1 + rnd4.Next(max);
-                    for (int j = 0; j < max; j++)
-                    {
-                        ids[b * max + j] = j < len ? rnd4.Next(tx.VocabSize) : 0;
-                        mask[b * max + j] = j < len ? 1 : 0;
-                        types[b * max + j] = j < len && tx.TypeVocabSize > 1 && j >= len / 2 ? 1 : 0;
-                    }
-                }
+                FillBatch(new Random(42));
                 s4.RunTokens(ids, mask, types, 2, output);
                 check(output.AsSpan().SequenceEqual(all.AsSpan(0, 2 * outLen)), $"{name} [{path}]: {ThreadsChecked} threads give the 1-thread outputs bit for bit");
             }

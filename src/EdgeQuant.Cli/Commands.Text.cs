@@ -3,6 +3,7 @@ using System.Globalization;
 using EdgeQuant.Converter;
 using EdgeQuant.Converter.Quantization;
 using EdgeQuant.Engine;
+using EdgeQuant.Format;
 
 namespace EdgeQuant.Cli;
 
@@ -15,7 +16,7 @@ internal static partial class Commands
         string? head = a.Str("head");
         int maxLength = a.Int("max-length", 0);
         string? plant = a.Str("plant-outliers"), vocab = a.Str("vocab");
-        if (precision == "fp32") a.CheckAllUsed();
+        if (precision == Schema.Precisions.Fp32) a.CheckAllUsed();
         long t0 = Stopwatch.GetTimestamp();
         FloatEncoder enc = hf != null
             ? Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Head = head, MaxLength = maxLength, Log = Console.Error.WriteLine })
@@ -23,10 +24,10 @@ internal static partial class Commands
         PlantOutliers(enc, plant);
         if (labels.Length > 0)
         {
-            if (labels.Length != enc.Config.NumClasses || enc.Text!.Head != "classification") throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} outputs");
+            if (labels.Length != enc.Config.NumClasses || enc.Text!.Head != Schema.TextHeads.Classification) throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} outputs");
             enc.Labels = labels;
         }
-        var writer = precision == "fp32" ? enc.ToFp32Writer() : QuantizeText(enc, a, ptq, calibrator);
+        var writer = precision == Schema.Precisions.Fp32 ? enc.ToFp32Writer() : QuantizeText(enc, a, ptq, calibrator);
         writer.Write(output);
         Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
         return 0;
@@ -142,7 +143,7 @@ internal static partial class Commands
             return 0;
         }
         Console.WriteLine($"tokens          {ids.Length}: {string.Join(' ', ids)}");
-        if (model.Text!.Head == "embedding") PrintEmbedding(output);
+        if (model.Text!.Head == Schema.TextHeads.Embedding) PrintEmbedding(output);
         else PrintTop(model, output, top);
         Console.Error.WriteLine($"{model.Metadata.Precision}, {session.KernelPath} kernels, {ms:F2} ms (first run)");
         return 0;
@@ -174,7 +175,7 @@ internal static partial class Commands
         string? reference = a.Str("reference");
         a.CheckAllUsed();
         using var cmp = reference != null ? new ReferenceComparison(reference, model) : null;
-        if (model.Text!.Head != "classification") throw new UsageException("eval needs a classification model; this one outputs embeddings");
+        if (model.Text!.Head != Schema.TextHeads.Classification) throw new UsageException("eval needs a classification model; this one outputs embeddings");
         using var session = model.CreateSession(new SessionOptions { Threads = threads });
         var logits = new float[model.OutputLength];
         var ids = new int[model.MaxTokens];
@@ -230,7 +231,7 @@ internal static partial class Commands
         if (file != null) texts.AddRange(File.ReadAllLines(file).Where(l => l.Length > 0));
         if (texts.Count == 0) throw new UsageException("embed needs at least one text");
         using var model = Model.Load(a.Positional[0]);
-        if (model.Text is not { Head: "embedding" })
+        if (model.Text is not { Head: Schema.TextHeads.Embedding })
             throw new UsageException("embed needs a text model with an embedding head (convert a …Model checkpoint, or --head embedding)");
         using var session = model.CreateSession(new SessionOptions { Threads = threads, NormalizeEmbeddings = normalize });
         var all = new float[texts.Count][];

@@ -20,8 +20,8 @@ internal static partial class Commands
         if (hf != null && a.Positional.Count > 0) throw new UsageException("convert takes either MODEL.onnx or --hf DIR");
         string onnx = hf ?? a.Positional1("input .onnx file or --hf DIR");
         string output = a.Str("output") ?? throw new UsageException("convert needs -o OUT.eqm");
-        string precision = a.Str("precision", "int8");
-        if (precision is not ("int8" or "fp32")) throw new UsageException($"--precision must be int8 or fp32, got '{precision}'");
+        string precision = a.Str("precision", Schema.Precisions.Int8);
+        if (!Schema.Precisions.All.Contains(precision)) throw new UsageException($"--precision must be one of {Schema.List(Schema.Precisions.All)}, got '{precision}'");
         string? calibPath = a.Str("calib-images");
         string calibrator = a.Str("calibrator", "percentile");
         var ptq = new PtqOptions
@@ -37,12 +37,12 @@ internal static partial class Commands
             SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
             AttentionRankSearch = a.Flag("attention-search"),
             GammaMigration = a.Flag("gamma-migration"),
-            AttentionProbs = a.Str("attention-probs", "u8") is var ap && ap is "u8" or "u4" or "log2" or "logsqrt2" ? ap
-                : throw new UsageException($"--attention-probs must be u8, u4, log2 or logsqrt2, got '{ap}'"),
-            IntegerOnly = a.Str("profile", "mixed") switch
+            AttentionProbs = a.Str("attention-probs", Schema.AttentionProbs.U8) is var ap && Schema.AttentionProbs.All.Contains(ap) ? ap
+                : throw new UsageException($"--attention-probs must be one of {Schema.List(Schema.AttentionProbs.All)}, got '{ap}'"),
+            IntegerOnly = a.Str("profile", Schema.Profiles.Mixed) switch
             {
-                "mixed" => false,
-                "integer" => true,
+                Schema.Profiles.Mixed => false,
+                Schema.Profiles.Integer => true,
                 var p => throw new UsageException($"--profile must be mixed or integer, got '{p}'"),
             },
             Percentile = a.Double("percentile", 99.99),
@@ -99,7 +99,7 @@ internal static partial class Commands
             if (a.Str("calib-range") == null) range = (0, Math.Min(1000, calib.Count));
         }
         a.CheckAllUsed();
-        if (precision == "int8" && calib == null && calibRandom <= 0) throw new UsageException("int8 conversion needs calibration images (--calib-images IDX, or --calib-random N for a smoke test)");
+        if (precision == Schema.Precisions.Int8 && calib == null && calibRandom <= 0) throw new UsageException("int8 conversion needs calibration images (--calib-images IDX, or --calib-random N for a smoke test)");
 
         long t0 = Stopwatch.GetTimestamp();
         FloatEncoder enc;
@@ -118,7 +118,7 @@ internal static partial class Commands
         else enc = OnnxVitImporter.Import(graph!, import);
         PlantOutliers(enc, plant);
         ModelWriter writer;
-        if (precision == "fp32") writer = enc.ToFp32Writer();
+        if (precision == Schema.Precisions.Fp32) writer = enc.ToFp32Writer();
         else
         {
             var im = enc.Image!;
@@ -182,8 +182,8 @@ internal static partial class Commands
             Console.WriteLine("plan\n" + string.Join("\n", PlanText.Describe(plan).Split('\n').Select(l => "  " + l)));
         if (m.Text is { } tx)
             Console.WriteLine($"text            {tx.ModelType}, vocab {tx.VocabSize}, positions {tx.MaxPositions} (offset {tx.PositionOffset}), token types {tx.TypeVocabSize}, " +
-                $"tokenizer {tx.Tokenizer}{(tx.Tokenizer == "wordpiece" ? $" (lower-case {tx.LowerCase})" : "")}, head {tx.Head}{(tx.Head == "classification" ? $" (pooler {tx.PoolerActivation})" : "")}");
-        if (m.Text is not { Head: "embedding" }) Console.WriteLine($"labels          {c.NumClasses}: {string.Join(", ", m.Labels)}");
+                $"tokenizer {tx.Tokenizer}{(tx.Tokenizer == Schema.Tokenizers.WordPiece ? $" (lower-case {tx.LowerCase})" : "")}, head {tx.Head}{(tx.Head == Schema.TextHeads.Classification ? $" (pooler {tx.PoolerActivation})" : "")}");
+        if (m.Text is not { Head: Schema.TextHeads.Embedding }) Console.WriteLine($"labels          {c.NumClasses}: {string.Join(", ", m.Labels)}");
         if (m.Quant is { } q)
         {
             Console.WriteLine($"quantization    W{q.WeightBits}A8 symmetric, per-channel weights, calibrator {q.Calibrator}; input scale {q.InputScale:G4}, head input scale {q.HeadInputScale:G4}");

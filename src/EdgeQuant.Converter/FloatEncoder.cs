@@ -51,7 +51,7 @@ public sealed class FloatEncoder
     /// <summary>Metadata shared by the FP32 and INT8 files.</summary>
     public ModelMetadata Metadata(string precision, QuantConfig? quant) => new()
     {
-        Architecture = Text != null ? "bert" : "vit",
+        Architecture = Text != null ? Schema.Architectures.Bert : Schema.Architectures.Vit,
         Precision = precision,
         Encoder = Config,
         Image = Image,
@@ -66,7 +66,7 @@ public sealed class FloatEncoder
     /// <summary>Builds the FP32 model file.</summary>
     public ModelWriter ToFp32Writer()
     {
-        var w = new ModelWriter { Metadata = Metadata("fp32", null) };
+        var w = new ModelWriter { Metadata = Metadata(Schema.Precisions.Fp32, null) };
         foreach (var (name, (data, dims)) in Tensors) w.Add<float>(name, TensorDType.F32, data, dims);
         AddVocab(w);
         return w;

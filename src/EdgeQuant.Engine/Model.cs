@@ -39,7 +39,7 @@ public sealed unsafe class Model : IDisposable
     public PlanConfig? Plan { get; }
     internal readonly GraphProgram? Stem, Head;
     /// <summary>Number of outputs: classes, or the hidden size for text embedding models.</summary>
-    public int OutputLength => Text is { Head: "embedding" } ? Config.Hidden : Config.NumClasses;
+    public int OutputLength => Text is { Head: Schema.TextHeads.Embedding } ? Config.Hidden : Config.NumClasses;
     /// <summary>Longest token sequence a text model takes (special tokens included); the sequence length of a ViT.</summary>
     public int MaxTokens => Config.SeqLen;
 
@@ -52,7 +52,7 @@ public sealed unsafe class Model : IDisposable
     internal readonly float* ClassToken; // [D]
     internal readonly float* DistToken;  // [D]
     /// <summary>Length of the pooled vector the ViT head reads: D, or 2D for "cls+dist".</summary>
-    internal int PooledLength => Config.Pooling == "cls+dist" ? 2 * Config.Hidden : Config.Hidden;
+    internal int PooledLength => Config.Pooling == Schema.Poolings.ClsDist ? 2 * Config.Hidden : Config.Hidden;
     /// <summary>Learned tokens before the patches (class, distillation).</summary>
     internal int PrefixTokens => (Config.ClassToken ? 1 : 0) + (Config.DistillationToken ? 1 : 0);
     internal readonly float* Positions;  // [T, D]
@@ -66,29 +66,29 @@ public sealed unsafe class Model : IDisposable
     {
         _file = file;
         var m = file.Metadata;
-        if (m.Architecture is not ("vit" or "bert"))
-            throw new ModelFormatException(ModelFormatError.BadMetadata, $"architecture '{m.Architecture}' is not supported by this build (supported: vit, bert)");
+        if (!Schema.Architectures.All.Contains(m.Architecture))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"architecture '{m.Architecture}' is not supported by this build (supported: {Schema.List(Schema.Architectures.All)})");
         IsQuantized = m.Precision switch
         {
-            "int8" => true,
-            "fp32" => false,
-            _ => throw new ModelFormatException(ModelFormatError.BadMetadata, $"precision '{m.Precision}' is not supported (fp32, int8)"),
+            Schema.Precisions.Int8 => true,
+            Schema.Precisions.Fp32 => false,
+            _ => throw new ModelFormatException(ModelFormatError.BadMetadata, $"precision '{m.Precision}' is not supported ({Schema.List(Schema.Precisions.All)})"),
         };
         Config = m.Encoder;
-        if (m.Architecture == "bert")
+        if (m.Architecture == Schema.Architectures.Bert)
             Text = m.Text ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "bert model has no text description");
         else
             Image = m.Image ?? throw new ModelFormatException(ModelFormatError.BadMetadata, "vit model has no image description");
         Plan = m.Plan;
         ValidateConfig();
-        IsIntegerOnly = IsQuantized && m.Quant?.Profile == "integer";
-        if (IsQuantized && m.Quant is { Profile: not ("mixed" or "integer") } badProfile)
-            throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization profile '{badProfile.Profile}' is not supported (mixed, integer)");
-        if (IsQuantized && m.Quant is { AttentionProbs: not ("u8" or "u4" or "log2" or "logsqrt2") } badProbs)
-            throw new ModelFormatException(ModelFormatError.BadMetadata, $"attention probabilities '{badProbs.AttentionProbs}' are not supported (u8, u4, log2, logsqrt2)");
-        if (IsQuantized && m.Quant?.AttentionProbs is "log2" or "logsqrt2" && Config.SeqLen > Kernels.Reference.SoftmaxLog2.MaxRow)
+        IsIntegerOnly = IsQuantized && m.Quant?.Profile == Schema.Profiles.Integer;
+        if (IsQuantized && m.Quant is { } qp && !Schema.Profiles.All.Contains(qp.Profile))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"quantization profile '{qp.Profile}' is not supported ({Schema.List(Schema.Profiles.All)})");
+        if (IsQuantized && m.Quant is { } qa && !Schema.AttentionProbs.All.Contains(qa.AttentionProbs))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, $"attention probabilities '{qa.AttentionProbs}' are not supported ({Schema.List(Schema.AttentionProbs.All)})");
+        if (IsQuantized && m.Quant?.AttentionProbs is Schema.AttentionProbs.Log2 or Schema.AttentionProbs.LogSqrt2 && Config.SeqLen > Kernels.Reference.SoftmaxLog2.MaxRow)
             throw new ModelFormatException(ModelFormatError.BadMetadata, $"log2 attention supports up to {Kernels.Reference.SoftmaxLog2.MaxRow} tokens, the model has {Config.SeqLen}");
-        AttentionProbs = IsQuantized && m.Quant != null ? m.Quant.AttentionProbs : "u8"; // a missing Quant is reported below
+        AttentionProbs = IsQuantized && m.Quant != null ? m.Quant.AttentionProbs : Schema.AttentionProbs.U8; // a missing Quant is reported below
         if (IsIntegerOnly && (!(m.Quant!.ResidualScale > 0) || m.Quant.ResidualEps < 1))
             throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive residual scale and LayerNorm epsilon");
 
@@ -273,11 +273,11 @@ public sealed unsafe class Model : IDisposable
             Fail("encoder dims must be positive");
         if (c.Hidden % c.Heads != 0) Fail($"hidden size {c.Hidden} is not divisible by {c.Heads} heads");
         if (c.Hidden > 16384 || c.MlpDim > 65536 || c.SeqLen > 4096 || c.Layers > 256) Fail("encoder dims exceed this build's limits");
-        if (c.Activation is not ("gelu" or "relu")) Fail($"activation '{c.Activation}' is not supported (gelu, relu)");
-        if (c.Pooling is not ("cls" or "mean" or "cls+dist" or "plan")) Fail($"pooling '{c.Pooling}' is not supported (cls, mean, cls+dist, plan)");
-        if ((c.Pooling == "plan") != (Plan != null)) Fail("pooling 'plan' goes with a plan (stem and head graphs), and only with one");
-        if (Text == null && c.Pooling is not ("mean" or "plan") && !c.ClassToken) Fail("cls pooling needs a class token");
-        if (c.Pooling == "cls+dist" && !c.DistillationToken) Fail("cls+dist pooling needs a distillation token");
+        if (!Schema.Activations.All.Contains(c.Activation)) Fail($"activation '{c.Activation}' is not supported ({Schema.List(Schema.Activations.All)})");
+        if (!Schema.Poolings.All.Contains(c.Pooling)) Fail($"pooling '{c.Pooling}' is not supported ({Schema.List(Schema.Poolings.All)})");
+        if ((c.Pooling == Schema.Poolings.Plan) != (Plan != null)) Fail("pooling 'plan' goes with a plan (stem and head graphs), and only with one");
+        if (Text == null && c.Pooling is not (Schema.Poolings.Mean or Schema.Poolings.Plan) && !c.ClassToken) Fail("cls pooling needs a class token");
+        if (c.Pooling == Schema.Poolings.ClsDist && !c.DistillationToken) Fail("cls+dist pooling needs a distillation token");
         if (c.DistillationToken && !c.ClassToken) Fail("a distillation token needs a class token before it");
         if (!(c.LayerNormEps > 0)) Fail("LayerNorm epsilon must be positive");
         if (Metadata.Labels.Length != 0 && Metadata.Labels.Length != c.NumClasses) Fail($"{Metadata.Labels.Length} labels for {c.NumClasses} classes");
@@ -286,10 +286,10 @@ public sealed unsafe class Model : IDisposable
             if (tx.VocabSize <= 0 || tx.MaxPositions <= 0 || tx.TypeVocabSize < 0 || tx.PositionOffset < 0) Fail("text vocabulary and position table sizes must be positive");
             // 64-bit sum: an offset near int.MaxValue must not wrap past the check (the lookup would read outside the table).
             if ((long)c.SeqLen + tx.PositionOffset > tx.MaxPositions) Fail($"max sequence {c.SeqLen} + position offset {tx.PositionOffset} exceeds {tx.MaxPositions} positions");
-            if (tx.Head is not ("classification" or "embedding" or "plan")) Fail($"text head '{tx.Head}' is not supported (classification, embedding, plan)");
-            if ((tx.Head == "plan") != (Plan != null)) Fail("text head 'plan' goes with a plan head graph, and only with one");
-            if (tx.PoolerActivation is not ("tanh" or "relu" or "none")) Fail($"pooler activation '{tx.PoolerActivation}' is not supported (tanh, relu, none)");
-            if (tx.Tokenizer is not ("wordpiece" or "none")) Fail($"tokenizer '{tx.Tokenizer}' is not supported (wordpiece, none)");
+            if (!Schema.TextHeads.All.Contains(tx.Head)) Fail($"text head '{tx.Head}' is not supported ({Schema.List(Schema.TextHeads.All)})");
+            if ((tx.Head == Schema.TextHeads.Plan) != (Plan != null)) Fail("text head 'plan' goes with a plan head graph, and only with one");
+            if (!Schema.PoolerActivations.All.Contains(tx.PoolerActivation)) Fail($"pooler activation '{tx.PoolerActivation}' is not supported ({Schema.List(Schema.PoolerActivations.All)})");
+            if (!Schema.Tokenizers.All.Contains(tx.Tokenizer)) Fail($"tokenizer '{tx.Tokenizer}' is not supported ({Schema.List(Schema.Tokenizers.All)})");
             if (c.NormFirst) Fail("text encoders are post-LayerNorm");
             return;
         }

@@ -1,4 +1,5 @@
 using EdgeQuant.Kernels.Reference;
+using EdgeQuant.Format;
 
 namespace EdgeQuant.Engine;
 
@@ -78,7 +79,7 @@ public sealed partial class Session
             _k.GemmF32(src, d, b.Fc1F.W, d, b.Fc1F.B, mlp, f, t, f, d);
             _prof?.Block(i, SessionProfile.BlockStep.Fc1Gemm);
             _obs?.Observe(ActivationSite.MlpPreActivation, i, mlp);
-            if (c.Activation == "gelu")
+            if (c.Activation == Schema.Activations.Gelu)
                 for (int j = 0; j < mlp.Length; j++) mlp[j] = FloatReference.Gelu(mlp[j]);
             else
                 for (int j = 0; j < mlp.Length; j++) mlp[j] = MathF.Max(mlp[j], 0f);

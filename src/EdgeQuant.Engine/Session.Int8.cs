@@ -1,3 +1,5 @@
+using EdgeQuant.Format;
+
 namespace EdgeQuant.Engine;
 
 // INT8 path, mixed profile: float residual stream and LayerNorm; int8 GEMMs with int32 accumulation,
@@ -196,7 +198,7 @@ public sealed partial class Session
                 {
                     Span<int> acc = _arena.Get<int>(_acc).Slice(r0 * f, n * f);    // [n, F]
                     Span<sbyte> act = _arena.Get<sbyte>(_actQ).Slice(r0 * f, n * f); // [n, F]
-                    if (c.Activation == "gelu") _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, act, n, f);
+                    if (c.Activation == Schema.Activations.Gelu) _k.GeluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, bq.ActMultiplier, bq.ActShift, act, n, f);
                     else _k.ReluRowsS8(acc, b.Fc1Q.Multipliers, b.Fc1Q.Shifts, act, n, f);
                     break;
                 }

@@ -1,3 +1,5 @@
+using EdgeQuant.Format;
+
 namespace EdgeQuant.Engine;
 
 // Integer-only profile: the residual stream is int32 at one scale S_r; LayerNorm is integer (I-BERT style: integer
@@ -24,7 +26,7 @@ public sealed partial class Session
 
         Span<int> pooled = _arena.Get<int>(_pooled32); // [D] or [2D]
         long eps = qc.ResidualEps;
-        if (c.Pooling is "cls" or "cls+dist")
+        if (c.Pooling is Schema.Poolings.Cls or Schema.Poolings.ClsDist)
         {
             int rows = pooled.Length / d;
             if (c.FinalNorm) _k.LayerNormS32(r[..(rows * d)], eps, default, default, m.Integer.FinalNorm, pooled, rows, d);

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using EdgeQuant.Engine.Tokenization;
 using EdgeQuant.Kernels.Reference;
+using EdgeQuant.Format;
 
 namespace EdgeQuant.Engine;
 
@@ -112,7 +113,7 @@ public sealed partial class Session
             n++;
         }
         if (n == 0) throw new ArgumentException($"sequence {row} has no unmasked token");
-        if (tx.Head == "classification" && !mask.IsEmpty && mask[0] == 0)
+        if (tx.Head == Schema.TextHeads.Classification && !mask.IsEmpty && mask[0] == 0)
             throw new ArgumentException($"sequence {row}: the classifier reads the first token, but attention_mask[0] = 0 (use right padding)");
         _t = n;
     }
@@ -145,7 +146,7 @@ public sealed partial class Session
         var w = _model.TextW!;
         int d = _d;
         ReadOnlySpan<float> x = _arena.Get<float>(_x)[..(_t * d)]; // [T, D]
-        if (tx.Head == "embedding")
+        if (tx.Head == Schema.TextHeads.Embedding)
         {
             output.Clear();
             for (int r = 0; r < _t; r++) TensorPrimitives.Add(output, x.Slice(r * d, d), output);
@@ -158,11 +159,11 @@ public sealed partial class Session
             return;
         }
         ReadOnlySpan<float> first = x[..d]; // [D]
-        if (tx.PoolerActivation != "none")
+        if (tx.PoolerActivation != Schema.PoolerActivations.None)
         {
             Span<float> pooled = _arena.Get<float>(_pooledTmp); // [D]
             DenseOrdered(first, w.Pooler, pooled);
-            for (int j = 0; j < d; j++) pooled[j] = tx.PoolerActivation == "tanh" ? FloatReference.Tanh(pooled[j]) : MathF.Max(pooled[j], 0f);
+            for (int j = 0; j < d; j++) pooled[j] = tx.PoolerActivation == Schema.PoolerActivations.Tanh ? FloatReference.Tanh(pooled[j]) : MathF.Max(pooled[j], 0f);
             first = pooled;
         }
         DenseOrdered(first, w.Head, output);

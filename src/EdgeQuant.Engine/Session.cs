@@ -1,5 +1,6 @@
 using EdgeQuant.Engine.Graph;
 using EdgeQuant.Kernels;
+using EdgeQuant.Format;
 
 namespace EdgeQuant.Engine;
 
@@ -63,7 +64,8 @@ public sealed partial class Session : IDisposable
     internal Session(Model model, SessionOptions options)
     {
         _model = model;
-        (_log2Attention, _sqrt2Attention, _u4Attention) = (model.AttentionProbs is "log2" or "logsqrt2", model.AttentionProbs == "logsqrt2", model.AttentionProbs == "u4");
+        (_log2Attention, _sqrt2Attention, _u4Attention) = (model.AttentionProbs is Schema.AttentionProbs.Log2 or Schema.AttentionProbs.LogSqrt2,
+            model.AttentionProbs == Schema.AttentionProbs.LogSqrt2, model.AttentionProbs == Schema.AttentionProbs.U4);
         _k = options.Kernels ?? KernelTable.Default;
         _obs = options.Observer;
         if (_obs != null && model.IsQuantized) throw new ArgumentException("activation observers are only supported on FP32 models");
@@ -309,7 +311,7 @@ public sealed partial class Session : IDisposable
     {
         var c = _model.Config;
         Span<float> pooled = _arena.Get<float>(_pooled); // [D] or [2D]
-        if (c.Pooling is "cls" or "cls+dist")
+        if (c.Pooling is Schema.Poolings.Cls or Schema.Poolings.ClsDist)
         {
             // Rows 0 (class) and, for cls+dist, 1 (distillation) side by side.
             int rows = pooled.Length / _d;

@@ -238,12 +238,12 @@ internal sealed unsafe class TextWeights
             EmbedNorm = NormParams.Load(f, "embed_ln", d),
         };
         if (t.TypeVocabSize > 0) w.Type = EmbeddingTable.Load(f, "embed.type", t.TypeVocabSize, d, quantized);
-        if (t.Head == "classification")
+        if (t.Head == Schema.TextHeads.Classification)
         {
-            if (t.PoolerActivation != "none") w.Pooler = LinearF32.Load(f, "pooler", d, d);
+            if (t.PoolerActivation != Schema.PoolerActivations.None) w.Pooler = LinearF32.Load(f, "pooler", d, d);
             w.Head = LinearF32.Load(f, "head", c.NumClasses, d);
         }
-        if (t.Tokenizer == "wordpiece")
+        if (t.Tokenizer == Schema.Tokenizers.WordPiece)
         {
             if (!f.TryGetTensor("tokenizer.vocab", out var v) || v.DType != TensorDType.U8 || v.Dims.Length != 1)
                 throw new ModelFormatException(ModelFormatError.BadTensor, "tensor 'tokenizer.vocab' (u8 [bytes]) is required by the wordpiece tokenizer");

@@ -7,10 +7,10 @@ namespace EdgeQuant.Format;
 public sealed class ModelMetadata
 {
     /// <summary>Architecture family: "vit" (image encoder) or "bert" (BERT-family text encoder: BERT, DistilBERT, RoBERTa, MiniLM).</summary>
-    public string Architecture { get; set; } = "vit";
+    public string Architecture { get; set; } = Schema.Architectures.Vit;
 
     /// <summary>"fp32" (float weights, reference path) or "int8" (quantized weights, integer kernels).</summary>
-    public string Precision { get; set; } = "fp32";
+    public string Precision { get; set; } = Schema.Precisions.Fp32;
 
     /// <summary>Encoder hyper-parameters.</summary>
     public EncoderConfig Encoder { get; set; } = new();
@@ -72,9 +72,9 @@ public sealed class EncoderConfig
     /// <summary>True for pre-LayerNorm blocks, false for post-LayerNorm.</summary>
     public bool NormFirst { get; set; } = true;
     /// <summary>MLP activation: "gelu" (erf) or "relu".</summary>
-    public string Activation { get; set; } = "gelu";
+    public string Activation { get; set; } = Schema.Activations.Gelu;
     /// <summary>Pooling before the head: "cls", "mean", or "cls+dist" (DeiT with distillation head: the normalized class and distillation tokens side by side, [2D]).</summary>
-    public string Pooling { get; set; } = "cls";
+    public string Pooling { get; set; } = Schema.Poolings.Cls;
     /// <summary>Whether a class token is prepended.</summary>
     public bool ClassToken { get; set; } = true;
     /// <summary>Whether a distillation token (DeiT) follows the class token.</summary>
@@ -104,7 +104,7 @@ public sealed class TextConfig
     /// <summary>True when position ids count only unmasked tokens (RoBERTa); false: the token's index (BERT).</summary>
     public bool PositionsFromMask { get; set; }
     /// <summary>Tokenizer stored with the model: "wordpiece", or "none" (callers pass token ids).</summary>
-    public string Tokenizer { get; set; } = "wordpiece";
+    public string Tokenizer { get; set; } = Schema.Tokenizers.WordPiece;
     /// <summary>Lower-case the input (uncased vocabularies).</summary>
     public bool LowerCase { get; set; } = true;
     /// <summary>Strip accents; null = same as <see cref="LowerCase"/> (Hugging Face default).</summary>
@@ -120,9 +120,9 @@ public sealed class TextConfig
     /// <summary>Padding token.</summary>
     public string PadToken { get; set; } = "[PAD]";
     /// <summary>Output: "classification" (first token → pooler → classifier → logits) or "embedding" (masked mean of the last hidden states).</summary>
-    public string Head { get; set; } = "classification";
+    public string Head { get; set; } = Schema.TextHeads.Classification;
     /// <summary>Pooler before the classifier: "tanh" (BERT pooler, RoBERTa head), "relu" (DistilBERT pre-classifier) or "none".</summary>
-    public string PoolerActivation { get; set; } = "tanh";
+    public string PoolerActivation { get; set; } = Schema.PoolerActivations.Tanh;
 }
 
 /// <summary>Image input description: the engine takes pixels in [0,255] and applies (p*Scale - Mean[c]) / Std[c].</summary>
@@ -156,13 +156,13 @@ public sealed class QuantConfig
     /// </summary>
     public int WeightBits { get; set; } = 8;
     /// <summary>"mixed" (float LayerNorm and residual stream) or "integer" (int32 residual stream at <see cref="ResidualScale"/>, integer LayerNorm).</summary>
-    public string Profile { get; set; } = "mixed";
+    public string Profile { get; set; } = Schema.Profiles.Mixed;
     /// <summary>
     /// Attention probabilities: "u8" (uniform, scale 2^−8; default), "u4" (uniform 4-bit, values 0..15 at scale 1/16,
     /// from the u8 ones by (p + 8) >> 4), "log2" (4-bit codes k, p̂ = 2^−k, FQ-ViT Log-Int-Softmax; P·V by shifts at
     /// scale 2^−14) or "logsqrt2" (4-bit codes, p̂ = 2^(−k/2), RepQ-ViT; P·V as two shift sums at 2^−14). The context requantization (<see cref="BlockQuant.ContextMultiplier"/>) includes that scale.
     /// </summary>
-    public string AttentionProbs { get; set; } = "u8";
+    public string AttentionProbs { get; set; } = Schema.AttentionProbs.U8;
     /// <summary>Integer profile: scale of the int32 residual stream.</summary>
     public float ResidualScale { get; set; }
     /// <summary>Integer profile: LayerNorm ε in residual units squared, round(ε / S²) (at least 1).</summary>

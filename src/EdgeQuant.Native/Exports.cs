@@ -127,7 +127,7 @@ public static unsafe partial class Exports
                 info->IsText = m.IsText ? 1 : 0;
                 info->MaxTokens = m.IsText ? m.MaxTokens : 0;
                 info->HasTokenizer = m.HasTokenizer ? 1 : 0;
-                info->IsEmbedding = m.Text is { Head: "embedding" } ? 1 : 0;
+                info->IsEmbedding = m.Text is { Head: Schema.TextHeads.Embedding } ? 1 : 0;
             }
             return Ok;
         }

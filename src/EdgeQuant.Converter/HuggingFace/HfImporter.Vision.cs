@@ -28,7 +28,7 @@ public static partial class HfImporter
             Config = new EncoderConfig
             {
                 Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = seq, NormFirst = true, Activation = Activation(cfg, "hidden_act"),
-                Pooling = teacher ? "cls+dist" : "cls", ClassToken = true, DistillationToken = dist, FinalNorm = true,
+                Pooling = teacher ? Schema.Poolings.ClsDist : Schema.Poolings.Cls, ClassToken = true, DistillationToken = dist, FinalNorm = true,
                 LayerNormEps = (float)cfg.Double("layer_norm_eps", 1e-12),
             },
             Image = new ImageConfig { Channels = ch, Height = size, Width = size, PatchSize = patch, Scale = scale, Mean = mean, Std = std },

@@ -79,8 +79,8 @@ public static partial class HfImporter
         string act = cfg.Str(key, "gelu");
         return act switch
         {
-            "gelu" => "gelu",
-            "relu" => "relu",
+            "gelu" => Schema.Activations.Gelu, // Hugging Face's hidden_act names → the schema's
+            "relu" => Schema.Activations.Relu,
             _ => throw new HfImportException($"{cfg.Path}: {key} '{act}' is not supported (gelu = exact erf GELU, relu)"),
         };
     }
@@ -116,10 +116,10 @@ public static partial class HfImporter
 
     private static string HeadKind(HfConfig cfg, HfImportOptions o)
     {
-        string head = o.Head ?? (cfg.Architecture.EndsWith("ForSequenceClassification", StringComparison.Ordinal) ? "classification"
-            : cfg.Architecture.EndsWith("Model", StringComparison.Ordinal) || cfg.Architecture.Length == 0 ? "embedding"
+        string head = o.Head ?? (cfg.Architecture.EndsWith("ForSequenceClassification", StringComparison.Ordinal) ? Schema.TextHeads.Classification
+            : cfg.Architecture.EndsWith("Model", StringComparison.Ordinal) || cfg.Architecture.Length == 0 ? Schema.TextHeads.Embedding
             : throw new HfImportException($"{cfg.Path}: architecture '{cfg.Architecture}' has no supported head; pass --head classification|embedding"));
-        if (head is not ("classification" or "embedding")) throw new HfImportException($"head '{head}' is not supported (classification, embedding)");
+        if (head is not (Schema.TextHeads.Classification or Schema.TextHeads.Embedding)) throw new HfImportException($"head '{head}' is not supported ({Schema.TextHeads.Classification}, {Schema.TextHeads.Embedding})");
         return head;
     }
 
@@ -146,13 +146,13 @@ public static partial class HfImporter
             Config = new EncoderConfig
             {
                 Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = SeqCap(maxPos - offset, o), NormFirst = false,
-                Activation = Activation(cfg, "hidden_act"), Pooling = head == "embedding" ? "mean" : "cls", ClassToken = false, FinalNorm = false,
+                Activation = Activation(cfg, "hidden_act"), Pooling = head == Schema.TextHeads.Embedding ? Schema.Poolings.Mean : Schema.Poolings.Cls, ClassToken = false, FinalNorm = false,
                 LayerNormEps = (float)cfg.Double("layer_norm_eps", 1e-12),
             },
             Text = new TextConfig
             {
                 ModelType = type, VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = types, PositionOffset = offset,
-                PositionsFromMask = roberta, Head = head, PoolerActivation = head == "classification" ? "tanh" : "none",
+                PositionsFromMask = roberta, Head = head, PoolerActivation = head == Schema.TextHeads.Classification ? Schema.PoolerActivations.Tanh : Schema.PoolerActivations.None,
             },
             Source = $"Hugging Face {cfg.Architecture} ({type})",
         };
@@ -161,7 +161,7 @@ public static partial class HfImporter
         if (types > 0) enc.Add("embed.type", st.Read(bp + "embeddings.token_type_embeddings.weight", types, d), types, d);
         Norm(enc, st, bp + "embeddings.LayerNorm", "embed_ln", d);
         PostLnBlocks(enc, st, bp + "encoder.layer.", BertNames, layers, d, mlp);
-        if (head == "classification")
+        if (head == Schema.TextHeads.Classification)
         {
             int classes = roberta ? st.Shape("classifier.out_proj.weight")[0] : st.Shape("classifier.weight")[0];
             enc.Config.NumClasses = classes;
@@ -193,13 +193,13 @@ public static partial class HfImporter
             Config = new EncoderConfig
             {
                 Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = SeqCap(maxPos, o), NormFirst = false,
-                Activation = Activation(cfg, "activation"), Pooling = head == "embedding" ? "mean" : "cls", ClassToken = false, FinalNorm = false,
+                Activation = Activation(cfg, "activation"), Pooling = head == Schema.TextHeads.Embedding ? Schema.Poolings.Mean : Schema.Poolings.Cls, ClassToken = false, FinalNorm = false,
                 LayerNormEps = 1e-12f, // fixed in DistilBERT's modules
             },
             Text = new TextConfig
             {
                 ModelType = "distilbert", VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = 0, Head = head,
-                PoolerActivation = head == "classification" ? "relu" : "none",
+                PoolerActivation = head == Schema.TextHeads.Classification ? Schema.PoolerActivations.Relu : Schema.PoolerActivations.None,
             },
             Source = $"Hugging Face {cfg.Architecture} (distilbert)",
         };
@@ -207,7 +207,7 @@ public static partial class HfImporter
         enc.Add("embed.pos", st.Read(bp + "embeddings.position_embeddings.weight", maxPos, d), maxPos, d);
         Norm(enc, st, bp + "embeddings.LayerNorm", "embed_ln", d);
         PostLnBlocks(enc, st, bp + "transformer.layer.", DistilBertNames, layers, d, mlp);
-        if (head == "classification")
+        if (head == Schema.TextHeads.Classification)
         {
             int classes = st.Shape("classifier.weight")[0];
             enc.Config.NumClasses = classes;
@@ -266,7 +266,7 @@ public static partial class HfImporter
             var r = doc.RootElement;
             if (!r.TryGetProperty("model", out var model) || !model.TryGetProperty("type", out var mt) || mt.GetString() != "WordPiece" || !model.TryGetProperty("vocab", out var v))
             {
-                t.Tokenizer = "none";
+                t.Tokenizer = Schema.Tokenizers.None;
                 log($"note: {tokJson} is not a WordPiece tokenizer; the model takes token ids (run --ids)");
                 return;
             }
@@ -287,7 +287,7 @@ public static partial class HfImporter
         }
         else
         {
-            t.Tokenizer = "none";
+            t.Tokenizer = Schema.Tokenizers.None;
             log(t.ModelType.Contains("roberta", StringComparison.Ordinal)
                 ? "note: RoBERTa uses a byte-level BPE tokenizer, which this build does not include; the model takes token ids (run --ids)"
                 : $"note: {dir} has neither vocab.txt nor tokenizer.json; the model takes token ids (run --ids)");

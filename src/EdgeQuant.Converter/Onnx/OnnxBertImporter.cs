@@ -89,18 +89,18 @@ public static class OnnxBertImporter
         if (events.Count == 0 || events[0] is not OnnxVitImporter.LnEv embLn)
             throw new OnnxImportException($"expected the embedding LayerNorm first, found {(events.Count > 0 ? events[0].Node.Describe : "no events")}");
         var outShape = env[m.Outputs[0].Name].Shape;
-        string head = options.Head ?? (outShape.Length == 3 ? "embedding" : "classification");
+        string head = options.Head ?? (outShape.Length == 3 ? Schema.TextHeads.Embedding : Schema.TextHeads.Classification);
         int maxLen = options.MaxLength > 0 ? Math.Min(options.MaxLength, maxPos) : maxPos;
         (FloatEncoder Enc, int End) Assemble(string headKind)
         {
             var e = new FloatEncoder
             {
-                Config = new EncoderConfig { Hidden = hidden, SeqLen = sampleLen, NormFirst = false, ClassToken = false, FinalNorm = false, Pooling = headKind switch { "embedding" => "mean", "plan" => "plan", _ => "cls" } },
+                Config = new EncoderConfig { Hidden = hidden, SeqLen = sampleLen, NormFirst = false, ClassToken = false, FinalNorm = false, Pooling = headKind switch { Schema.TextHeads.Embedding => Schema.Poolings.Mean, Schema.TextHeads.Plan => Schema.Poolings.Plan, _ => Schema.Poolings.Cls } },
                 Text = new TextConfig
                 {
                     ModelType = types == null && type == null ? "distilbert" : "bert", VocabSize = vocab, MaxPositions = maxPos, TypeVocabSize = typeRows, Head = headKind,
                 },
-                Source = $"{Path.GetFileName(path)} (ONNX opset {m.Opset}, {m.Producer.Trim()}{(headKind == "plan" ? "; plan head" : "")})",
+                Source = $"{Path.GetFileName(path)} (ONNX opset {m.Opset}, {m.Producer.Trim()}{(headKind == Schema.TextHeads.Plan ? "; plan head" : "")})",
             };
             e.Add("embed.word", word, vocab, hidden);
             e.Add("embed.pos", pos, maxPos, hidden);
@@ -130,7 +130,7 @@ public static class OnnxBertImporter
             // Any head of ordinary ops (masked mean pooling, a projection, L2 normalization, ...) as a graph over
             // the final hidden states and the attention mask.
             log($"the head is not a pooler/classifier or plain hidden states ({headError.Message}); importing it as a head graph");
-            (enc, end) = Assemble("plan");
+            (enc, end) = Assemble(Schema.TextHeads.Plan);
             BuildHeadGraph(m, enc, events[end - 1].Node.Outputs[0], ids, mask, types, dependsOn, rowsBound, maxLen, log);
             Finish(enc);
         }
@@ -158,7 +158,7 @@ public static class OnnxBertImporter
             throw new OnnxImportException($"'{stream}' (the last block's output) has shape {env[stream].ShapeText}, not [1, {maxLen}, {enc.Config.Hidden}]");
         enc.Plan = new PlanConfig { Head = new PlanGraphBuilder("plan.head", env, IsConst, enc).Build(nodes, [stream, mask], output) };
         enc.Config.NumClasses = env[output].Count;
-        enc.Text!.PoolerActivation = "none";
+        enc.Text!.PoolerActivation = Schema.PoolerActivations.None;
         enc.Labels = Enumerable.Range(0, enc.Config.NumClasses).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
     }
 
@@ -168,15 +168,15 @@ public static class OnnxBertImporter
         var c = enc.Config;
         var t = enc.Text!;
         int d = c.Hidden;
-        if (t.Head == "embedding")
+        if (t.Head == Schema.TextHeads.Embedding)
         {
             if (i != ev.Count && ev[i] is not OnnxVitImporter.LinearEv)
                 throw new OnnxImportException($"encoder structure not recognized: unexpected {ev[i].Node.Describe} after the last block");
-            t.PoolerActivation = "none";
+            t.PoolerActivation = Schema.PoolerActivations.None;
             c.NumClasses = d;
             return;
         }
-        if (ev.Count - i == 3 && ev[i] is OnnxVitImporter.LinearEv p && p.In == d && p.Out == d && ev[i + 1] is OnnxVitImporter.ActEv { Kind: "tanh" or "relu" } a
+        if (ev.Count - i == 3 && ev[i] is OnnxVitImporter.LinearEv p && p.In == d && p.Out == d && ev[i + 1] is OnnxVitImporter.ActEv { Kind: Schema.PoolerActivations.Tanh or Schema.PoolerActivations.Relu } a
             && ev[i + 2] is OnnxVitImporter.LinearEv h && h.In == d)
         {
             t.PoolerActivation = a.Kind;
@@ -188,7 +188,7 @@ public static class OnnxBertImporter
         }
         else if (ev.Count - i == 1 && ev[i] is OnnxVitImporter.LinearEv h1 && h1.In == d)
         {
-            t.PoolerActivation = "none";
+            t.PoolerActivation = Schema.PoolerActivations.None;
             enc.Add("head.w", h1.W, h1.Out, d);
             enc.Add("head.b", h1.B, h1.Out);
             c.NumClasses = h1.Out;
@@ -204,7 +204,7 @@ public static class OnnxBertImporter
         string? vocab = o.VocabPath ?? (Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "vocab.txt") is var v && File.Exists(v) ? v : null);
         if (vocab == null)
         {
-            t.Tokenizer = "none";
+            t.Tokenizer = Schema.Tokenizers.None;
             log("note: no vocab.txt given (--vocab) or next to the model; the model takes token ids (run --ids)");
             return;
         }
@@ -268,7 +268,7 @@ public static class OnnxBertImporter
             var env = OnnxInterpreter.Run(m, Feed(m, ids, mask, types, idv, maskv, typev), new Progress("verifying against the ONNX graph", m.Nodes.Count, log));
             var y = env[m.Outputs[0].Name];
             float[] expected;
-            if (enc.Text.Head == "embedding")
+            if (enc.Text.Head == Schema.TextHeads.Embedding)
             {
                 if (y.Rank != 3 || y.Shape[2] != d) throw new OnnxImportException($"graph output '{m.Outputs[0].Name}' is {y.ShapeText}; an embedding model should output hidden states [batch, seq, {d}]");
                 float[] h = y.AsFloat();

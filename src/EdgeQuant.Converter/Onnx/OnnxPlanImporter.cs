@@ -38,7 +38,7 @@ internal static class OnnxPlanImporter
 
         var enc = new FloatEncoder
         {
-            Config = new EncoderConfig { Hidden = d, SeqLen = seq, NormFirst = pre, ClassToken = false, FinalNorm = false, Pooling = "plan" },
+            Config = new EncoderConfig { Hidden = d, SeqLen = seq, NormFirst = pre, ClassToken = false, FinalNorm = false, Pooling = Schema.Poolings.Plan },
             Image = new ImageConfig
             {
                 Channels = ch, Height = height, Width = width, PatchSize = 0, Scale = options.PixelScale,
@@ -49,7 +49,7 @@ internal static class OnnxPlanImporter
             Plan = new PlanConfig(),
         };
         int end = OnnxVitImporter.ParseBlocks(events, start, enc);
-        if (enc.Config.Activation is not ("gelu" or "relu"))
+        if (!Schema.Activations.All.Contains(enc.Config.Activation))
             throw new OnnxImportException($"block MLP activation '{enc.Config.Activation}' is not supported (exact-erf GELU, ReLU)");
 
         // The stream leaving the last block: post-LN, the block's last LayerNorm; pre-LN, the residual Add after fc2.

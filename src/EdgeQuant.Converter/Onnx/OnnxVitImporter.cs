@@ -143,7 +143,7 @@ public static class OnnxVitImporter
 
         var enc = new FloatEncoder
         {
-            Config = new EncoderConfig { Hidden = hidden, SeqLen = seq, ClassToken = cls != null, Pooling = cls != null ? "cls" : "mean" },
+            Config = new EncoderConfig { Hidden = hidden, SeqLen = seq, ClassToken = cls != null, Pooling = cls != null ? Schema.Poolings.Cls : Schema.Poolings.Mean },
             Image = new ImageConfig
             {
                 Channels = ch, Height = height, Width = width, PatchSize = patch, Scale = options.PixelScale,
@@ -217,9 +217,9 @@ public static class OnnxVitImporter
                         break;
                     }
                 case "Softmax": events.Add(new SoftmaxEv(n, env[n.Inputs[0]].Shape)); break;
-                case "Erf": case "Gelu": events.Add(new ActEv(n, "gelu")); break;
-                case "Relu": events.Add(new ActEv(n, "relu")); break;
-                case "Tanh" when tanhIsActivation: events.Add(new ActEv(n, "tanh")); break;
+                case "Erf": case "Gelu": events.Add(new ActEv(n, Schema.Activations.Gelu)); break;
+                case "Relu": events.Add(new ActEv(n, Schema.Activations.Relu)); break;
+                case "Tanh" when tanhIsActivation: events.Add(new ActEv(n, Schema.PoolerActivations.Tanh)); break;
                 case "Tanh": throw new OnnxImportException($"{n.Describe}: tanh activations (tanh-approximated GELU) are not supported; export with exact erf GELU");
                 default:
                     if (!usedAdds.Contains(n)) other(n, events.Count);

@@ -53,7 +53,7 @@ public sealed class PtqOptions
     /// Attention probabilities: "u8" (uniform 8-bit, default), "u4" (uniform 4-bit), "log2" (4-bit log2 codes,
     /// FQ-ViT's Log-Int-Softmax: P·V by shifts) or "logsqrt2" (4-bit log√2 codes, RepQ-ViT; see <see cref="SoftmaxLog2"/>).
     /// </summary>
-    public string AttentionProbs { get; set; } = "u8";
+    public string AttentionProbs { get; set; } = Schema.AttentionProbs.U8;
     /// <summary>Search the Q and K scales of every block with the attention rank-consistency objective (<see cref="AttentionScaleSearch"/>).</summary>
     public bool AttentionRankSearch { get; set; }
     /// <summary>Receives progress lines.</summary>
@@ -68,7 +68,7 @@ public sealed class PtqOptions
         _ => "entropy",
     }) + (SmoothAlpha is double a ? $", smoothquant alpha {a}" : "") + (GammaMigration ? ", gamma migration" : "") + (AttentionRankSearch ? ", attention rank search" : "")
         + (IntegerOnly ? ", integer-only" : "") + (WeightClip == WeightClip.Mse ? ", weight clip mse" : "")
-        + (AttentionProbs != "u8" ? $", attention probabilities {AttentionProbs}" : "") + (AdaRound is { } ar ? $", adaround {ar.Iterations}{(SequentialReconstruction ? " sequential" : "")}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
+        + (AttentionProbs != Schema.AttentionProbs.U8 ? $", attention probabilities {AttentionProbs}" : "") + (AdaRound is { } ar ? $", adaround {ar.Iterations}{(SequentialReconstruction ? " sequential" : "")}" : "") + (WeightBudgetBits is double wb ? $", mixed precision {wb:F2} bits" : "");
 }
 
 /// <summary>
@@ -108,7 +108,7 @@ public static class EncoderQuantizer
         if (options.SmoothAlpha is double al && !(al >= 0 && al <= 1)) throw new ArgumentException($"SmoothQuant alpha must be in [0, 1], got {al}");
         if (options.IntegerOnly && (options.SmoothAlpha != null || options.GammaMigration))
             throw new ArgumentException("SmoothQuant's and gamma migration's per-channel input quantization is a float step: it is not available in the integer-only profile");
-        if (options.AttentionProbs is not ("u8" or "u4" or "log2" or "logsqrt2"))
+        if (!Schema.AttentionProbs.All.Contains(options.AttentionProbs))
             throw new ArgumentException($"attention probabilities must be u8, u4, log2 or logsqrt2, got '{options.AttentionProbs}'");
         if (options.SmoothAlpha != null && options.GammaMigration)
             throw new ArgumentException("choose SmoothQuant or gamma migration: both rescale the same linear inputs");
@@ -184,7 +184,7 @@ public static class EncoderQuantizer
             WeightBits = options.WeightBits,
             AttentionProbs = options.AttentionProbs,
         };
-        double probScale = options.AttentionProbs switch { "log2" or "logsqrt2" => SoftmaxLog2.OutputScale, "u4" => 1.0 / 16, _ => SoftmaxFixedPoint.OutputScale };
+        double probScale = options.AttentionProbs switch { Schema.AttentionProbs.Log2 or Schema.AttentionProbs.LogSqrt2 => SoftmaxLog2.OutputScale, Schema.AttentionProbs.U4 => 1.0 / 16, _ => SoftmaxFixedPoint.OutputScale };
         int qmax = options.WeightBits switch { 4 => 7, 7 => 63, _ => 127 };
         int qmaxOuter = options.WeightBits == 4 ? 127 : qmax; // ViT patch embedding and head
         int Qmax(string prefix) => eightBit != null && eightBit.Contains(prefix) ? 127 : qmax;
@@ -200,7 +200,7 @@ public static class EncoderQuantizer
                 r = Math.Max(r, Math.Max(stats.AbsMax(ActivationSite.Residual, i), Math.Max(stats.AbsMax(ActivationSite.AttnInput, i), stats.AbsMax(ActivationSite.MlpInput, i))));
             r = Math.Max(r, stats.AbsMax(ActivationSite.HeadInput, -1));
             sr = Math.Max(r, 1e-6f) / (1 << 22);
-            quant.Profile = "integer";
+            quant.Profile = Schema.Profiles.Integer;
             quant.ResidualScale = sr;
             quant.ResidualEps = Math.Max(1L, (long)Math.Round(c.LayerNormEps / ((double)sr * sr)));
             toResidual = _ => sr;
@@ -242,7 +242,7 @@ public static class EncoderQuantizer
             (q.ContextMultiplier, q.ContextShift) = Requantize.FromScale(probScale * q.VScale / q.ContextScale);
             QuantizeLinear(enc, w, weights, Qmax(p + "qkv"), p + "qkv", q.AttnInputScale, o => o < d ? q.QScale : o < 2 * d ? q.KScale : q.VScale, smooth?.GetValueOrDefault(p + "qkv"));
             QuantizeLinear(enc, w, weights, Qmax(p + "out"), p + "out", q.ContextScale, toResidual);
-            if (c.Activation == "gelu")
+            if (c.Activation == Schema.Activations.Gelu)
             {
                 QuantizeLinear(enc, w, weights, Qmax(p + "fc1"), p + "fc1", q.MlpInputScale, _ => (float)GeluFixedPoint.InputScale, smooth?.GetValueOrDefault(p + "fc1"));
                 (q.ActMultiplier, q.ActShift) = Requantize.FromScale(GeluFixedPoint.OutputScale / q.ActScale);
@@ -271,7 +271,7 @@ public static class EncoderQuantizer
                 if (enc.Tensors.ContainsKey(table)) QuantizeRows(enc, w, table, options.IntegerOnly ? sr : 0);
             enc.AddVocab(w);
         }
-        w.Metadata = enc.Metadata("int8", quant);
+        w.Metadata = enc.Metadata(Schema.Precisions.Int8, quant);
         return w;
     }
 

@@ -1,100 +1,21 @@
 using System.Diagnostics;
 using System.Globalization;
 using EdgeQuant.Converter;
+using EdgeQuant.Converter.Data;
 using EdgeQuant.Converter.Quantization;
 using EdgeQuant.Engine;
 using EdgeQuant.Format;
 
 namespace EdgeQuant.Cli;
 
-// Text (BERT-family) verbs: conversion with sentence calibration, run --text/--ids, eval on a TSV, embed.
+// Text (BERT-family) verbs: run --text/--ids, eval on a TSV, embed.
 internal static partial class Commands
 {
-    /// <summary>Static PTQ of a text encoder on the first sentences (or a range) of a TSV file.</summary>
-    private static int ConvertText(Args a, string? hf, Converter.Onnx.OnnxGraph? onnx, string output, string precision, PtqOptions ptq, string calibrator, string[] labels)
+    /// <summary>--ids: token ids; a malformed list is a usage error (exit 2).</summary>
+    private static int[] ParseIds(string text)
     {
-        string? head = a.Str("head");
-        int maxLength = a.Int("max-length", 0);
-        string? plant = a.Str("plant-outliers"), vocab = a.Str("vocab");
-        if (precision == Schema.Precisions.Fp32) a.CheckAllUsed();
-        long t0 = Stopwatch.GetTimestamp();
-        FloatEncoder enc = hf != null
-            ? Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Head = head, MaxLength = maxLength, Log = Console.Error.WriteLine })
-            : Converter.Onnx.OnnxBertImporter.Import(onnx!, new Converter.Onnx.BertImportOptions { Head = head, MaxLength = maxLength, VocabPath = vocab, Log = Console.Error.WriteLine });
-        PlantOutliers(enc, plant);
-        if (labels.Length > 0)
-        {
-            if (labels.Length != enc.Config.NumClasses || enc.Text!.Head != Schema.TextHeads.Classification) throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} outputs");
-            enc.Labels = labels;
-        }
-        var writer = precision == Schema.Precisions.Fp32 ? enc.ToFp32Writer() : QuantizeText(enc, a, ptq, calibrator);
-        writer.Write(output);
-        Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
-        return 0;
-    }
-
-    private static Format.ModelWriter QuantizeText(FloatEncoder enc, Args a, PtqOptions ptq, string calibrator)
-    {
-        string? report = a.Str("report");
-        string? tsv = a.Str("calib-text"), idsFile = a.Str("calib-ids");
-        if ((tsv == null) == (idsFile == null))
-            throw new UsageException("int8 conversion of a text model needs --calib-text TSV (sentences, e.g. SST-2 train.tsv) or --calib-ids FILE (one comma-separated token id list per line)");
-        List<int[]> seqs;
-        if (idsFile != null)
-        {
-            // Token ids for models without a stored tokenizer; a line is one unpadded sequence (the engine drops
-            // masked tokens before the blocks, so padding would change nothing).
-            var lines = File.ReadAllLines(idsFile).Where(l => l.Trim().Length > 0).ToArray();
-            var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", lines.Length) : (0, Math.Min(512, lines.Length));
-            a.CheckAllUsed();
-            seqs = [];
-            for (int i = start; i < end; i++)
-            {
-                int[] s = ParseIds(lines[i], $"{Path.GetFileName(idsFile)} line {i + 1}");
-                if (s.Length > enc.Config.SeqLen) throw new UsageException($"{Path.GetFileName(idsFile)} line {i + 1}: {s.Length} ids, the model takes at most {enc.Config.SeqLen}");
-                foreach (int id in s)
-                    if (id >= enc.Text!.VocabSize) throw new UsageException($"{Path.GetFileName(idsFile)} line {i + 1}: id {id} is outside the vocabulary [0, {enc.Text.VocabSize})");
-                seqs.Add(s);
-            }
-            if (seqs.Count == 0) throw new UsageException($"{idsFile} has no id lines in the range");
-            Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration id sequences ({start}..{end - 1} of {Path.GetFileName(idsFile)}), calibrator {calibrator}");
-        }
-        else
-        {
-            var set = TextSet.ReadTsv(tsv!);
-            var (start, end) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
-            a.CheckAllUsed();
-            if (enc.Vocab == null) throw new UsageException("this model has no WordPiece vocabulary, so sentences cannot be tokenized for calibration; pass token ids with --calib-ids FILE");
-            var tok = Model.CreateTokenizer(enc.Text!, enc.Vocab);
-            var ids = new int[enc.Config.SeqLen];
-            seqs = new List<int[]>(end - start);
-            for (int i = start; i < end; i++) seqs.Add(ids[..tok.Encode(set.Sentences[i], ids, ids.Length)]);
-            Console.Error.WriteLine($"static PTQ: {seqs.Count} calibration sentences ({start}..{end - 1} of {Path.GetFileName(tsv)}), calibrator {calibrator}");
-        }
-        var writer = EncoderQuantizer.Quantize(enc, seqs, ptq);
-        if (report != null)
-            QuantizationReport.Write(report, enc, writer.ToArray(), Math.Min(32, seqs.Count), (s, i) =>
-            {
-                var y = new float[s.Model.OutputLength];
-                s.RunTokens(seqs[i], default, default, y);
-                return y;
-            }, Console.Error.WriteLine);
-        return writer;
-    }
-
-    /// <summary>Comma-separated non-negative token ids ("101, 2023,102"); a clear error naming <paramref name="what"/> otherwise.</summary>
-    internal static int[] ParseIds(string text, string what)
-    {
-        var parts = text.Split(',');
-        var ids = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-        {
-            string p = parts[i].Trim();
-            if (p.Length == 0) throw new UsageException($"{what}: empty id at position {i + 1} (expected comma-separated token ids, e.g. 101,2023,102)");
-            if (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
-                throw new UsageException($"{what}: '{p}' at position {i + 1} is not a token id (a non-negative integer below 2^31)");
-        }
-        return ids;
+        try { return TokenIds.Parse(text, "--ids"); }
+        catch (FormatException e) { throw new UsageException(e.Message); }
     }
 
     private static int RunText(Model model, Args a)
@@ -116,7 +37,7 @@ internal static partial class Commands
             ids = new int[model.MaxTokens];
             ids = ids[..session.Tokenize(text, ids)];
         }
-        else ids = ParseIds(idsArg!, "--ids");
+        else ids = ParseIds(idsArg!);
         if (profile)
         {
             PrintProfile(session, repeat, () => session.RunTokens(ids, default, default, output));

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EdgeQuant.Converter;
+using EdgeQuant.Converter.Data;
 using EdgeQuant.Converter.Onnx;
 using EdgeQuant.Converter.Quantization;
 using EdgeQuant.Engine;
@@ -22,7 +23,6 @@ internal static partial class Commands
         string output = a.Str("output") ?? throw new UsageException("convert needs -o OUT.eqm");
         string precision = a.Str("precision", Schema.Precisions.Int8);
         if (!Schema.Precisions.All.Contains(precision)) throw new UsageException($"--precision must be one of {Schema.List(Schema.Precisions.All)}, got '{precision}'");
-        string? calibPath = a.Str("calib-images");
         string calibrator = a.Str("calibrator", "percentile");
         var ptq = new PtqOptions
         {
@@ -73,93 +73,69 @@ internal static partial class Commands
         if (ptq.WeightBits is not (4 or 7 or 8)) throw new UsageException("--weight-bits must be 4, 7 or 8");
         string[] labels = a.Str("labels-file") is string lf ? File.ReadAllLines(lf).Where(l => l.Length > 0).ToArray()
             : a.Str("labels")?.Split(',') ?? [];
-        var import = new VitImportOptions
+        string? calibImages = a.Str("calib-images"), calibText = a.Str("calib-text"), calibIds = a.Str("calib-ids");
+        int calibRandom = a.Int("calib-random", 0);
+        if ((calibImages != null ? 1 : 0) + (calibText != null ? 1 : 0) + (calibIds != null ? 1 : 0) + (calibRandom > 0 ? 1 : 0) > 1)
+            throw new UsageException("give one of --calib-images, --calib-random, --calib-text, --calib-ids");
+        if (precision == Schema.Precisions.Int8 && calibImages == null && calibText == null && calibIds == null && calibRandom <= 0)
+            throw new UsageException("int8 conversion needs calibration data: --calib-images IDX (or --calib-random N for a smoke test) for image models, --calib-text TSV or --calib-ids FILE for text models");
+        // Calibration data, sliced to --calib-range (defaults: the first 1000 images, the first 512 sentences or id lines).
+        ImageSet? images = null;
+        IReadOnlyList<string>? sentences = null;
+        IReadOnlyList<int[]>? ids = null;
+        if (calibImages != null)
         {
+            var set = ImageSources.ReadIdx(calibImages, null);
+            var (s0, s1) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(1000, set.Count));
+            images = set.Slice(s0, s1);
+        }
+        else if (calibText != null)
+        {
+            var set = TextSet.ReadTsv(calibText);
+            var (s0, s1) = a.Str("calib-range") != null ? a.Range("calib-range", set.Count) : (0, Math.Min(512, set.Count));
+            sentences = set.Sentences[s0..s1];
+        }
+        else if (calibIds != null)
+        {
+            var all = TokenIds.ReadLines(calibIds);
+            var (s0, s1) = a.Str("calib-range") != null ? a.Range("calib-range", all.Count) : (0, Math.Min(512, all.Count));
+            ids = all[s0..s1];
+        }
+        var request = new ConvertRequest
+        {
+            OnnxPath = hf == null ? onnx : null,
+            HfDir = hf,
+            OutputPath = output,
+            Precision = precision,
+            Ptq = ptq,
+            Labels = labels,
             PixelScale = (float)a.Double("pixel-scale", 1.0 / 255.0),
             Mean = a.Floats("mean"),
             Std = a.Floats("std"),
-            Labels = labels,
+            CalibImages = images,
+            CalibRandom = calibRandom,
+            Head = a.Str("head"),
+            MaxLength = a.Int("max-length", 0),
+            VocabPath = a.Str("vocab"),
+            CalibSentences = sentences,
+            CalibIds = ids,
+            PlantOutliers = ParseOutliers(a.Str("plant-outliers")),
+            ReportPath = a.Str("report"),
             Log = Console.Error.WriteLine,
         };
-        bool hfVision = hf != null && Converter.HuggingFace.HfImporter.IsVision(hf);
-        // The ONNX file is read and parsed once; its inputs tell a BERT (token ids) from a ViT (an image).
-        OnnxGraph? graph = hf == null ? OnnxGraph.Load(onnx) : null;
-        if ((hf != null && !hfVision) || graph is { TakesTokenIds: true })
-            return ConvertText(a, hf, graph, output, precision, ptq, calibrator, labels);
-        int calibRandom = a.Int("calib-random", 0);
-        string? report = a.Str("report");
-        string? plant = a.Str("plant-outliers");
-        ImageSet? calib = null;
-        (int Start, int End) range = (0, 0);
-        if (calibPath != null && calibRandom > 0) throw new UsageException("use either --calib-images or --calib-random");
-        if (calibPath != null)
-        {
-            calib = ImageSources.ReadIdx(calibPath, null);
-            range = a.Range("calib-range", calib.Count);
-            if (a.Str("calib-range") == null) range = (0, Math.Min(1000, calib.Count));
-        }
         a.CheckAllUsed();
-        if (precision == Schema.Precisions.Int8 && calib == null && calibRandom <= 0) throw new UsageException("int8 conversion needs calibration images (--calib-images IDX, or --calib-random N for a smoke test)");
-
-        long t0 = Stopwatch.GetTimestamp();
-        FloatEncoder enc;
-        if (calib != null)
-        {
-            // The importer verifies the recognized encoder on a few real images as well as random ones.
-            var tmp = new ImageConfig { Channels = 1, Scale = import.PixelScale, Mean = import.Mean ?? [0f], Std = import.Std ?? [1f] };
-            import.VerifyInputs = [calib.ToModelInput(range.Start, tmp)];
-        }
-        if (hf != null)
-        {
-            enc = Converter.HuggingFace.HfImporter.Import(hf, new Converter.HuggingFace.HfImportOptions { Log = Console.Error.WriteLine });
-            if (labels.Length > 0)
-                enc.Labels = labels.Length == enc.Config.NumClasses ? labels : throw new UsageException($"{labels.Length} labels given for {enc.Config.NumClasses} classes");
-        }
-        else enc = OnnxVitImporter.Import(graph!, import);
-        PlantOutliers(enc, plant);
-        ModelWriter writer;
-        if (precision == Schema.Precisions.Fp32) writer = enc.ToFp32Writer();
-        else
-        {
-            var im = enc.Image!;
-            if (calib == null)
-            {
-                // Seeded uniform-noise images: only for smoke tests of models without a data set.
-                var rnd = new Random(7);
-                var noise = new byte[calibRandom * im.Height * im.Width * im.Channels];
-                rnd.NextBytes(noise);
-                calib = new ImageSet(noise, calibRandom, im.Height, im.Width, im.Channels, null);
-                range = (0, calibRandom);
-            }
-            if (calib.Height != im.Height || calib.Width != im.Width || calib.Channels != im.Channels)
-                throw new ArgumentException($"calibration images are {calib.Width}x{calib.Height}x{calib.Channels}, the model takes {im.Width}x{im.Height}x{im.Channels}");
-            var images = new List<float[]>(range.End - range.Start);
-            for (int i = range.Start; i < range.End; i++) images.Add(calib.ToModelInput(i, im));
-            Console.Error.WriteLine($"static PTQ: {images.Count} {(calibRandom > 0 ? "random-noise" : "calibration")} images ({range.Start}..{range.End - 1}), calibrator {calibrator}");
-            writer = EncoderQuantizer.Quantize(enc, images, ptq);
-            if (report != null)
-                QuantizationReport.Write(report, enc, writer.ToArray(), Math.Min(32, images.Count), (s, i) =>
-                {
-                    var y = new float[s.Model.OutputLength];
-                    s.Run(images[i], y);
-                    return y;
-                }, Console.Error.WriteLine);
-        }
-        writer.Write(output);
-        Console.Error.WriteLine($"wrote {output} ({new FileInfo(output).Length / 1024.0:F1} KiB, {precision}) in {Elapsed(t0) / 1000:F1} s");
+        ModelConverter.Convert(request);
         return 0;
     }
 
-    /// <summary>--plant-outliers N[:FACTOR]: BERT-style outlier channels for quantization experiments (see <see cref="SyntheticOutliers"/>).</summary>
-    private static void PlantOutliers(FloatEncoder enc, string? spec)
+    /// <summary>--plant-outliers N[:FACTOR] (BERT-style outlier channels for quantization experiments).</summary>
+    private static (int, float)? ParseOutliers(string? spec)
     {
-        if (spec == null) return;
+        if (spec == null) return null;
         string[] p = spec.Split(':');
         if (!int.TryParse(p[0], out int n) || n < 1 || (p.Length > 1 && !float.TryParse(p[1], System.Globalization.CultureInfo.InvariantCulture, out _)))
             throw new UsageException("--plant-outliers takes N or N:FACTOR (e.g. 4:50)");
-        float f = p.Length > 1 ? float.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture) : 50f;
-        int[] ch = SyntheticOutliers.Apply(enc, n, f);
-        Console.Error.WriteLine($"planted outliers: channels [{string.Join(", ", ch)}] x{f} in the LayerNorms feeding linears ({(enc.Config.NormFirst ? "FP32 function unchanged" : "post-LN: the FP32 model changes")})");
+        return (n, p.Length > 1 ? float.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture) : 50f);
     }
 
     public static int Info(string[] argv)

@@ -1,3 +1,4 @@
+using EdgeQuant.Converter.Data;
 using System.Runtime.InteropServices;
 using EdgeQuant.Engine;
 using EdgeQuant.Kernels;

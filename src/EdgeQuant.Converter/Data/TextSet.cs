@@ -1,15 +1,18 @@
 using System.Globalization;
 
-namespace EdgeQuant.Cli;
+namespace EdgeQuant.Converter.Data;
 
 /// <summary>Labelled sentences from a TSV file (GLUE style: header "sentence\tlabel", or two columns text, label).</summary>
-internal sealed class TextSet(string[] sentences, int[] labels)
+public sealed class TextSet(string[] sentences, int[] labels)
 {
+    /// <summary>The sentences.</summary>
     public string[] Sentences { get; } = sentences;
     /// <summary>Class index per sentence (−1 when the file has no label column).</summary>
     public int[] Labels { get; } = labels;
+    /// <summary>Number of sentences.</summary>
     public int Count => Sentences.Length;
 
+    /// <summary>Reads a TSV file (header "sentence\tlabel", or text in the first and label in the last column).</summary>
     public static TextSet ReadTsv(string path)
     {
         var lines = File.ReadAllLines(path);

@@ -1,35 +1,12 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 
-namespace EdgeQuant.Cli;
-
-/// <summary>A set of 8-bit images of one size, [N, H, W, C], with optional labels.</summary>
-internal sealed class ImageSet(byte[] pixels, int count, int height, int width, int channels, int[]? labels)
-{
-    public byte[] Pixels { get; } = pixels;
-    public int Count { get; } = count;
-    public int Height { get; } = height;
-    public int Width { get; } = width;
-    public int Channels { get; } = channels;
-    public int[]? Labels { get; } = labels;
-    public int ImageBytes => Height * Width * Channels;
-    public ReadOnlySpan<byte> Image(int i) => Pixels.AsSpan(i * ImageBytes, ImageBytes);
-
-    /// <summary>Image i in the ONNX input convention [C, H, W]: (p·scale − mean)/std.</summary>
-    public float[] ToModelInput(int i, Format.ImageConfig im)
-    {
-        var x = new float[Channels * Height * Width];
-        ReadOnlySpan<byte> p = Image(i);
-        for (int c = 0; c < Channels; c++)
-            for (int j = 0; j < Height * Width; j++)
-                x[c * Height * Width + j] = (p[j * Channels + c] * im.Scale - im.Mean[c]) / im.Std[c];
-        return x;
-    }
-}
+namespace EdgeQuant.Converter.Data;
 
 /// <summary>Readers for IDX (MNIST-style, optionally gzipped) and binary PGM/PPM images.</summary>
-internal static class ImageSources
+public static class ImageSources
 {
+    /// <summary>The file's bytes, gunzipped when they start with the gzip magic.</summary>
     public static byte[] ReadMaybeGzip(string path)
     {
         byte[] b = File.ReadAllBytes(path);
@@ -44,6 +21,7 @@ internal static class ImageSources
     }
 
     /// <summary>IDX3 images (u8, [N, H, W]) with optional IDX1 labels.</summary>
+    /// <summary>An IDX3 image file (MNIST format, optionally gzipped) and optionally its IDX1 labels.</summary>
     public static ImageSet ReadIdx(string imagesPath, string? labelsPath)
     {
         byte[] b = ReadMaybeGzip(imagesPath);
@@ -67,6 +45,7 @@ internal static class ImageSources
     }
 
     /// <summary>One binary PGM (P5) or PPM (P6) image with maxval 255.</summary>
+    /// <summary>One binary PGM (P5) or PPM (P6) image.</summary>
     public static ImageSet ReadPnm(string path)
     {
         byte[] b = File.ReadAllBytes(path);
@@ -93,6 +72,7 @@ internal static class ImageSources
     }
 
     /// <summary>Writes one image as PGM/PPM.</summary>
+    /// <summary>Writes one image as binary PGM (1 channel) or PPM (3 channels).</summary>
     public static void WritePnm(string path, ReadOnlySpan<byte> pixels, int height, int width, int channels)
     {
         using var f = File.Create(path);

@@ -30,7 +30,7 @@ catch (UsageException e)
     Console.Error.WriteLine($"edgequant: {e.Message}\n\n{Commands.Usage}");
     return 2;
 }
-catch (Exception e) when (e is ModelFormatException or OnnxImportException or EdgeQuant.Converter.HuggingFace.HfImportException or InvalidOperationException or ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException)
+catch (Exception e) when (e is ModelFormatException or OnnxImportException or EdgeQuant.Converter.HuggingFace.HfImportException or InvalidOperationException or ArgumentException or InvalidDataException or FormatException or IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine($"edgequant: error: {e.Message}");
     return 1;

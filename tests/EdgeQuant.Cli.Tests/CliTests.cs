@@ -63,6 +63,27 @@ public class CliTests : IDisposable
     }
 
     [Fact]
+    public void TokenIdsAreParsedWithClearErrors()
+    {
+        string text = TestPaths.Asset(Path.Combine("zoo", "text_meanpool_proj_l2", "model.onnx"));
+        string ids = Path.Combine(_dir, "ids.txt");
+        File.WriteAllText(ids, "1,20,30,2\nabc\n");
+        var (code, _, err) = Cli("convert", text, "-o", Path.Combine(_dir, "t.eqm"), "--calib-ids", ids);
+        Assert.Equal(1, code);
+        Assert.Contains("line 2", err);
+        File.WriteAllText(ids, "1,20,30,2\n1,21,22,2\n");
+        string model = Path.Combine(_dir, "t.eqm");
+        Assert.True(Cli("convert", text, "-o", model, "--calib-ids", ids).Code == 0);
+        foreach (string bad in (string[])["", ",", "abc", "1e30", "2147483648"])
+        {
+            (code, _, err) = Cli("run", model, "--ids", bad);
+            Assert.Equal(2, code);
+            Assert.Contains("--ids", err);
+        }
+        Assert.Equal(0, Cli("run", model, "--ids", "1,20,30,2").Code);
+    }
+
+    [Fact]
     public void UnknownOnnxOpNamesTheNode()
     {
         var (code, _, err) = Cli("convert", TestPaths.Asset("unknown_op.onnx"), "-o", Path.Combine(_dir, "u.eqm"), "--precision", "fp32");

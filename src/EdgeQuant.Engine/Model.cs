@@ -89,8 +89,8 @@ public sealed unsafe class Model : IDisposable
         if (IsQuantized && m.Quant?.AttentionProbs is Schema.AttentionProbs.Log2 or Schema.AttentionProbs.LogSqrt2 && Config.SeqLen > Kernels.Reference.SoftmaxLog2.MaxRow)
             throw new ModelFormatException(ModelFormatError.BadMetadata, $"log2 attention supports up to {Kernels.Reference.SoftmaxLog2.MaxRow} tokens, the model has {Config.SeqLen}");
         AttentionProbs = IsQuantized && m.Quant != null ? m.Quant.AttentionProbs : Schema.AttentionProbs.U8; // a missing Quant is reported below
-        if (IsIntegerOnly && (!(m.Quant!.ResidualScale > 0) || m.Quant.ResidualEps < 1))
-            throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive residual scale and LayerNorm epsilon");
+        if (IsIntegerOnly && (!PositiveFinite(m.Quant!.ResidualScale) || m.Quant.ResidualEps < 1))
+            throw new ModelFormatException(ModelFormatError.BadMetadata, "integer profile needs a positive, finite residual scale and a LayerNorm epsilon of at least 1");
 
         var c = Config;
         int d = c.Hidden;
@@ -118,8 +118,8 @@ public sealed unsafe class Model : IDisposable
         else if (IsQuantized)
         {
             var q = CheckQuant(m, c);
-            if (!(q.InputScale > 0) || !(q.HeadInputScale > 0))
-                throw new ModelFormatException(ModelFormatError.BadMetadata, "input/head quantization scales must be positive");
+            if (!PositiveFinite(q.InputScale) || !PositiveFinite(q.HeadInputScale))
+                throw new ModelFormatException(ModelFormatError.BadMetadata, $"input/head quantization scales ({q.InputScale}, {q.HeadInputScale}) must be positive and finite");
             PatchQ = LinearS8.Load(file, "embed.patch", d, PatchLength, requantized: IsIntegerOnly, q.WeightBits);
             if (IsIntegerOnly)
             {
@@ -135,9 +135,9 @@ public sealed unsafe class Model : IDisposable
             HeadF = LinearF32.Load(file, "head", c.NumClasses, PooledLength);
         }
         if (c.FinalNorm) FinalNorm = NormParams.Load(file, "final_ln", d);
-        if (c.ClassToken) ClassToken = (float*)file.Pointer(file.Require("embed.cls", TensorDType.F32, d));
-        if (c.DistillationToken) DistToken = (float*)file.Pointer(file.Require("embed.dist", TensorDType.F32, d));
-        if (!IsText && Plan == null) Positions = (float*)file.Pointer(file.Require("embed.pos", TensorDType.F32, c.SeqLen, d));
+        if (c.ClassToken) ClassToken = FiniteF32.Require(file, "embed.cls", d);
+        if (c.DistillationToken) DistToken = FiniteF32.Require(file, "embed.dist", d);
+        if (!IsText && Plan == null) Positions = FiniteF32.Require(file, "embed.pos", c.SeqLen, d);
 
         Blocks = new BlockWeights[c.Layers];
         for (int i = 0; i < c.Layers; i++)
@@ -313,11 +313,15 @@ public sealed unsafe class Model : IDisposable
         if (c.SeqLen != expectedSeq) Fail($"sequence length {c.SeqLen} does not match {Patches} patches + {PrefixTokens} class/distillation token(s)");
     }
 
+    private static bool PositiveFinite(float v) => v > 0 && float.IsFinite(v);
+
+    /// <summary>Scales positive and finite; score, context and activation requantizations canonical Q31 pairs with a non-zero multiplier.</summary>
     private static void ValidateBlockQuant(BlockQuant q, int i)
     {
-        bool ok = q.AttnInputScale > 0 && q.MlpInputScale > 0 && q.QScale > 0 && q.KScale > 0 && q.VScale > 0 && q.ContextScale > 0 && q.ActScale > 0
-            && q.ScoreShift is >= 1 and <= 62 && q.ContextShift is >= 1 and <= 62 && q.ActShift is >= 1 and <= 62
-            && q.ScoreMultiplier >= 0 && q.ContextMultiplier >= 0 && q.ActMultiplier >= 0;
-        if (!ok) throw new ModelFormatException(ModelFormatError.BadMetadata, $"block {i}: invalid quantization parameters");
+        static bool Rq(int m, int s) => m != 0 && Kernels.Reference.Requantize.IsCanonical(m, s);
+        bool ok = PositiveFinite(q.AttnInputScale) && PositiveFinite(q.MlpInputScale) && PositiveFinite(q.QScale) && PositiveFinite(q.KScale)
+            && PositiveFinite(q.VScale) && PositiveFinite(q.ContextScale) && PositiveFinite(q.ActScale)
+            && Rq(q.ScoreMultiplier, q.ScoreShift) && Rq(q.ContextMultiplier, q.ContextShift) && Rq(q.ActMultiplier, q.ActShift);
+        if (!ok) throw new ModelFormatException(ModelFormatError.BadMetadata, $"block {i}: invalid quantization parameters (scales must be positive and finite, requantization multipliers normalized Q31 in [2^30, 2^31) with shifts in [1, 62])");
     }
 }

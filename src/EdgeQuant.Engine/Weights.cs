@@ -2,6 +2,24 @@ using EdgeQuant.Format;
 
 namespace EdgeQuant.Engine;
 
+/// <summary>F32 tensors the engine computes with: present, of the expected shape, and every value finite.</summary>
+internal static unsafe class FiniteF32
+{
+    /// <summary>Largest dequantization scale a file may hold: 2^31 · 1e20 stays far below float's range.</summary>
+    public const float MaxDequantScale = 1e20f;
+
+    /// <summary>The tensor's data; NaN or ±∞ anywhere is refused (naming the tensor and the index) instead of giving non-finite outputs.</summary>
+    public static float* Require(ModelFile f, string name, params int[] dims)
+    {
+        var e = f.Require(name, TensorDType.F32, dims);
+        var p = (float*)f.Pointer(e);
+        long n = e.Size / sizeof(float);
+        for (long i = 0; i < n; i++)
+            if (!float.IsFinite(p[i])) throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}': value {i} is {p[i]}; weights must be finite");
+        return p;
+    }
+}
+
 /// <summary>A float linear layer stored [out, in] with bias [out].</summary>
 internal readonly unsafe struct LinearF32(float* w, float* b, int outDim, int inDim)
 {
@@ -10,8 +28,8 @@ internal readonly unsafe struct LinearF32(float* w, float* b, int outDim, int in
     public ReadOnlySpan<float> B => new(b, Out);        // [out]
 
     public static LinearF32 Load(ModelFile f, string prefix, int outDim, int inDim) => new(
-        (float*)f.Pointer(f.Require(prefix + ".w", TensorDType.F32, outDim, inDim)),
-        (float*)f.Pointer(f.Require(prefix + ".b", TensorDType.F32, outDim)), outDim, inDim);
+        FiniteF32.Require(f, prefix + ".w", outDim, inDim),
+        FiniteF32.Require(f, prefix + ".b", outDim), outDim, inDim);
 }
 
 /// <summary>
@@ -112,14 +130,14 @@ internal readonly unsafe struct LinearS8
         {
             var rq = (int*)f.Pointer(f.Require(prefix + ".rq", TensorDType.S32, 2, outDim));
             for (int i = 0; i < outDim; i++)
-                if (rq[outDim + i] is < 1 or > 62 || rq[i] < 0)
-                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.rq': channel {i} has invalid multiplier/shift ({rq[i]}, {rq[outDim + i]})");
+                if (!Kernels.Reference.Requantize.IsCanonical(rq[i], rq[outDim + i]))
+                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.rq': channel {i} has invalid multiplier/shift ({rq[i]}, {rq[outDim + i]}); expected a Q31 multiplier in [2^30, 2^31) and a shift in [1, 62]");
             return new LinearS8(w, w4, b, rq, null, wsum, outDim, inDim);
         }
         var dq = (float*)f.Pointer(f.Require(prefix + ".dq", TensorDType.F32, outDim));
         for (int i = 0; i < outDim; i++)
-            if (!float.IsFinite(dq[i]))
-                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.dq': channel {i} scale is not finite");
+            if (!(dq[i] >= 0 && dq[i] <= FiniteF32.MaxDequantScale))
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}.dq': channel {i} scale {dq[i]} is not in [0, {FiniteF32.MaxDequantScale:G}] (an int32 sum times it must stay finite)");
         return new LinearS8(w, w4, b, null, dq, wsum, outDim, inDim);
     }
 }
@@ -131,8 +149,8 @@ internal readonly unsafe struct NormParams(float* gamma, float* beta, int dim)
     public ReadOnlySpan<float> Beta => new(beta, dim);
 
     public static NormParams Load(ModelFile f, string prefix, int dim) => new(
-        (float*)f.Pointer(f.Require(prefix + ".g", TensorDType.F32, dim)),
-        (float*)f.Pointer(f.Require(prefix + ".b", TensorDType.F32, dim)), dim);
+        FiniteF32.Require(f, prefix + ".g", dim),
+        FiniteF32.Require(f, prefix + ".b", dim), dim);
 }
 
 /// <summary>Weights of one encoder block; the float or the int8 set is filled, per the model's precision.</summary>
@@ -209,7 +227,7 @@ internal readonly unsafe struct EmbeddingTable
 
     public static EmbeddingTable Load(ModelFile f, string name, int rows, int dim, bool quantized)
     {
-        if (!quantized) return new((float*)f.Pointer(f.Require(name, TensorDType.F32, rows, dim)), null, null, rows, dim);
+        if (!quantized) return new(FiniteF32.Require(f, name, rows, dim), null, null, rows, dim);
         var q = (sbyte*)f.Pointer(f.Require(name, TensorDType.S8, rows, dim));
         var s = (float*)f.Pointer(f.Require(name + ".scale", TensorDType.F32, rows));
         for (int r = 0; r < rows; r++)

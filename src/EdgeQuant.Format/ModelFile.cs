@@ -210,7 +210,29 @@ public sealed unsafe class ModelFile : IDisposable
                 throw Err(ModelFormatError.ChecksumMismatch, $"tensor '{name}': data checksum mismatch, the file is corrupted");
             tensors[i] = new TensorEntry(name, dtype, layout, dims, (long)off, (long)size, crc);
         }
+        CheckDisjoint(tensors, Math.Max(Math.Max((long)ModelFileLayout.HeaderSize, (long)(metaOff + metaSize)), (long)(tableOff + tableSize)));
         return (version, qv, metadata, tensors);
+    }
+
+    /// <summary>
+    /// Tensor data lies after the header, metadata and table, and no two tensors share a byte: a crafted offset into
+    /// another tensor (or into the metadata) would make one tensor's checks vouch for another's bytes.
+    /// </summary>
+    private static void CheckDisjoint(TensorEntry[] tensors, long dataStart)
+    {
+        var order = new int[tensors.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        Array.Sort(order, (a, b) => tensors[a].Offset.CompareTo(tensors[b].Offset));
+        long end = dataStart;
+        string previous = "the header, metadata and tensor table";
+        foreach (int i in order)
+        {
+            var t = tensors[i];
+            if (t.Offset < end)
+                throw new ModelFormatException(ModelFormatError.OutOfBounds, $"tensor '{t.Name}': data at offset {t.Offset} overlaps {previous} (which end at {end})");
+            end = t.Offset + t.Size;
+            previous = $"tensor '{t.Name}'";
+        }
     }
 
     private static void CheckRange(string what, ulong offset, ulong size, long length)

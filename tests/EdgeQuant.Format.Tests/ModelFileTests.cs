@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using EdgeQuant.Format;
+using EdgeQuant.Tests;
 
 namespace EdgeQuant.Format.Tests;
 
@@ -22,20 +23,9 @@ public class ModelFileTests
         return e.Error;
     }
 
-    private static int EntryOffset(byte[] b, int i) => (int)BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(48)) + i * ModelFileLayout.TensorEntrySize;
-
-    private static void FixTableCrc(byte[] b)
-    {
-        int metaOff = (int)BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(32));
-        int metaSize = (int)BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(40));
-        int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(44));
-        int tableOff = (int)BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(48));
-        uint crc = Crc32.Append(Crc32.Compute(b.AsSpan(metaOff, metaSize)), b.AsSpan(tableOff, count * ModelFileLayout.TensorEntrySize));
-        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(56), crc);
-        FixHeaderCrc(b);
-    }
-
-    private static void FixHeaderCrc(byte[] b) => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(60), Crc32.Compute(b.AsSpan(0, 60)));
+    private static int EntryOffset(byte[] b, int i) => FileMutation.EntryOffset(b, i);
+    private static void FixTableCrc(byte[] b) => FileMutation.FixTableCrc(b);
+    private static void FixHeaderCrc(byte[] b) => FileMutation.FixHeaderCrc(b);
 
     [Fact]
     public void RoundTripPreservesTensorsAndMetadata()

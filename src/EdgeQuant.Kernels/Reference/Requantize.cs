@@ -26,6 +26,14 @@ public static class Requantize
         return ((int)m, shift);
     }
 
+    /// <summary>
+    /// True for a pair <see cref="FromScale"/> can produce: a normalized Q31 multiplier in [2^30, 2^31) with a shift in
+    /// [<see cref="MinShift"/>, <see cref="MaxShift"/>], or (0, <see cref="MaxShift"/>) for a scale below 2^−31. Loaders
+    /// refuse anything else: a zero or denormalized multiplier from a file means nothing in this scheme.
+    /// </summary>
+    public static bool IsCanonical(int multiplier, int shift) =>
+        shift is >= MinShift and <= MaxShift && (multiplier >= 1 << 30 || (multiplier == 0 && shift == MaxShift));
+
     /// <summary>One value, saturated to int32.</summary>
     public static int Apply(int x, int multiplier, int shift)
     {

@@ -72,6 +72,22 @@ public sealed class FloatEncoder
         return w;
     }
 
+    /// <summary>
+    /// The stored WordPiece vocabulary must hold at least two tokens, no more than the embedding table's rows, and the
+    /// special tokens the tokenizer needs; returns the token count.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The vocabulary cannot serve this model.</exception>
+    public int CheckVocab()
+    {
+        if (Vocab == null || Text == null) return 0;
+        int lines = System.Text.Encoding.UTF8.GetString(Vocab).TrimEnd('\n', '\r').Split('\n').Length;
+        if (Vocab.Length == 0 || lines < 2) throw new InvalidDataException($"the vocabulary has {(Vocab.Length == 0 ? 0 : lines)} token(s); a WordPiece vocabulary needs its special tokens and words");
+        if (lines > Text.VocabSize) throw new InvalidDataException($"the vocabulary has {lines} tokens, the embedding table only {Text.VocabSize} rows");
+        try { Engine.Model.CreateTokenizer(Text, Vocab); }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FormatException or KeyNotFoundException) { throw new InvalidDataException($"the vocabulary cannot be used: {e.Message}"); }
+        return lines;
+    }
+
     /// <summary>Writes the vocabulary tensor "tokenizer.vocab" (u8 [bytes]) when there is one.</summary>
     public void AddVocab(ModelWriter w)
     {

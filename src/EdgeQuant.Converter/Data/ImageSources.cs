@@ -6,10 +6,13 @@ namespace EdgeQuant.Converter.Data;
 /// <summary>Readers for IDX (MNIST-style, optionally gzipped) and binary PGM/PPM images.</summary>
 public static class ImageSources
 {
+    /// <summary>Largest image file read (an IDX set of 10,000 224×224 RGB images is 1.5 GB).</summary>
+    public const long MaxImageFileBytes = 2L << 30;
+
     /// <summary>The file's bytes, gunzipped when they start with the gzip magic.</summary>
     public static byte[] ReadMaybeGzip(string path)
     {
-        byte[] b = File.ReadAllBytes(path);
+        byte[] b = InputFiles.ReadAllBytes(path, MaxImageFileBytes, "image file");
         if (b.Length >= 2 && b[0] == 0x1F && b[1] == 0x8B)
         {
             using var gz = new GZipStream(new MemoryStream(b), CompressionMode.Decompress);
@@ -48,7 +51,7 @@ public static class ImageSources
     /// <summary>One binary PGM (P5) or PPM (P6) image.</summary>
     public static ImageSet ReadPnm(string path)
     {
-        byte[] b = File.ReadAllBytes(path);
+        byte[] b = InputFiles.ReadAllBytes(path, MaxImageFileBytes, "image file");
         int pos = 0;
         string Token()
         {

@@ -15,7 +15,7 @@ public sealed class TextSet(string[] sentences, int[] labels)
     /// <summary>Reads a TSV file (header "sentence\tlabel", or text in the first and label in the last column).</summary>
     public static TextSet ReadTsv(string path)
     {
-        var lines = File.ReadAllLines(path);
+        var lines = InputFiles.ReadAllLines(path, "TSV file");
         if (lines.Length == 0) throw new InvalidDataException($"{path}: empty file");
         int textCol = 0, labelCol = -1, first = 0;
         string[] head = lines[0].Split('\t');

@@ -25,7 +25,7 @@ public static class TokenIds
     public static List<int[]> ReadLines(string path)
     {
         var list = new List<int[]>();
-        string[] lines = File.ReadAllLines(path);
+        string[] lines = InputFiles.ReadAllLines(path, "token id file");
         for (int i = 0; i < lines.Length; i++)
             if (lines[i].Trim().Length > 0) list.Add(Parse(lines[i], $"{Path.GetFileName(path)} line {i + 1}"));
         return list;

@@ -12,8 +12,10 @@ public static partial class HfImporter
     private static FloatEncoder ImportVit(HfConfig cfg, SafeTensors st, string type, string dir)
     {
         bool deit = type == "deit";
-        int d = cfg.Int("hidden_size"), layers = cfg.Int("num_hidden_layers"), heads = cfg.Int("num_attention_heads"),
-            mlp = cfg.Int("intermediate_size"), size = cfg.Int("image_size", 224), patch = cfg.Int("patch_size", 16), ch = cfg.Int("num_channels", 3);
+        int d = cfg.Int("hidden_size", min: 1, max: MaxHidden), layers = cfg.Int("num_hidden_layers", min: 1, max: MaxLayers),
+            heads = cfg.Int("num_attention_heads", min: 1, max: MaxHidden), mlp = cfg.Int("intermediate_size", min: 1, max: MaxMlp),
+            size = cfg.Int("image_size", 224, min: 1, max: Engine.Model.MaxImageSide), patch = cfg.Int("patch_size", 16, min: 1, max: Engine.Model.MaxImageSide),
+            ch = cfg.Int("num_channels", 3, min: 1, max: 4);
         if (d % heads != 0) throw new HfImportException($"{cfg.Path}: hidden_size {d} is not divisible by {heads} heads");
         if (patch == 0 || size % patch != 0) throw new HfImportException($"{cfg.Path}: image_size {size} is not a multiple of patch_size {patch}");
         if (!cfg.Architecture.Contains("ImageClassification", StringComparison.Ordinal))
@@ -29,7 +31,7 @@ public static partial class HfImporter
             {
                 Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = seq, NormFirst = true, Activation = Activation(cfg, "hidden_act"),
                 Pooling = teacher ? Schema.Poolings.ClsDist : Schema.Poolings.Cls, ClassToken = true, DistillationToken = dist, FinalNorm = true,
-                LayerNormEps = (float)cfg.Double("layer_norm_eps", 1e-12),
+                LayerNormEps = cfg.Epsilon("layer_norm_eps", 1e-12),
             },
             Image = new ImageConfig { Channels = ch, Height = size, Width = size, PatchSize = patch, Scale = scale, Mean = mean, Std = std },
             Source = $"Hugging Face {cfg.Architecture} ({type})",

@@ -60,8 +60,9 @@ public static partial class HfImporter
 
     private static JsonDocument ParseJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { return JsonDocument.Parse(Data.InputFiles.ReadAllBytes(path, Data.InputFiles.MaxTextBytes, "JSON file")); }
         catch (JsonException e) { throw new HfImportException($"{path}: not valid JSON ({e.Message})"); }
+        catch (Exception e) when (e is IOException or InvalidDataException) { throw new HfImportException(e.Message); }
     }
 
     private static string[] Labels(HfConfig cfg, int classes)
@@ -69,8 +70,12 @@ public static partial class HfImporter
         var labels = Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
         if (cfg.Root.TryGetProperty("id2label", out var map) && map.ValueKind == JsonValueKind.Object)
             foreach (var p in map.EnumerateObject())
-                if (int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i < classes && p.Value.ValueKind == JsonValueKind.String)
-                    labels[i] = p.Value.GetString()!;
+            {
+                if (!int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int i) || i >= classes)
+                    throw new HfImportException($"{cfg.Path}: id2label key \"{p.Name}\" is not a class index in [0, {classes})");
+                if (p.Value.ValueKind != JsonValueKind.String) throw new HfImportException($"{cfg.Path}: id2label[\"{p.Name}\"] is not a string");
+                labels[i] = p.Value.GetString()!;
+            }
         return labels;
     }
 
@@ -123,6 +128,9 @@ public static partial class HfImporter
         return head;
     }
 
+    // Limits on config.json sizes, checked before any table is allocated (the engine's own limits: docs/FORMAT.md).
+    private const int MaxHidden = 16384, MaxLayers = 256, MaxMlp = 65536, MaxVocab = 1 << 24, MaxPositions = 1 << 16;
+
     private static int SeqCap(int max, HfImportOptions o)
     {
         if (o.MaxLength < 0) throw new HfImportException($"max length {o.MaxLength} must be positive");
@@ -132,9 +140,10 @@ public static partial class HfImporter
     private static FloatEncoder ImportBert(HfConfig cfg, SafeTensors st, string type, HfImportOptions o)
     {
         bool roberta = type != "bert";
-        int d = cfg.Int("hidden_size"), layers = cfg.Int("num_hidden_layers"), heads = cfg.Int("num_attention_heads"),
-            mlp = cfg.Int("intermediate_size"), vocab = cfg.Int("vocab_size"), maxPos = cfg.Int("max_position_embeddings"),
-            types = cfg.Int("type_vocab_size", 2), pad = cfg.Int("pad_token_id", roberta ? 1 : 0);
+        int d = cfg.Int("hidden_size", min: 1, max: MaxHidden), layers = cfg.Int("num_hidden_layers", min: 1, max: MaxLayers),
+            heads = cfg.Int("num_attention_heads", min: 1, max: MaxHidden), mlp = cfg.Int("intermediate_size", min: 1, max: MaxMlp),
+            vocab = cfg.Int("vocab_size", min: 2, max: MaxVocab), maxPos = cfg.Int("max_position_embeddings", min: 1, max: MaxPositions),
+            types = cfg.Int("type_vocab_size", 2, max: 1024), pad = cfg.Int("pad_token_id", roberta ? 1 : 0, max: MaxVocab);
         if (cfg.Str("position_embedding_type", "absolute") != "absolute")
             throw new HfImportException($"{cfg.Path}: position_embedding_type '{cfg.Str("position_embedding_type")}' is not supported (absolute)");
         if (d % heads != 0) throw new HfImportException($"{cfg.Path}: hidden_size {d} is not divisible by {heads} heads");
@@ -147,7 +156,7 @@ public static partial class HfImporter
             {
                 Hidden = d, Layers = layers, Heads = heads, MlpDim = mlp, SeqLen = SeqCap(maxPos - offset, o), NormFirst = false,
                 Activation = Activation(cfg, "hidden_act"), Pooling = head == Schema.TextHeads.Embedding ? Schema.Poolings.Mean : Schema.Poolings.Cls, ClassToken = false, FinalNorm = false,
-                LayerNormEps = (float)cfg.Double("layer_norm_eps", 1e-12),
+                LayerNormEps = cfg.Epsilon("layer_norm_eps", 1e-12),
             },
             Text = new TextConfig
             {
@@ -183,8 +192,9 @@ public static partial class HfImporter
 
     private static FloatEncoder ImportDistilBert(HfConfig cfg, SafeTensors st, HfImportOptions o)
     {
-        int d = cfg.Int("dim"), layers = cfg.Int("n_layers"), heads = cfg.Int("n_heads"), mlp = cfg.Int("hidden_dim"),
-            vocab = cfg.Int("vocab_size"), maxPos = cfg.Int("max_position_embeddings");
+        int d = cfg.Int("dim", min: 1, max: MaxHidden), layers = cfg.Int("n_layers", min: 1, max: MaxLayers), heads = cfg.Int("n_heads", min: 1, max: MaxHidden),
+            mlp = cfg.Int("hidden_dim", min: 1, max: MaxMlp), vocab = cfg.Int("vocab_size", min: 2, max: MaxVocab),
+            maxPos = cfg.Int("max_position_embeddings", min: 1, max: MaxPositions);
         if (d % heads != 0) throw new HfImportException($"{cfg.Path}: dim {d} is not divisible by {heads} heads");
         string head = HeadKind(cfg, o);
         string bp = BasePrefix(st, "embeddings.word_embeddings.weight", "distilbert.", "");
@@ -258,7 +268,7 @@ public static partial class HfImporter
         }
         if (File.Exists(vocabTxt))
         {
-            enc.Vocab = File.ReadAllBytes(vocabTxt);
+            enc.Vocab = Data.InputFiles.ReadAllBytes(vocabTxt, Data.InputFiles.MaxTextBytes, "vocabulary");
         }
         else if (File.Exists(tokJson))
         {
@@ -293,8 +303,9 @@ public static partial class HfImporter
                 : $"note: {dir} has neither vocab.txt nor tokenizer.json; the model takes token ids (run --ids)");
             return;
         }
-        int lines = Encoding.UTF8.GetString(enc.Vocab).TrimEnd('\n', '\r').Split('\n').Length;
-        if (lines > t.VocabSize) throw new HfImportException($"vocabulary has {lines} tokens, the embedding table only {t.VocabSize} rows");
+        int lines;
+        try { lines = enc.CheckVocab(); }
+        catch (InvalidDataException e) { throw new HfImportException($"{dir}: {e.Message}"); }
         log($"tokenizer: WordPiece, {lines} tokens, lower-case {t.LowerCase}");
     }
 }
@@ -308,11 +319,22 @@ internal sealed class HfConfig(JsonElement root, string path)
     public string Architecture => Root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0
         ? a[0].GetString() ?? "" : "";
 
-    public int Int(string key, int? fallback = null)
+    public int Int(string key, int? fallback = null, int min = 0, int max = int.MaxValue)
     {
-        if (Root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) && i >= 0) return i;
-        if (!Root.TryGetProperty(key, out _) && fallback is int f) return f;
-        throw new HfImportException($"{Path}: \"{key}\" is {(Root.TryGetProperty(key, out _) ? "not a non-negative integer" : "missing")}");
+        int i;
+        if (Root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out i) && i >= 0) { }
+        else if (!Root.TryGetProperty(key, out _) && fallback is int f) i = f;
+        else throw new HfImportException($"{Path}: \"{key}\" is {(Root.TryGetProperty(key, out _) ? "not a non-negative integer" : "missing")}");
+        if (i < min || i > max) throw new HfImportException($"{Path}: \"{key}\" is {i}; this build takes {min} to {max}");
+        return i;
+    }
+
+    /// <summary>A LayerNorm epsilon: a number in (0, 1) (a negative or zero one would divide by zero or take a negative root).</summary>
+    public float Epsilon(string key, double fallback)
+    {
+        double e = Double(key, fallback);
+        if (!(e > 0 && e < 1)) throw new HfImportException($"{Path}: \"{key}\" is {e}; a LayerNorm epsilon must be in (0, 1)");
+        return (float)e;
     }
 
     public double Double(string key, double fallback) =>

@@ -26,7 +26,7 @@ public sealed class SafeTensors
         if (File.Exists(single)) st.AddFile(single);
         else if (File.Exists(index))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
+            using var doc = JsonDocument.Parse(Data.InputFiles.ReadAllBytes(index, Data.InputFiles.MaxTextBytes, "safetensors index"));
             if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new HfImportException($"{index}: no \"weight_map\" object");
             var shards = new SortedSet<string>(StringComparer.Ordinal);
@@ -44,8 +44,10 @@ public sealed class SafeTensors
     /// <summary>Parses and validates one safetensors file.</summary>
     public void AddFile(string path)
     {
-        byte[] bytes = File.ReadAllBytes(path);
         string name = Path.GetFileName(path);
+        byte[] bytes;
+        try { bytes = Data.InputFiles.ReadAllBytes(path, Data.InputFiles.MaxSafeTensorsBytes, "safetensors file"); }
+        catch (Exception e) when (e is IOException or InvalidDataException) { throw new HfImportException($"{name}: {e.Message}"); }
         if (bytes.Length < 8) throw new HfImportException($"{name}: {bytes.Length} bytes is too short for a safetensors file");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (n > (ulong)bytes.Length - 8) throw new HfImportException($"{name}: header length {n} exceeds the file ({bytes.Length} bytes)");

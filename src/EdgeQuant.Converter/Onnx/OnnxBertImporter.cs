@@ -208,9 +208,10 @@ public static class OnnxBertImporter
             log("note: no vocab.txt given (--vocab) or next to the model; the model takes token ids (run --ids)");
             return;
         }
-        enc.Vocab = File.ReadAllBytes(vocab);
-        int lines = Encoding.UTF8.GetString(enc.Vocab).TrimEnd('\n', '\r').Split('\n').Length;
-        if (lines > t.VocabSize) throw new OnnxImportException($"{vocab} has {lines} tokens, the embedding table {t.VocabSize} rows");
+        enc.Vocab = Data.InputFiles.ReadAllBytes(vocab, Data.InputFiles.MaxTextBytes, "vocabulary");
+        int lines;
+        try { lines = enc.CheckVocab(); }
+        catch (InvalidDataException e) { throw new OnnxImportException($"{vocab}: {e.Message}"); }
         log($"tokenizer: WordPiece from {vocab}, {lines} tokens, lower-case {t.LowerCase}");
     }
 

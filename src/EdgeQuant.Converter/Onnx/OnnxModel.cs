@@ -84,8 +84,8 @@ internal sealed class OnnxModel
     public static OnnxModel Load(string path)
     {
         byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (IOException e) { throw new OnnxImportException($"cannot read '{path}': {e.Message}"); }
+        try { bytes = Data.InputFiles.ReadAllBytes(path, Data.InputFiles.MaxOnnxBytes, "ONNX model"); }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException) { throw new OnnxImportException($"cannot read '{path}': {e.Message}"); }
         return Parse(bytes);
     }
 
@@ -121,7 +121,19 @@ internal sealed class OnnxModel
             }
         }
         if (!sawGraph) throw new OnnxImportException("not an ONNX model: no graph found");
+        CheckSingleAssignment(m);
         return m;
+    }
+
+    /// <summary>ONNX graphs are in SSA form: a value produced twice (or shadowing an input or initializer) is an error naming the node.</summary>
+    private static void CheckSingleAssignment(OnnxModel m)
+    {
+        var defined = new HashSet<string>(m.Initializers.Keys, StringComparer.Ordinal);
+        foreach (var i in m.Inputs) defined.Add(i.Name);
+        foreach (var n in m.Nodes)
+            foreach (var o in n.Outputs)
+                if (o.Length > 0 && !defined.Add(o))
+                    throw new OnnxImportException($"{n.Describe}: output '{o}' is already defined by an earlier node, a graph input or an initializer (ONNX values are assigned once)");
     }
 
     private static void ParseGraph(ReadOnlySpan<byte> data, OnnxModel m)

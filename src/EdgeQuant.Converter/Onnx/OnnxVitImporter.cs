@@ -49,6 +49,8 @@ public static class OnnxVitImporter
         var input = m.Inputs[0];
         if (input.Dims.Length != 4 || input.Dims[1] <= 0 || input.Dims[2] <= 0 || input.Dims[3] <= 0)
             throw new OnnxImportException($"input '{input.Name}' must be [batch, C, H, W] with static C, H, W; got [{string.Join(", ", input.Dims)}]");
+        if (input.Dims[1] > 4 || input.Dims[2] > Engine.Model.MaxImageSide || input.Dims[3] > Engine.Model.MaxImageSide)
+            throw new OnnxImportException($"input '{input.Name}' is [{string.Join(", ", input.Dims)}]; this build takes 1 to 4 channels and at most {Engine.Model.MaxImageSide} pixels a side");
         int ch = (int)input.Dims[1], height = (int)input.Dims[2], width = (int)input.Dims[3];
 
         var rng = new Random(1234);

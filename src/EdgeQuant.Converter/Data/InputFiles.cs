@@ -1,0 +1,66 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace EdgeQuant.Converter.Data;
+
+/// <summary>
+/// Reads input files for conversion with the checks a hostile path needs before any allocation: the path must name a
+/// regular file (after following links; devices such as /dev/zero and pipes are refused, so nothing hangs or reads
+/// forever), and its real size must be within the caller's limit. Reads exactly that size.
+/// </summary>
+public static partial class InputFiles
+{
+    /// <summary>Largest ONNX file read (protobuf's own limit).</summary>
+    public const long MaxOnnxBytes = 2L << 30;
+    /// <summary>Largest safetensors file read (one shard).</summary>
+    public const long MaxSafeTensorsBytes = 2L << 30;
+    /// <summary>Largest JSON, vocabulary or text file read.</summary>
+    public const long MaxTextBytes = 256L << 20;
+
+    /// <summary>The whole file, after the regular-file and size checks; errors name <paramref name="what"/> and the path.</summary>
+    /// <exception cref="InvalidDataException">Not a regular file, or larger than <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static byte[] ReadAllBytes(string path, long maxBytes, string what)
+    {
+        long size = RegularFileSize(path, what);
+        if (size > maxBytes)
+            throw new InvalidDataException($"{what} '{path}' has {size} bytes, more than the {maxBytes}-byte limit for such a file");
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        var bytes = new byte[size];
+        fs.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>The file's lines (UTF-8, BOM and CR dropped, as <see cref="File.ReadAllLines(string)"/>), read through <see cref="ReadAllBytes"/>.</summary>
+    public static string[] ReadAllLines(string path, string what)
+    {
+        string text = System.Text.Encoding.UTF8.GetString(ReadAllBytes(path, MaxTextBytes, what)).TrimStart('\uFEFF');
+        string[] lines = text.Split('\n');
+        for (int i = 0; i < lines.Length; i++) lines[i] = lines[i].TrimEnd('\r');
+        return lines.Length > 0 && lines[^1].Length == 0 ? lines[..^1] : lines;
+    }
+
+    /// <summary>Size of the regular file at <paramref name="path"/> (links followed).</summary>
+    private static long RegularFileSize(string path, string what)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{what} '{path}' does not exist", path);
+        if (OperatingSystem.IsLinux())
+        {
+            // statx(2) has one layout on every architecture: stx_mode (u16) at byte 28, stx_size (u64) at byte 40.
+            var buf = new byte[256];
+            if (Statx(AtFdCwd, path, 0, StatxType | StatxSize, ref buf[0]) != 0)
+                throw new IOException($"cannot stat {what} '{path}' (errno {Marshal.GetLastPInvokeError()})");
+            int mode = BinaryPrimitives.ReadUInt16LittleEndian(buf.AsSpan(28));
+            if ((mode & 0xF000) != 0x8000)
+                throw new InvalidDataException($"{what} '{path}' is not a regular file (a device, pipe, socket or directory); refusing to read it");
+            return (long)BinaryPrimitives.ReadUInt64LittleEndian(buf.AsSpan(40));
+        }
+        return new FileInfo(path).Length;
+    }
+
+    private const int AtFdCwd = -100;
+    private const uint StatxType = 0x1, StatxSize = 0x200;
+
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buf);
+}

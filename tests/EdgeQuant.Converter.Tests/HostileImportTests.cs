@@ -6,12 +6,8 @@ using EdgeQuant.Tests;
 namespace EdgeQuant.Converter.Tests;
 
 /// <summary>Importer inputs that used to crash or convert silently (#17.3): each is an error naming the problem.</summary>
-public sealed class HostileImportTests : IDisposable
+public sealed class HostileImportTests : TempFolder
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("eq-hostile-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     [Fact]
     public void HostileOnnxGraphsAreNamedErrors()
     {
@@ -68,7 +64,7 @@ public sealed class HostileImportTests : IDisposable
 
     private string CopyBert()
     {
-        string dst = Path.Combine(_dir, Guid.NewGuid().ToString("N"));
+        string dst = Path.Combine(Dir, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dst);
         foreach (string f in Directory.GetFiles(TestPaths.Asset("plm/bert_cls"))) File.Copy(f, Path.Combine(dst, Path.GetFileName(f)));
         return dst;

@@ -6,22 +6,18 @@ using EdgeQuant.Tests;
 namespace EdgeQuant.Converter.Tests;
 
 /// <summary>The one conversion entry point (<see cref="ModelConverter"/>) as an API: image and text requests, and the request errors it names.</summary>
-public sealed class ModelConverterTests : IDisposable
+public sealed class ModelConverterTests : TempFolder
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("eq-convert-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     [Fact]
     public void ImageAndTextRequestsWriteLoadableModels()
     {
-        string img = Path.Combine(_dir, "img.eqm");
+        string img = Path.Combine(Dir, "img.eqm");
         var (bytes, enc) = ModelConverter.Convert(new ConvertRequest { OnnxPath = TestPaths.Asset("zoo/unfold_meanpool.onnx"), OutputPath = img, CalibRandom = 8 });
         Assert.Equal(new FileInfo(img).Length, bytes);
         Assert.NotNull(enc.Plan);
         using (var m = Model.Load(img)) Assert.True(m.IsQuantized);
 
-        string txt = Path.Combine(_dir, "txt.eqm");
+        string txt = Path.Combine(Dir, "txt.eqm");
         var ids = new List<int[]> { new[] { 1, 20, 30, 2 }, new[] { 1, 21, 22, 23, 24, 2 } };
         ModelConverter.Convert(new ConvertRequest { OnnxPath = TestPaths.Asset("zoo/text_meanpool_proj_l2/model.onnx"), OutputPath = txt, CalibIds = ids });
         using var t = Model.Load(txt);
@@ -31,7 +27,7 @@ public sealed class ModelConverterTests : IDisposable
     [Fact]
     public void BadRequestsAreNamed()
     {
-        string o = Path.Combine(_dir, "x.eqm");
+        string o = Path.Combine(Dir, "x.eqm");
         Assert.Contains("either an ONNX file or a Hugging Face folder", Assert.Throws<ArgumentException>(() => ModelConverter.Convert(new ConvertRequest { OutputPath = o })).Message);
         Assert.Contains("calibration images", Assert.Throws<ArgumentException>(() =>
             ModelConverter.Convert(new ConvertRequest { OnnxPath = TestPaths.Asset("vit_meanpool.onnx"), OutputPath = o })).Message);

@@ -19,11 +19,21 @@ public sealed partial class Session
     /// <see cref="Model.MaxTokens"/>) into <paramref name="ids"/>; returns the token count. Allocates nothing.
     /// </summary>
     /// <exception cref="ArgumentException">Invalid UTF-16 (lone surrogate) or <paramref name="ids"/> too short.</exception>
-    public int Tokenize(ReadOnlySpan<char> text, Span<int> ids) => Tokenizer.Encode(text, ids, Math.Min(ids.Length, _model.MaxTokens));
+    public int Tokenize(ReadOnlySpan<char> text, Span<int> ids)
+    {
+        Enter();
+        try { return Tokenizer.Encode(text, ids, Math.Min(ids.Length, _model.MaxTokens)); }
+        finally { Exit(); }
+    }
 
     /// <summary>Same as <see cref="Tokenize(ReadOnlySpan{char}, Span{int})"/> for UTF-8 text.</summary>
     /// <exception cref="ArgumentException">Invalid UTF-8.</exception>
-    public int Tokenize(ReadOnlySpan<byte> utf8, Span<int> ids) => Tokenizer.Encode(utf8, ids, Math.Min(ids.Length, _model.MaxTokens));
+    public int Tokenize(ReadOnlySpan<byte> utf8, Span<int> ids)
+    {
+        Enter();
+        try { return Tokenizer.Encode(utf8, ids, Math.Min(ids.Length, _model.MaxTokens)); }
+        finally { Exit(); }
+    }
 
     private WordPieceTokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException(
         _model.IsText ? "this model stores no tokenizer; pass token ids to RunTokens" : "image models take pixels, not text");
@@ -31,19 +41,29 @@ public sealed partial class Session
     /// <summary>Tokenizes and runs one text; writes logits [classes] or the embedding [hidden]. Returns the token count.</summary>
     public int RunText(ReadOnlySpan<char> text, Span<float> output)
     {
-        Span<int> ids = _arena.Get<int>(_textIds); // [T]
-        int n = Tokenize(text, ids);
-        RunTokens(ids[..n], default, default, output);
-        return n;
+        Enter();
+        try
+        {
+            Span<int> ids = _arena.Get<int>(_textIds); // [T]
+            int n = Tokenizer.Encode(text, ids, Math.Min(ids.Length, _model.MaxTokens));
+            RunTokensCore(ids[..n], default, default, 1, output);
+            return n;
+        }
+        finally { Exit(); }
     }
 
     /// <summary>Same as <see cref="RunText(ReadOnlySpan{char}, Span{float})"/> for UTF-8 text.</summary>
     public int RunText(ReadOnlySpan<byte> utf8, Span<float> output)
     {
-        Span<int> ids = _arena.Get<int>(_textIds); // [T]
-        int n = Tokenize(utf8, ids);
-        RunTokens(ids[..n], default, default, output);
-        return n;
+        Enter();
+        try
+        {
+            Span<int> ids = _arena.Get<int>(_textIds); // [T]
+            int n = Tokenizer.Encode(utf8, ids, Math.Min(ids.Length, _model.MaxTokens));
+            RunTokensCore(ids[..n], default, default, 1, output);
+            return n;
+        }
+        finally { Exit(); }
     }
 
     /// <summary>
@@ -60,6 +80,13 @@ public sealed partial class Session
     /// </summary>
     /// <exception cref="ArgumentException">Shapes disagree, sequence too long, ids out of range, or a row with no unmasked token.</exception>
     public void RunTokens(ReadOnlySpan<int> inputIds, ReadOnlySpan<int> attentionMask, ReadOnlySpan<int> tokenTypeIds, int batch, Span<float> output)
+    {
+        Enter();
+        try { RunTokensCore(inputIds, attentionMask, tokenTypeIds, batch, output); }
+        finally { Exit(); }
+    }
+
+    private void RunTokensCore(ReadOnlySpan<int> inputIds, ReadOnlySpan<int> attentionMask, ReadOnlySpan<int> tokenTypeIds, int batch, Span<float> output)
     {
         var tx = _model.Text ?? throw new InvalidOperationException("image models take pixels, not token ids");
         int outLen = _model.OutputLength;

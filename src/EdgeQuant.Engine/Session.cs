@@ -6,7 +6,9 @@ namespace EdgeQuant.Engine;
 
 /// <summary>
 /// Runs a <see cref="Model"/> on one thread. Owns one arena sized at creation; <see cref="Run"/> allocates nothing.
-/// Not thread-safe: create one session per thread (sessions of one model may run concurrently).
+/// Not thread-safe: create one session per thread (sessions of one model may run concurrently). A call entering a
+/// session another thread is running gets <see cref="InvalidOperationException"/> (one interlocked exchange per call)
+/// instead of corrupting that run.
 /// </summary>
 public sealed partial class Session : IDisposable
 {
@@ -183,6 +185,13 @@ public sealed partial class Session : IDisposable
     /// <exception cref="ArgumentException">Wrong input/output length, or a NaN/infinite input value.</exception>
     public void Run(ReadOnlySpan<float> input, Span<float> logits)
     {
+        Enter();
+        try { RunCore(input, logits); }
+        finally { Exit(); }
+    }
+
+    private void RunCore(ReadOnlySpan<float> input, Span<float> logits)
+    {
         int n = _model.InputLength, classes = _model.OutputLength;
         var im = _model.Image ?? throw NotImageModel();
         if (input.Length == 0 || input.Length % n != 0)
@@ -205,6 +214,13 @@ public sealed partial class Session : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">Image size or channel count differs from the model's input.</exception>
     public void RunPixels(ReadOnlySpan<byte> pixels, int height, int width, int channels, Span<float> logits)
+    {
+        Enter();
+        try { RunPixelsCore(pixels, height, width, channels, logits); }
+        finally { Exit(); }
+    }
+
+    private void RunPixelsCore(ReadOnlySpan<byte> pixels, int height, int width, int channels, Span<float> logits)
     {
         var im = _model.Image ?? throw NotImageModel();
         if (height != im.Height || width != im.Width || channels != im.Channels)
@@ -246,6 +262,19 @@ public sealed partial class Session : IDisposable
         else if (_model.IsQuantized) ForwardInt8(logits);
         else ForwardF32(logits);
     }
+
+    private int _busy; // 1 while a run is in progress: a second thread entering gets an error instead of corrupting the arena
+
+    /// <summary>Marks the session running; another thread already in it gets <see cref="InvalidOperationException"/>.</summary>
+    private void Enter()
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0) ThrowBusy();
+    }
+
+    private void Exit() => Volatile.Write(ref _busy, 0);
+
+    private static void ThrowBusy() => throw new InvalidOperationException(
+        "this session is already running on another thread; a session is single-threaded: create one session per thread (sessions of one model may run concurrently)");
 
     /// <summary>Plan models: stem graph → token stream [T, D] → blocks → head graph → outputs.</summary>
     private void RunPlan(Span<float> output)

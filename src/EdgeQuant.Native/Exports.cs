@@ -199,6 +199,7 @@ public static unsafe partial class Exports
             var s = Handles.Get<NativeSession>(session, "session").Session;
             if (input == null || logits == null) return Fail(InvalidArgument, "input and logits must not be null");
             if (inputCount > int.MaxValue) return Fail(InvalidArgument, "input buffers above 2^31 floats are not supported");
+            if (s.Model.IsText) return Fail(InvalidArgument, "this is a text model: run it with eq_session_run_text or eq_session_run_tokens");
             int batch = (int)inputCount / s.Model.InputLength;
             if (logitsCount < (nuint)(batch * s.Model.OutputLength))
                 throw new BufferTooSmallException($"logits has {logitsCount} floats, the batch needs {batch * s.Model.OutputLength}");

@@ -261,6 +261,39 @@ public class SessionTests
     }
 
     [Fact]
+    public void ASessionUsedFromTwoThreadsAtOnceThrowsInsteadOfCorrupting()
+    {
+        using var m = Load("vit_meanpool", true);
+        using var s = m.CreateSession();
+        var x = TestModels.RandomImage(m, 1);
+        var expected = new float[m.OutputLength];
+        s.Run(x, expected);
+        int busy = 0, wrong = 0;
+        using var go = new Barrier(2);
+        void Hammer()
+        {
+            var y = new float[m.OutputLength];
+            go.SignalAndWait();
+            for (int i = 0; i < 3000; i++)
+            {
+                try
+                {
+                    s.Run(x, y);
+                    if (!y.AsSpan().SequenceEqual(expected)) Interlocked.Increment(ref wrong);
+                }
+                catch (InvalidOperationException e) when (e.Message.Contains("another thread")) { Interlocked.Increment(ref busy); }
+            }
+        }
+        var t1 = new Thread(Hammer);
+        var t2 = new Thread(Hammer);
+        t1.Start(); t2.Start();
+        t1.Join(); t2.Join();
+        Assert.Equal(0, wrong);  // every run that was let in finished with the right bits
+        Assert.True(busy > 0, "two threads never overlapped in 6000 runs");
+        s.Run(x, expected);      // the session is usable afterwards
+    }
+
+    [Fact]
     public void ObserversAreRejectedOnInt8Models()
     {
         using var m = Load("vit_meanpool", true);

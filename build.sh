@@ -119,6 +119,40 @@ arm64_selftest() {
   rm -rf "$tmp"
 }
 
+# Reproducible conversion: the same inputs and options give a byte-identical .eqm whatever the ISA -- JIT with AVX-512,
+# AVX2 or SSE-only vectors, every forced kernel path, the x86-64-v3 AOT build, and the arm64 build under qemu.
+reproducible_conversion() {
+  local J="dotnet src/EdgeQuant.Cli/bin/Release/net10.0/edgequant.dll" X=artifacts/linux-x64/edgequant A=artifacts/linux-arm64/edgequant
+  local tmp; tmp=$(mktemp -d)
+  local -a cases=(
+    "vit-mnist|$SHARED/models/vit-mnist/vit-mnist.onnx --calib-images $SHARED/data/mnist/t10k-images-idx3-ubyte --calib-range 9000:9200"
+    "vit-mnist-w4-adaround|$SHARED/models/vit-mnist/vit-mnist.onnx --weight-bits 4 --weight-clip mse --adaround 50 --calib-images $SHARED/data/mnist/t10k-images-idx3-ubyte --calib-range 9000:9100"
+    "fashion-vit|tools/modelzoo/fashion-vit/model.onnx --calib-images /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --calib-range 0:200"
+    "sst2-tiny-bert|--hf tests/assets/plm/sst2_tiny --calib-text $SHARED/data/sst2/train.tsv --calib-range 0:64"
+    "zoo-conv-linear-stem|tests/assets/zoo/conv_linear_stem.onnx --calib-random 16"
+  )
+  local c name args ref
+  for c in "${cases[@]}"; do
+    name=${c%%|*}; args=${c#*|}
+    ref="$tmp/$name.jit.eqm"
+    # shellcheck disable=SC2086
+    $J convert $args -o "$ref" 2>/dev/null
+    # shellcheck disable=SC2086
+    {
+      DOTNET_EnableAVX512F=0 $J convert $args -o "$tmp/$name.avx2.eqm"
+      DOTNET_EnableAVX2=0 $J convert $args -o "$tmp/$name.sse.eqm"
+      EDGEQUANT_KERNELS=reference $J convert $args -o "$tmp/$name.ref.eqm"
+      $X convert $args -o "$tmp/$name.aot.eqm"
+      qemu_run cortex-a72 $A convert $args -o "$tmp/$name.a72.eqm"
+    } 2>/dev/null
+    for v in avx2 sse ref aot a72; do
+      cmp -s "$ref" "$tmp/$name.$v.eqm" || { echo "conversion of $name is not reproducible: $v differs from the JIT x64 file" >&2; exit 1; }
+    done
+    echo "reproducible: $name ($(stat -c %s "$ref") bytes, identical from JIT AVX-512/AVX2/SSE, reference kernels, AOT x86-64-v3, arm64 A72)"
+  done
+  rm -rf "$tmp"
+}
+
 run_tests() {
   deps
   build
@@ -127,6 +161,8 @@ run_tests() {
   publish linux-x64
   publish linux-arm64
   arm64_selftest
+  log "reproducible conversion across ISAs"
+  reproducible_conversion
   log "C ABI: C example + abi_check on x64 and arm64 (qemu A72/A76)"
   EDGEQUANT_SHARED="$SHARED" tests/c/run_c_tests.sh
   log "Python package (ctypes over the C ABI)"

@@ -1,4 +1,5 @@
 using EdgeQuant.Engine;
+using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Converter.Quantization;
 
@@ -178,7 +179,7 @@ public sealed class ActivationStatistics : IActivationObserver
             {
                 if (p[b] <= 0) continue;
                 double pp = p[b] / ps, qq = q[b] / qs;
-                kl += qq > 0 ? pp * Math.Log(pp / qq) : pp * 20; // an unrepresented bin is heavily penalized
+                kl += qq > 0 ? pp * FloatReference.Log(pp / qq) : pp * 20; // an unrepresented bin is heavily penalized
             }
             if (kl < bestKl) (bestKl, best) = (kl, i);
         }

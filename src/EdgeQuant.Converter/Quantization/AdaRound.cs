@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Converter.Quantization;
 
@@ -59,7 +60,7 @@ public static class AdaRound
         int n = w.Length;
         for (int j = 0; j < n; j++) e[j] = s * qi[j] - w[j];
         double l = 0;
-        for (int j = 0; j < n; j++) l += e[j] * (double)TensorPrimitives.Dot(h.AsSpan(j * n, n), e);
+        for (int j = 0; j < n; j++) l += e[j] * (double)FloatReference.DotLanes8(h.AsSpan(j * n, n), e);
         return l;
     }
 
@@ -75,7 +76,7 @@ public static class AdaRound
         {
             for (int j = 0; j < n; j++) _e[j] = s * qi[j];
             double l = _c;
-            for (int j = 0; j < n; j++) l += _e[j] * ((double)TensorPrimitives.Dot(hqq.AsSpan(j * n, n), _e) - 2.0 * _t[j]);
+            for (int j = 0; j < n; j++) l += _e[j] * ((double)FloatReference.DotLanes8(hqq.AsSpan(j * n, n), _e) - 2.0 * _t[j]);
             return Math.Max(l, 0);
         }
 
@@ -85,8 +86,8 @@ public static class AdaRound
             _c = 0;
             for (int j = 0; j < n; j++)
             {
-                _t[j] = TensorPrimitives.Dot(hm.Hqf.AsSpan(j * n, n), w);
-                _c += w[j] * (double)TensorPrimitives.Dot(hm.Hff.AsSpan(j * n, n), w);
+                _t[j] = FloatReference.DotLanes8(hm.Hqf.AsSpan(j * n, n), w);
+                _c += w[j] * (double)FloatReference.DotLanes8(hm.Hff.AsSpan(j * n, n), w);
             }
             for (int j = 0; j < n; j++)
             {
@@ -94,7 +95,7 @@ public static class AdaRound
                 _floor[j] = f;
                 // h(V) = rest: σ(V) = (rest − γ)/(ζ − γ)
                 float p = Math.Clamp((rest - Gamma) / (Zeta - Gamma), 1e-4f, 1 - 1e-4f);
-                _v[j] = MathF.Log(p / (1 - p));
+                _v[j] = (float)FloatReference.Log(p / (1 - p));
                 _m[j] = _s2[j] = 0;
                 _q0[j] = WeightQuantizer.Nearest(w[j], s, qmax);
             }
@@ -112,7 +113,7 @@ public static class AdaRound
                     _h[j] = hv;
                     _e[j] = s * Math.Clamp(_floor[j] + hv, -qmax, qmax);
                 }
-                for (int j = 0; j < n; j++) _g[j] = TensorPrimitives.Dot(hqq.AsSpan(j * n, n), _e) - _t[j];
+                for (int j = 0; j < n; j++) _g[j] = FloatReference.DotLanes8(hqq.AsSpan(j * n, n), _e) - _t[j];
                 float beta = t < warm ? 0 : 20 + (2 - 20) * (float)(t - warm) / Math.Max(1, o.Iterations - warm);
                 float regW = t < warm ? 0 : o.Lambda / n;
                 c1 *= b1; c2 *= b2;
@@ -126,7 +127,7 @@ public static class AdaRound
                     if (regW > 0)
                     {
                         float d = 2 * hv - 1;
-                        dl -= regW * beta * MathF.Pow(MathF.Abs(d), beta - 1) * MathF.Sign(d) * 2;
+                        dl -= regW * beta * (float)FloatReference.Pow(MathF.Abs(d), beta - 1) * MathF.Sign(d) * 2;
                     }
                     float g = dl * dhdv;
                     _m[j] = b1 * _m[j] + (1 - b1) * g;
@@ -147,6 +148,6 @@ public static class AdaRound
             return (l0, l1, flipped, undecided);
         }
 
-        private static float Sigmoid(float x) => 1 / (1 + MathF.Exp(-x));
+        private static float Sigmoid(float x) => (float)(1 / (1 + FloatReference.Exp(-x)));
     }
 }

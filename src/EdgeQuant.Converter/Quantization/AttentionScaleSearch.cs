@@ -1,4 +1,5 @@
 using EdgeQuant.Engine;
+using EdgeQuant.Kernels.Reference;
 
 namespace EdgeQuant.Converter.Quantization;
 
@@ -112,11 +113,11 @@ public sealed class AttentionScaleSearch : IActivationObserver
         double ma = double.MinValue, mb = double.MinValue;
         for (int i = 0; i < n; i++) (ma, mb) = (Math.Max(ma, a[i]), Math.Max(mb, b[i]));
         double za = 0, zb = 0;
-        for (int i = 0; i < n; i++) (za, zb) = (za + Math.Exp(a[i] - ma), zb + Math.Exp(b[i] - mb));
+        for (int i = 0; i < n; i++) (za, zb) = (za + FloatReference.Exp(a[i] - ma), zb + FloatReference.Exp(b[i] - mb));
         double dist = 0;
         for (int i = 0; i < n; i++)
         {
-            double e = Math.Exp(a[i] - ma) / za - Math.Exp(b[i] - mb) / zb;
+            double e = FloatReference.Exp(a[i] - ma) / za - FloatReference.Exp(b[i] - mb) / zb;
             dist += e * e;
         }
         return dist;

@@ -331,7 +331,7 @@ public static class EncoderQuantizer
         {
             float wm = 0;
             for (int o = 0; o < outDim; o++) wm = MathF.Max(wm, MathF.Abs(w.Data[o * inDim + j]));
-            s[j] = actMax[j] > 0 && wm > 0 ? (float)Math.Clamp(Math.Pow(actMax[j], alpha) / Math.Pow(wm, 1 - alpha), 1e-4, 1e4) : 1f;
+            s[j] = actMax[j] > 0 && wm > 0 ? (float)Math.Clamp(FloatReference.Pow(actMax[j], alpha) / FloatReference.Pow(wm, 1 - alpha), 1e-4, 1e4) : 1f;
         }
         return s;
     }

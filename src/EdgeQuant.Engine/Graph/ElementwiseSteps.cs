@@ -24,14 +24,14 @@ internal struct PowOp : IBinaryOp
         0f => 1f,
         -0.5f => 1f / MathF.Sqrt(a),
         -1f => 1f / a,
-        _ => a > 0 ? (float)FloatReference.Exp(b * Math.Log(a)) : MathF.Pow(a, b),
+        _ => a > 0 ? (float)FloatReference.Pow(a, b) : MathF.Pow(a, b),
     };
 }
 
 /// <summary>A unary float op; p0/p1 carry Clip's bounds or Cast's target.</summary>
 internal interface IUnaryOp { static abstract float Apply(float x, float p0, float p1); }
 internal struct SqrtOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => MathF.Sqrt(x); }
-internal struct ErfOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => (float)FloatReference.ErfPortable(x); }
+internal struct ErfOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => (float)FloatReference.Erf(x); }
 internal struct TanhOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => FloatReference.Tanh(x); }
 internal struct SigmoidOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => (float)(1.0 / (1.0 + FloatReference.Exp(-(double)x))); }
 internal struct ReluOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => MathF.Max(x, 0f); }
@@ -39,7 +39,7 @@ internal struct NegOp : IUnaryOp { public static float Apply(float x, float p0, 
 internal struct AbsOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => MathF.Abs(x); }
 internal struct ExpOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => (float)FloatReference.Exp(x); }
 internal struct ReciprocalOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => 1f / x; }
-internal struct GeluOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => (float)(0.5 * x * (1.0 + FloatReference.ErfPortable(x * 0.70710678118654752))); }
+internal struct GeluOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => (float)(0.5 * x * (1.0 + FloatReference.Erf(x * 0.70710678118654752))); }
 internal struct ClipOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => MathF.Min(MathF.Max(x, p0), p1); }
 /// <summary>Cast in a float-only graph: p0 = 0 keeps the value, 1 truncates toward zero (integer types), 2 gives x ≠ 0 (bool).</summary>
 internal struct CastOp : IUnaryOp { public static float Apply(float x, float p0, float p1) => p0 == 0 ? x : p0 == 1 ? MathF.Truncate(x) : x != 0 ? 1f : 0f; }

@@ -3,8 +3,8 @@ namespace EdgeQuant.Kernels.Reference;
 /// <summary>
 /// Float kernels of the mixed profile (LayerNorm, quantize, dequantize + residual) and of the FP32 reference path.
 /// The kernels the INT8 path uses have a fixed operation order and no fused multiply-add, so results are identical on
-/// every ISA. <see cref="Gemm"/> serves only the FP32 path and calibration: its dot products are SIMD
-/// (TensorPrimitives) with an ISA-dependent summation order, checked against ONNX/PyTorch within a tolerance.
+/// every ISA. <see cref="Gemm"/> serves the FP32 path and calibration: its dot products follow <see cref="DotLanes8"/>'s
+/// fixed eight-lane order (two 4-lane vectors where SIMD exists), so conversion gives the same file on every ISA.
 /// </summary>
 public static class FloatReference
 {
@@ -93,7 +93,7 @@ public static class FloatReference
             ReadOnlySpan<float> ar = a.Slice(i * lda, k);
             for (int j = 0; j < n; j++)
             {
-                float acc = System.Numerics.Tensors.TensorPrimitives.Dot(ar, b.Slice(j * ldb, k));
+                float acc = DotLanes8(ar, b.Slice(j * ldb, k));
                 c[i * ldc + j] = bias.IsEmpty ? acc : acc + bias[j];
             }
         }
@@ -108,11 +108,29 @@ public static class FloatReference
     {
         int n = a.Length, full = n & ~7;
         if (b.Length < n) throw new ArgumentException("second operand shorter than the first");
-        float l0 = 0, l1 = 0, l2 = 0, l3 = 0, l4 = 0, l5 = 0, l6 = 0, l7 = 0;
-        for (int i = 0; i < full; i += 8)
+        float l0, l1, l2, l3, l4, l5, l6, l7;
+        if (System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated && full > 0)
         {
-            l0 += a[i] * b[i]; l1 += a[i + 1] * b[i + 1]; l2 += a[i + 2] * b[i + 2]; l3 += a[i + 3] * b[i + 3];
-            l4 += a[i + 4] * b[i + 4]; l5 += a[i + 5] * b[i + 5]; l6 += a[i + 6] * b[i + 6]; l7 += a[i + 7] * b[i + 7];
+            // Lanes 0-3 and 4-7 in two vectors: per lane the same multiply, then add, as the scalar loop below.
+            var lo = System.Runtime.Intrinsics.Vector128<float>.Zero;
+            var hi = System.Runtime.Intrinsics.Vector128<float>.Zero;
+            ref float ra = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
+            ref float rb = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
+            for (int i = 0; i < full; i += 8)
+            {
+                lo += System.Runtime.Intrinsics.Vector128.LoadUnsafe(ref ra, (nuint)i) * System.Runtime.Intrinsics.Vector128.LoadUnsafe(ref rb, (nuint)i);
+                hi += System.Runtime.Intrinsics.Vector128.LoadUnsafe(ref ra, (nuint)(i + 4)) * System.Runtime.Intrinsics.Vector128.LoadUnsafe(ref rb, (nuint)(i + 4));
+            }
+            (l0, l1, l2, l3, l4, l5, l6, l7) = (lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]);
+        }
+        else
+        {
+            l0 = l1 = l2 = l3 = l4 = l5 = l6 = l7 = 0;
+            for (int i = 0; i < full; i += 8)
+            {
+                l0 += a[i] * b[i]; l1 += a[i + 1] * b[i + 1]; l2 += a[i + 2] * b[i + 2]; l3 += a[i + 3] * b[i + 3];
+                l4 += a[i + 4] * b[i + 4]; l5 += a[i + 5] * b[i + 5]; l6 += a[i + 6] * b[i + 6]; l7 += a[i + 7] * b[i + 7];
+            }
         }
         float s = ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7));
         for (int i = full; i < n; i++) s += a[i] * b[i];
@@ -162,15 +180,28 @@ public static class FloatReference
         return Math.ScaleB(p, (int)k);
     }
 
-    /// <summary>erf(x) as <see cref="Erf"/> but through <see cref="Exp"/>: identical bits on every ISA.</summary>
-    public static double ErfPortable(double x)
+    /// <summary>
+    /// ln x for x &gt; 0 from IEEE basic operations only (exact binary exponent split, then 2·atanh((m − 1)/(m + 1)) for
+    /// m in [√½, √2)): the same bits on every ISA. Relative error below 1e-15; NaN for x ≤ 0 or NaN, +∞ for +∞.
+    /// </summary>
+    public static double Log(double x)
     {
-        double z = Math.Abs(x);
-        double t = 1.0 / (1.0 + 0.5 * z);
-        double r = t * Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-            t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? 1.0 - r : r - 1.0;
+        if (!(x > 0)) return double.NaN;
+        if (double.IsPositiveInfinity(x)) return x;
+        int e = Math.ILogB(x);
+        double m = Math.ScaleB(x, -e); // [1, 2)
+        if (m > 1.4142135623730951) { m *= 0.5; e++; }
+        double s = (m - 1.0) / (m + 1.0), s2 = s * s, term = s, sum = 0;
+        for (int k = 1; k <= 41; k += 2)
+        {
+            sum += term / k;
+            term *= s2;
+        }
+        return 2.0 * sum + e * 0.6931471805599453;
     }
+
+    /// <summary>x^y for x &gt; 0 as <see cref="Exp"/>(y·<see cref="Log"/>(x)): the same bits on every ISA.</summary>
+    public static double Pow(double x, double y) => x == 1 || y == 0 ? 1 : Exp(y * Log(x));
 
     /// <summary>Float softmax of one row in place (max-subtracted).</summary>
     public static void Softmax(Span<float> x)
@@ -180,7 +211,7 @@ public static class FloatReference
         float sum = 0;
         for (int i = 0; i < x.Length; i++)
         {
-            x[i] = MathF.Exp(x[i] - max);
+            x[i] = (float)Exp(x[i] - max); // portable exp: FP32 runs (and the calibration they feed) give the same bits on every ISA
             sum += x[i];
         }
         float inv = 1f / sum;
@@ -190,12 +221,12 @@ public static class FloatReference
     /// <summary>Exact (erf) GELU.</summary>
     public static float Gelu(float x) => (float)(0.5 * x * (1.0 + Erf(x * 0.70710678118654752)));
 
-    /// <summary>erf(x), absolute error below 1.2e-7 (Numerical Recipes erfc Chebyshev fit).</summary>
+    /// <summary>erf(x), absolute error below 1.2e-7 (Numerical Recipes erfc Chebyshev fit), through the portable <see cref="Exp"/>.</summary>
     public static double Erf(double x)
     {
         double z = Math.Abs(x);
         double t = 1.0 / (1.0 + 0.5 * z);
-        double r = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+        double r = t * Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
             t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
         return x >= 0 ? 1.0 - r : r - 1.0;
     }

@@ -29,6 +29,8 @@ internal static partial class Commands
         bool profile = a.Flag("profile");
         a.CheckAllUsed();
         if ((text == null) == (idsArg == null)) throw new UsageException("a text model runs with --text \"...\" or --ids 101,2023,...,102");
+        // The runtime decodes argv as UTF-8 with U+FFFD for invalid bytes: refuse it rather than tokenize a guess.
+        if (text != null && text.Contains('\uFFFD')) throw new UsageException("--text is not valid UTF-8 (or contains U+FFFD)");
         using var session = model.CreateSession(new SessionOptions { Threads = threads, Profile = profile });
         var output = new float[model.OutputLength];
         int[] ids;

@@ -81,6 +81,12 @@ public class CliTests : IDisposable
             Assert.Contains("--ids", err);
         }
         Assert.Equal(0, Cli("run", model, "--ids", "1,20,30,2").Code);
+        // Invalid UTF-8 in argv arrives as U+FFFD: refused rather than tokenized as a guess.
+        string bert = Path.Combine(_dir, "bert.eqm");
+        Assert.Equal(0, Cli("convert", "--hf", TestPaths.Asset(Path.Combine("plm", "bert_cls")), "-o", bert, "--precision", "fp32").Code);
+        (code, _, err) = Cli("run", bert, "--text", "a \uFFFD film");
+        Assert.Equal(2, code);
+        Assert.Contains("UTF-8", err);
     }
 
     [Fact]

@@ -247,6 +247,7 @@ public class ZooTests(ITestOutputHelper output)
         Assert.Contains("elements", Load(p => p.Head.Values[p.Head.Ops[0].Output].Shape = [65536, 65536]));
         Assert.Contains("dimension", Load(p => p.Head.Values[p.Head.Ops[0].Output].Shape = [-1, 4]));
         Assert.Contains("rank", Load(p => p.Stem.Values[0].Shape = [1, 1, 1, 1, 1, 1, 1]));
+        Assert.Contains("working memory", Load(p => p.Head.Values = [.. p.Head.Values, .. Enumerable.Range(0, 40).Select(_ => new GraphValue { Name = "big", Shape = [1 << 23] })]));
     }
 
     [Fact]

@@ -94,6 +94,10 @@ def test_bad_text_input_raises(text_models):
             s.run_pixels(np.zeros((4, 4), dtype=np.uint8))
         with pytest.raises(EdgeQuantError):
             s.embed("an embedding of a classifier")
+        for bad in ("a film\x00 that was dropped", "lone \ud800 surrogate"):
+            with pytest.raises(EdgeQuantError) as e:
+                s.run_text(bad)
+            assert e.value.status == Status.INVALID_ARGUMENT
 
 
 def test_cli_text_verbs(text_models):

@@ -12,6 +12,8 @@ internal sealed unsafe class GraphProgram
 {
     /// <summary>Largest element count of one value (keeps every index product far inside int).</summary>
     public const int MaxValueElements = 1 << 26;
+    /// <summary>Largest total of computed values' elements (the arena a session plans for the graph: 1 GiB of floats).</summary>
+    public const long MaxArenaElements = 1L << 28;
     /// <summary>Largest rank of a value.</summary>
     public const int MaxRank = 6;
 
@@ -55,6 +57,9 @@ internal sealed unsafe class GraphProgram
                 defined[v] = true;
             }
         }
+        long computed = 0;
+        for (int v = 0; v < n; v++) if (Constants[v] == null) computed += Sizes[v];
+        if (computed > MaxArenaElements) Fail($"needs {computed} float elements of working memory (at most {MaxArenaElements})");
         Inputs = CheckIndices(g.Inputs, n, "input");
         Outputs = CheckIndices(g.Outputs, n, "output");
         if (Outputs.Length == 0) Fail("has no output");

@@ -97,6 +97,7 @@ eq_status eq_session_run_tokens(eq_session* session, const int32_t* input_ids, c
                                 const int32_t* token_type_ids, int32_t batch, int32_t length, float* output, size_t output_count);
 /* Tokenizes UTF-8 text with the model's WordPiece tokenizer ([CLS] ... [SEP], truncated to max_tokens) and runs it.
  * out_tokens (may be NULL) receives the token count. Invalid UTF-8 gives EQ_ERR_INVALID_ARGUMENT. */
+/* text: NUL-terminated UTF-8 (a NUL ends the text; invalid UTF-8 is EQ_ERR_INVALID_ARGUMENT). */
 eq_status eq_session_run_text(eq_session* session, const char* text, float* output, size_t output_count, int32_t* out_tokens);
 /* Token ids of UTF-8 text, at most `capacity` (>= 2) of them; out_count receives the count. */
 eq_status eq_session_tokenize(eq_session* session, const char* text, int32_t* ids, size_t capacity, int32_t* out_count);

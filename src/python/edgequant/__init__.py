@@ -76,6 +76,16 @@ def _check(status: int) -> None:
         raise EdgeQuantError(status, _native.last_error())
 
 
+def _c_text(text: str) -> bytes:
+    """UTF-8 for the C ABI's NUL-terminated strings: a NUL inside would silently cut the text there, so it is refused."""
+    if "\x00" in text:
+        raise EdgeQuantError(Status.INVALID_ARGUMENT, "text contains a NUL character; the C ABI takes NUL-terminated UTF-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:  # lone surrogates
+        raise EdgeQuantError(Status.INVALID_ARGUMENT, f"text is not valid Unicode: {e}") from None
+
+
 def abi_version() -> int:
     """ABI version of the loaded library."""
     return _native.lib().eq_abi_version()
@@ -351,7 +361,7 @@ class Session(_NativeHandle):
         """eq_session_run_text: tokenizes with the model's WordPiece tokenizer and runs -> logits or embedding."""
         out = np.empty(self._classes, dtype=np.float32)
         with self._lock:
-            _check(_native.lib().eq_session_run_text(self._live_handle(), text.encode("utf-8"), out.ctypes.data, out.size, None))
+            _check(_native.lib().eq_session_run_text(self._live_handle(), _c_text(text), out.ctypes.data, out.size, None))
         return out
 
     def tokenize(self, text: str) -> np.ndarray:
@@ -360,7 +370,7 @@ class Session(_NativeHandle):
         ids = np.empty(cap, dtype=np.int32)
         n = ctypes.c_int32()
         with self._lock:
-            _check(_native.lib().eq_session_tokenize(self._live_handle(), text.encode("utf-8"), ids.ctypes.data, cap, byref(n)))
+            _check(_native.lib().eq_session_tokenize(self._live_handle(), _c_text(text), ids.ctypes.data, cap, byref(n)))
         return ids[: n.value].copy()
 
     def embed(self, text: str, normalize: bool = True) -> np.ndarray:

@@ -37,6 +37,10 @@ public sealed class FloatEncoder
         Tensors[name] = (data, dims);
     }
 
+    /// <summary>Labels "0", "1", … for a model whose source names no classes.</summary>
+    public static string[] IndexLabels(int count) =>
+        Enumerable.Range(0, count).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
     /// <summary>A copy sharing every tensor except <paramref name="replaced"/> (same dims), e.g. weights already rounded.</summary>
     public FloatEncoder With(IReadOnlyDictionary<string, float[]> replaced)
     {

@@ -294,21 +294,18 @@ public sealed unsafe class Model : IDisposable
             return;
         }
         var im = Image!;
-        if (Plan != null)
-        {
-            if (im.Channels is < 1 or > 4 || im.Height is <= 0 or > MaxImageSide || im.Width is <= 0 or > MaxImageSide)
-                Fail($"image {im.Channels}x{im.Height}x{im.Width} is not valid");
-            if (im.Mean.Length != im.Channels || im.Std.Length != im.Channels) Fail("image mean/std must have one value per channel");
-            foreach (float s in im.Std) if (!(s > 0)) Fail("image std must be positive");
-            if (c.ClassToken || c.DistillationToken || c.FinalNorm) Fail("a plan model keeps class tokens and the final norm in its stem and head graphs");
-            return;
-        }
-        if (im.Channels is < 1 or > 4 || im.PatchSize <= 0 || im.Height <= 0 || im.Width <= 0 || im.Height % im.PatchSize != 0 || im.Width % im.PatchSize != 0)
-            Fail($"image {im.Channels}x{im.Height}x{im.Width} with patch {im.PatchSize} is not valid");
+        if (im.Channels is < 1 or > 4 || im.Height <= 0 || im.Width <= 0) Fail($"image {im.Channels}x{im.Height}x{im.Width} is not valid");
         // Bounded before any product is formed: Patches and InputLength multiply these in int.
         if (im.Height > MaxImageSide || im.Width > MaxImageSide) Fail($"image {im.Height}x{im.Width} exceeds this build's limit of {MaxImageSide} pixels a side");
         if (im.Mean.Length != im.Channels || im.Std.Length != im.Channels) Fail("image mean/std must have one value per channel");
         foreach (float s in im.Std) if (!(s > 0)) Fail("image std must be positive");
+        if (Plan != null)
+        {
+            if (c.ClassToken || c.DistillationToken || c.FinalNorm) Fail("a plan model keeps class tokens and the final norm in its stem and head graphs");
+            return;
+        }
+        if (im.PatchSize <= 0 || im.Height % im.PatchSize != 0 || im.Width % im.PatchSize != 0)
+            Fail($"image {im.Channels}x{im.Height}x{im.Width} with patch {im.PatchSize} is not valid");
         int expectedSeq = Patches + PrefixTokens;
         if (c.SeqLen != expectedSeq) Fail($"sequence length {c.SeqLen} does not match {Patches} patches + {PrefixTokens} class/distillation token(s)");
     }

@@ -169,10 +169,9 @@ public sealed partial class Session : IDisposable
             for (int i = 0; i < s.Length; i++) s[i] = $"{name} op {i}: {p.Steps[i].Op} ({p.Steps[i].Node})";
             return s;
         }
-        if (m.Plan != null)
-            return new SessionProfile(m.Stem != null ? Ops(m.Stem, "stem") : ["stem: embeddings + LayerNorm"], m.Config.Layers, Ops(m.Head!, "head"));
-        return new SessionProfile([m.IsText ? "stem: embeddings + LayerNorm" : "stem: patch embedding, tokens, positions"], m.Config.Layers,
-            [m.IsText ? "head: pooling / pooler + classifier" : "head: final norm, pooling, classifier"]);
+        string[] stem = m.Stem != null ? Ops(m.Stem, "stem") : [m.IsText ? "stem: embeddings + LayerNorm" : "stem: patch embedding, tokens, positions"];
+        string[] head = m.Head != null ? Ops(m.Head, "head") : [m.IsText ? "head: pooling / pooler + classifier" : "head: final norm, pooling, classifier"];
+        return new SessionProfile(stem, m.Config.Layers, head);
     }
 
     /// <summary>Bytes of the session's arena.</summary>

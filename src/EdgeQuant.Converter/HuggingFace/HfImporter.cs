@@ -67,7 +67,7 @@ public static partial class HfImporter
 
     private static string[] Labels(HfConfig cfg, int classes)
     {
-        var labels = Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        var labels = FloatEncoder.IndexLabels(classes);
         if (cfg.Root.TryGetProperty("id2label", out var map) && map.ValueKind == JsonValueKind.Object)
             foreach (var p in map.EnumerateObject())
             {

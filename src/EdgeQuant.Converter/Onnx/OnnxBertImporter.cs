@@ -159,7 +159,7 @@ public static class OnnxBertImporter
         enc.Plan = new PlanConfig { Head = new PlanGraphBuilder("plan.head", env, IsConst, enc).Build(nodes, [stream, mask], output) };
         enc.Config.NumClasses = env[output].Count;
         enc.Text!.PoolerActivation = Schema.PoolerActivations.None;
-        enc.Labels = Enumerable.Range(0, enc.Config.NumClasses).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        enc.Labels = FloatEncoder.IndexLabels(enc.Config.NumClasses);
     }
 
     /// <summary>After the blocks: nothing (embedding), or pooler Linear + tanh/relu + classifier Linear.</summary>
@@ -194,7 +194,7 @@ public static class OnnxBertImporter
             c.NumClasses = h1.Out;
         }
         else throw new OnnxImportException($"classification head not recognized after the last block (expected pooler Linear, Tanh/Relu, classifier Linear); found {(i < ev.Count ? ev[i].Node.Describe : "nothing")}");
-        enc.Labels = Enumerable.Range(0, c.NumClasses).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        enc.Labels = FloatEncoder.IndexLabels(c.NumClasses);
     }
 
     private static void AttachVocab(FloatEncoder enc, BertImportOptions o, string path, Action<string> log)

@@ -75,7 +75,7 @@ internal static class OnnxPlanImporter
         enc.Plan.Head = new PlanGraphBuilder("plan.head", env, IsConst, enc).Build(headNodes, streamOut, output);
         int classes = env[output].Count;
         enc.Config.NumClasses = classes;
-        if (enc.Labels.Length == 0) enc.Labels = Enumerable.Range(0, classes).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (enc.Labels.Length == 0) enc.Labels = FloatEncoder.IndexLabels(classes);
         if (enc.Labels.Length != classes) throw new OnnxImportException($"{enc.Labels.Length} labels given, the output has {classes} values");
         return enc;
     }

@@ -260,7 +260,7 @@ public static class OnnxVitImporter
         enc.Add("head.w", head.W, head.Out, d);
         enc.Add("head.b", head.B, head.Out);
         c.NumClasses = head.Out;
-        if (enc.Labels.Length == 0) enc.Labels = Enumerable.Range(0, head.Out).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (enc.Labels.Length == 0) enc.Labels = FloatEncoder.IndexLabels(head.Out);
         if (enc.Labels.Length != head.Out) throw new OnnxImportException($"{enc.Labels.Length} labels given, the head has {head.Out} outputs");
     }
 

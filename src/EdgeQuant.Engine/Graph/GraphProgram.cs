@@ -49,11 +49,7 @@ internal sealed unsafe class GraphProgram
             Sizes[v] = (int)count;
             if (!string.IsNullOrEmpty(gv.Tensor))
             {
-                var e = f.Require(gv.Tensor, TensorDType.F32, shape.Length == 0 ? [1] : shape); // scalars are stored as [1]
-                float* p = (float*)f.Pointer(e);
-                for (int i = 0; i < count; i++)
-                    if (!float.IsFinite(p[i])) throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{gv.Tensor}': value {i} is {p[i]}");
-                Constants[v] = p;
+                Constants[v] = FiniteF32.Require(f, gv.Tensor, shape.Length == 0 ? [1] : shape); // scalars are stored as [1]
                 defined[v] = true;
             }
         }

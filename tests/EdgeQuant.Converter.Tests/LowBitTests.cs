@@ -78,6 +78,21 @@ public class LowBitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AdaRoundSurvivesWeightsHalfwayBetweenIntegers()
+    {
+        // w = (k + ½)·s starts every h at exactly ½; with no warm-up the regularizer's |2h − 1|^(β−1) is taken at 0 at once
+        const int n = 16;
+        float s = 0.25f;
+        var w = Enumerable.Range(0, n).Select(k => (k - 8 + 0.5f) * s).ToArray();
+        var eye = new float[n * n];
+        for (int i = 0; i < n; i++) eye[i * n + i] = 1;
+        var q = new sbyte[n];
+        var r = AdaRound.Round(w, 1, n, [s], 7, new InputMoments(eye, eye, eye), new AdaRound.Options { Iterations = 20, Warmup = 0 }, q);
+        Assert.True(double.IsFinite(r.LearnedLoss) && r.LearnedLoss <= r.NearestLoss, $"{r}");
+        for (int j = 0; j < n; j++) Assert.InRange(q[j] * s - w[j], -s, s);
+    }
+
+    [Fact]
     public void TimeBudgetShortensReconstruction()
     {
         var log = new List<string>();

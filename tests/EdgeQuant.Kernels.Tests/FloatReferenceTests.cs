@@ -27,6 +27,10 @@ public class FloatReferenceTests
         Assert.Equal(double.PositiveInfinity, FloatReference.Exp(800));
         Assert.True(double.IsNaN(FloatReference.Log(-1)) && double.IsNaN(FloatReference.Log(0)));
         Assert.Equal(0, FloatReference.Log(1));
+        // 0^y as Math.Pow: AdaRound's regularizer takes |2h − 1|^(β−1) at h = ½ exactly (a NaN there once stopped a conversion)
+        Assert.Equal(0, FloatReference.Pow(0, 1.5));
+        Assert.Equal(double.PositiveInfinity, FloatReference.Pow(0, -1));
+        Assert.Equal(1, FloatReference.Pow(0, 0));
     }
 
     [Fact]

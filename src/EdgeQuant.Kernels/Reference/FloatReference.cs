@@ -200,8 +200,11 @@ public static class FloatReference
         return 2.0 * sum + e * 0.6931471805599453;
     }
 
-    /// <summary>x^y for x &gt; 0 as <see cref="Exp"/>(y·<see cref="Log"/>(x)): the same bits on every ISA.</summary>
-    public static double Pow(double x, double y) => x == 1 || y == 0 ? 1 : Exp(y * Log(x));
+    /// <summary>
+    /// x^y for x ≥ 0 as <see cref="Exp"/>(y·<see cref="Log"/>(x)): the same bits on every ISA. 0^y is 0 for y &gt; 0 and
+    /// +∞ for y &lt; 0 (as <see cref="Math.Pow"/>; the logarithm alone would give NaN); NaN for x &lt; 0.
+    /// </summary>
+    public static double Pow(double x, double y) => x == 1 || y == 0 ? 1 : x == 0 ? (y > 0 ? 0 : double.PositiveInfinity) : Exp(y * Log(x));
 
     /// <summary>Float softmax of one row in place (max-subtracted).</summary>
     public static void Softmax(Span<float> x)

@@ -32,7 +32,7 @@ deps() {
   # arm64 cross toolchain for Native AOT + qemu to run it; Fashion-MNIST for the demo; ICU for the tokenizer tests'
   # reference (Microsoft.ML.Tokenizers normalizes with ICU; the engine itself runs invariant).
   apt_install clang lld gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dataset-fashion-mnist \
-    make gcc libc6-dev python3-numpy python3-pytest libicu72
+    make gcc libc6-dev python3-numpy python3-pytest libicu72 afl++
 }
 
 build() { dotnet build EdgeQuant.sln -c Release -nologo -clp:ErrorsOnly; }
@@ -153,6 +153,18 @@ reproducible_conversion() {
   rm -rf "$tmp"
 }
 
+# Fuzzing in CI: every committed finding (tests/assets/fuzz/<harness>/) and the seed corpora replayed through their
+# harnesses, then a bounded AFL++ run of each harness (tools/fuzz/fuzz.sh; the long campaign is the same script).
+fuzz_smoke() {
+  local F="dotnet tools/fuzz/EdgeQuant.Fuzz/bin/Release/net10.0/EdgeQuant.Fuzz.dll" tmp; tmp=$(mktemp -d)
+  log "fuzz regressions + seed corpora replayed"
+  $F seeds "$tmp/seeds" >/dev/null
+  $F replay all tests/assets/fuzz "$tmp/seeds"
+  rm -rf "$tmp"
+  log "fuzz smoke: ${EDGEQUANT_FUZZ_SECONDS:-8} s of AFL++ per harness"
+  tools/fuzz/fuzz.sh --seconds "${EDGEQUANT_FUZZ_SECONDS:-8}"
+}
+
 run_tests() {
   deps
   build
@@ -167,6 +179,7 @@ run_tests() {
   EDGEQUANT_SHARED="$SHARED" tests/c/run_c_tests.sh
   log "Python package (ctypes over the C ABI)"
   EDGEQUANT_SHARED="$SHARED" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+  fuzz_smoke
   log "all tests passed"
 }
 

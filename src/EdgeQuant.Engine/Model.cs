@@ -227,7 +227,14 @@ public sealed unsafe class Model : IDisposable
 
     private static Model Wrap(ModelFile file)
     {
-        try { return new Model(file); }
+        try
+        {
+            var m = new Model(file);
+            // The stored vocabulary is checked at load (UTF-8, no duplicates, the special tokens present), so a damaged
+            // one is a format error here, not an argument error from the first session.
+            if (m.HasTokenizer) _ = m.CreateTokenizer();
+            return m;
+        }
         catch
         {
             file.Dispose();
@@ -243,7 +250,9 @@ public sealed unsafe class Model : IDisposable
     public WordPieceTokenizer CreateTokenizer()
     {
         if (!HasTokenizer) throw new InvalidOperationException(IsText ? "this model stores no tokenizer (its vocabulary is not WordPiece); pass token ids" : "image models have no tokenizer");
-        var tok = CreateTokenizer(Text!, new ReadOnlySpan<byte>(TextW!.Vocab, TextW.VocabBytes));
+        WordPieceTokenizer tok;
+        try { tok = CreateTokenizer(Text!, new ReadOnlySpan<byte>(TextW!.Vocab, TextW.VocabBytes)); }
+        catch (ArgumentException e) { throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor 'tokenizer.vocab': {e.Message}"); }
         if (tok.VocabSize > Text!.VocabSize)
             throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor 'tokenizer.vocab' has {tok.VocabSize} tokens, the embedding table {Text.VocabSize} rows");
         return tok;

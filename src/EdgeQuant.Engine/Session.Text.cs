@@ -114,6 +114,7 @@ public sealed partial class Session
                 TextHead(tx, output.Slice(b * outLen, outLen));
                 _prof?.Head(0);
             }
+            CheckOutput(output.Slice(b * outLen, outLen));
         }
     }
 

@@ -251,16 +251,29 @@ public sealed partial class Session : IDisposable
     private void RunOne(Span<float> logits)
     {
         _prof?.Begin();
-        if (_stem != null)
+        if (_stem != null) RunPlan(logits);
+        else
         {
-            RunPlan(logits);
-            return;
+            Im2Col();
+            if (_model.IsIntegerOnly) ForwardIntegerVit(logits);
+            else if (_model.IsQuantized) ForwardInt8(logits);
+            else ForwardF32(logits);
         }
-        Im2Col();
-        if (_model.IsIntegerOnly) ForwardIntegerVit(logits);
-        else if (_model.IsQuantized) ForwardInt8(logits);
-        else ForwardF32(logits);
+        CheckOutput(logits);
     }
+
+    /// <summary>
+    /// Refuses to return NaN or ±∞ computed from a finite input: only weights near the float limit do that, and the
+    /// caller would otherwise take garbage for an answer.
+    /// </summary>
+    private static void CheckOutput(ReadOnlySpan<float> output)
+    {
+        for (int i = 0; i < output.Length; i++)
+            if (!float.IsFinite(output[i])) ThrowNonFinite(i, output[i]);
+    }
+
+    private static void ThrowNonFinite(int index, float value) => throw new ModelFormatException(ModelFormatError.NonFiniteOutput,
+        $"the model computed {value} at output[{index}] from a finite input: its weights overflow float arithmetic (no trained model does this; the file is damaged or crafted)");
 
     private int _busy; // 1 while a run is in progress: a second thread entering gets an error instead of corrupting the arena
 

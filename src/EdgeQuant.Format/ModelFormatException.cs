@@ -25,6 +25,12 @@ public enum ModelFormatError
     BadMetadata,
     /// <summary>A tensor the model needs is missing or has the wrong dtype/shape.</summary>
     BadTensor,
+    /// <summary>
+    /// At run time: the model's float arithmetic produced NaN or ±∞ from a finite input. Only weights no trained model has
+    /// do that (finite values near the float limit), which no load-time bound can rule out for general float graphs
+    /// (attention masks legitimately hold −3.4e38), so the output is checked instead of returned as garbage.
+    /// </summary>
+    NonFiniteOutput,
 }
 
 /// <summary>A model file failed validation.</summary>

@@ -36,6 +36,31 @@ public class PlmImportTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("[CLS]", "[CL4]", "special token '[CLS]'")] // found by tools/fuzz (eqm): an ArgumentException from the first session
+    [InlineData("[SEP]", "[PAD]", "duplicate vocab token '[PAD]'")]
+    public void DamagedStoredVocabularyIsAFormatErrorAtLoad(string find, string replace, string expected)
+    {
+        byte[] good = HfImporter.Import(Plm("bert_cls")).ToFp32Writer().ToArray();
+        byte[] bad = (byte[])good.Clone();
+        int i;
+        TensorEntry e;
+        using (var f = ModelFile.FromMemory(good))
+        {
+            i = f.Tensors.ToList().FindIndex(t => t.Name == "tokenizer.vocab");
+            e = f.Tensors[i];
+        }
+        var data = bad.AsSpan((int)e.Offset, (int)e.Size);
+        int at = data.IndexOf(System.Text.Encoding.UTF8.GetBytes(find + "\n"));
+        System.Text.Encoding.UTF8.GetBytes(replace).CopyTo(data[at..]);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bad.AsSpan(FileMutation.EntryOffset(bad, i) + 92), Crc32.Compute(data));
+        FileMutation.FixTableCrc(bad);
+        var ex = Assert.Throws<ModelFormatException>(() => Model.Load(bad));
+        Assert.Equal(ModelFormatError.BadTensor, ex.Error);
+        Assert.Contains("tokenizer.vocab", ex.Message);
+        Assert.Contains(expected, ex.Message);
+    }
+
+    [Theory]
     [InlineData("bert_cls", "classification")]
     [InlineData("bert_emb", "embedding")]
     [InlineData("distilbert_cls", "classification")]

@@ -92,4 +92,22 @@ public class HostileFileTests
         FileMutation.FixTableCrc(bad);
         Assert.Contains("overlaps", LoadError(bad));
     }
+
+    [Fact]
+    public void FloatOverflowIsAnErrorAtRunNotAnOutput()
+    {
+        // Finite weights near the float limit (found by tools/fuzz in a plan model's head constant) pass every load
+        // check, yet overflow: the run must refuse to return ±∞/NaN.
+        byte[] good = TestModels.Get("vit_preln_oddheads").Fp32;
+        TensorEntry e;
+        using (var f = ModelFile.FromMemory(good)) e = f.Tensors.First(t => t.Name == "head.w");
+        var bad = (byte[])good.Clone();
+        for (int i = 0; i < e.Size; i += 4) BinaryPrimitives.WriteSingleLittleEndian(bad.AsSpan((int)e.Offset + i), 3e38f);
+        using var m = Model.Load(bad, verifyChecksums: false);
+        using var s = m.CreateSession();
+        var y = new float[m.OutputLength];
+        var ex = Assert.Throws<ModelFormatException>(() => s.Run(TestModels.RandomImage(m, 1), y));
+        Assert.Equal(ModelFormatError.NonFiniteOutput, ex.Error);
+        Assert.Contains("output[", ex.Message);
+    }
 }

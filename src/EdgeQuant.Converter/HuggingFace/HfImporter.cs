@@ -60,9 +60,26 @@ public static partial class HfImporter
 
     private static JsonDocument ParseJson(string path)
     {
-        try { return JsonDocument.Parse(Data.InputFiles.ReadAllBytes(path, Data.InputFiles.MaxTextBytes, "JSON file")); }
-        catch (JsonException e) { throw new HfImportException($"{path}: not valid JSON ({e.Message})"); }
+        byte[] bytes;
+        try { bytes = Data.InputFiles.ReadAllBytes(path, Data.InputFiles.MaxTextBytes, "JSON file"); }
         catch (Exception e) when (e is IOException or InvalidDataException) { throw new HfImportException(e.Message); }
+        return ParseJsonObject(bytes, path);
+    }
+
+    /// <summary>
+    /// Parses a JSON object from a model folder (config, tokenizer and preprocessor configs, safetensors headers and
+    /// index): invalid UTF-8 (which System.Text.Json only reports when a string is read) and a root that is not an
+    /// object are import errors naming <paramref name="what"/>, like malformed JSON.
+    /// </summary>
+    internal static JsonDocument ParseJsonObject(ReadOnlyMemory<byte> bytes, string what)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span)) throw new HfImportException($"{what}: not valid UTF-8");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes); }
+        catch (JsonException e) { throw new HfImportException($"{what}: not valid JSON ({e.Message})"); }
+        if (doc.RootElement.ValueKind == JsonValueKind.Object) return doc;
+        doc.Dispose();
+        throw new HfImportException($"{what}: the JSON is not an object");
     }
 
     private static string[] Labels(HfConfig cfg, int classes)

@@ -26,7 +26,7 @@ public sealed class SafeTensors
         if (File.Exists(single)) st.AddFile(single);
         else if (File.Exists(index))
         {
-            using var doc = JsonDocument.Parse(Data.InputFiles.ReadAllBytes(index, Data.InputFiles.MaxTextBytes, "safetensors index"));
+            using var doc = HfImporter.ParseJsonObject(Data.InputFiles.ReadAllBytes(index, Data.InputFiles.MaxTextBytes, "safetensors index"), index);
             if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new HfImportException($"{index}: no \"weight_map\" object");
             var shards = new SortedSet<string>(StringComparer.Ordinal);
@@ -52,12 +52,8 @@ public sealed class SafeTensors
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (n > (ulong)bytes.Length - 8) throw new HfImportException($"{name}: header length {n} exceeds the file ({bytes.Length} bytes)");
         long dataStart = 8 + (long)n, dataLen = bytes.Length - dataStart;
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n)); }
-        catch (JsonException e) { throw new HfImportException($"{name}: header is not valid JSON ({e.Message})"); }
-        using (doc)
+        using (var doc = HfImporter.ParseJsonObject(bytes.AsMemory(8, (int)n), $"{name}: header"))
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new HfImportException($"{name}: header is not a JSON object");
             foreach (var p in doc.RootElement.EnumerateObject())
             {
                 if (p.Name == "__metadata__") continue;

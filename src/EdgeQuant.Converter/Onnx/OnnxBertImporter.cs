@@ -115,7 +115,7 @@ public static class OnnxBertImporter
             var c = e.Config;
             log($"encoder: {c.Layers} blocks, hidden {c.Hidden}, {c.Heads} heads, MLP {c.MlpDim} ({c.Activation}), post-LN, vocab {vocab}, max {c.SeqLen} tokens, head {e.Text!.Head}");
             if (e.Plan != null) log(PlanText.Describe(e.Plan));
-            Verify(m, ids, mask, types, e, log);
+            OnnxImportException.Verifying(() => Verify(m, ids, mask, types, e, log));
         }
         FloatEncoder enc;
         int end;

@@ -44,7 +44,7 @@ internal static class OnnxInterpreter
             OTensor[] outs;
             try { outs = Eval(n, ins); }
             catch (OnnxImportException) { throw; }
-            catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidOperationException or OverflowException)
+            catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or InvalidOperationException or OverflowException or DivideByZeroException)
             {
                 throw new OnnxImportException($"{n.Describe}: cannot evaluate ({e.Message})");
             }
@@ -52,6 +52,8 @@ internal static class OnnxInterpreter
                 if (n.Outputs[i].Length > 0) env[n.Outputs[i]] = outs[i];
             progress?.Report(++done);
         }
+        foreach (var o in m.Outputs)
+            if (!env.ContainsKey(o.Name)) throw new OnnxImportException($"graph output '{o.Name}' is not produced by any node");
         return env;
     }
 
@@ -480,8 +482,13 @@ internal static class OnnxInterpreter
         if (n.Int("group", 1) != 1) throw new OnnxImportException($"{n.Describe}: grouped convolution is not supported");
         long[] strides = n.Ints("strides") ?? [1, 1], pads = n.Ints("pads") ?? [0, 0, 0, 0], dil = n.Ints("dilations") ?? [1, 1];
         if (dil.Any(d => d != 1)) throw new OnnxImportException($"{n.Describe}: dilated convolution is not supported");
+        if (strides.Length != 2 || strides.Any(st => st < 1) || pads.Length != 4 || pads.Any(p => p < 0))
+            throw new OnnxImportException($"{n.Describe}: strides [{string.Join(", ", strides)}] must be two positive values and pads [{string.Join(", ", pads)}] four non-negative ones");
         long nb = x.Shape[0], ci = x.Shape[1], h = x.Shape[2], wd = x.Shape[3], co = w.Shape[0], kh = w.Shape[2], kw = w.Shape[3];
+        if (w.Shape[1] != ci || bias != null && bias.Count != co)
+            throw new OnnxImportException($"{n.Describe}: weight {w.ShapeText}{(bias != null ? $" and bias [{bias.Count}]" : "")} do not fit input {x.ShapeText}");
         long oh = (h + pads[0] + pads[2] - kh) / strides[0] + 1, ow = (wd + pads[1] + pads[3] - kw) / strides[1] + 1;
+        if (oh < 1 || ow < 1) throw new OnnxImportException($"{n.Describe}: kernel {kh}x{kw} does not fit the padded input {h}x{wd}");
         float[] xi = x.AsFloat(), wi = w.AsFloat(), bi = bias?.AsFloat() ?? new float[co];
         var r = new float[nb * co * oh * ow];
         for (long b = 0; b < nb; b++)

@@ -283,8 +283,14 @@ internal sealed class OnnxModel
         }
         if (external) throw new OnnxImportException($"initializer '{name}' uses external data; re-export with the weights inside the .onnx file");
         long[] shape = dims.ToArray();
-        long count = OTensor.Product(shape);
-        if (count > int.MaxValue) throw new OnnxImportException($"tensor '{name}' is too large");
+        long count = 1;
+        foreach (long d in shape)
+        {
+            // Dims come from the file: negative or overflowing products are refused before they size anything.
+            if (d < 0) throw new OnnxImportException($"tensor '{name}' has a negative dimension {d}");
+            if (d != 0 && count > int.MaxValue / d) throw new OnnxImportException($"tensor '{name}' with shape [{string.Join(", ", shape)}] is too large");
+            count *= d;
+        }
         int n = (int)count;
         OTensor t = dtype switch
         {
@@ -305,7 +311,7 @@ internal sealed class OnnxModel
 
     private static float[] RawFloats(ReadOnlySpan<byte> raw, int n, string name)
     {
-        if (raw.Length != n * 4) throw new OnnxImportException($"tensor '{name}' raw data is {raw.Length} bytes, shape needs {n * 4}");
+        if (raw.Length != 4L * n) throw new OnnxImportException($"tensor '{name}' raw data is {raw.Length} bytes, shape needs {4L * n}");
         var f = new float[n];
         for (int i = 0; i < n; i++) f[i] = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(raw[(4 * i)..]);
         return f;
@@ -313,7 +319,7 @@ internal sealed class OnnxModel
 
     private static float[] RawDoubles(ReadOnlySpan<byte> raw, int n, string name)
     {
-        if (raw.Length != n * 8) throw new OnnxImportException($"tensor '{name}' raw data is {raw.Length} bytes, shape needs {n * 8}");
+        if (raw.Length != 8L * n) throw new OnnxImportException($"tensor '{name}' raw data is {raw.Length} bytes, shape needs {8L * n}");
         var f = new float[n];
         for (int i = 0; i < n; i++) f[i] = (float)System.Buffers.Binary.BinaryPrimitives.ReadDoubleLittleEndian(raw[(8 * i)..]);
         return f;
@@ -321,20 +327,21 @@ internal sealed class OnnxModel
 
     private static float[] RawHalf(ReadOnlySpan<byte> raw, List<long> bits, int n, string name, bool bf16)
     {
+        if (raw.Length > 0 ? raw.Length != 2L * n : bits.Count != n)
+            throw new OnnxImportException($"tensor '{name}' holds {(raw.Length > 0 ? raw.Length / 2 : bits.Count)} 16-bit values, its shape {n}");
         var f = new float[n];
         for (int i = 0; i < n; i++)
         {
             ushort b = raw.Length > 0 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) : (ushort)bits[i];
             f[i] = bf16 ? BitConverter.Int32BitsToSingle(b << 16) : (float)BitConverter.UInt16BitsToHalf(b);
         }
-        if (raw.Length > 0 && raw.Length != 2 * n) throw new OnnxImportException($"tensor '{name}' raw data size mismatch");
         return f;
     }
 
     private static long[] RawInts(ReadOnlySpan<byte> raw, int n, int dtype, string name)
     {
         int size = dtype switch { 2 or 3 or 9 => 1, 4 or 5 => 2, 6 or 12 => 4, _ => 8 };
-        if (raw.Length != n * size) throw new OnnxImportException($"tensor '{name}' raw data is {raw.Length} bytes, shape needs {n * size}");
+        if (raw.Length != (long)n * size) throw new OnnxImportException($"tensor '{name}' raw data is {raw.Length} bytes, shape needs {(long)n * size}");
         var l = new long[n];
         for (int i = 0; i < n; i++)
         {

@@ -66,7 +66,7 @@ public static class OnnxVitImporter
             // The fixed template (conv stem, class token, positions, cls/mean pooling): its int8 stem and head are the fastest.
             enc = Build(m, env, constant, ch, height, width, options, path);
             LogEncoder(enc, log);
-            Verify(m, input.Name, enc, options, sample, log);
+            OnnxImportException.Verifying(() => Verify(m, input.Name, enc, options, sample, log));
         }
         catch (OnnxImportException templateError)
         {
@@ -74,7 +74,7 @@ public static class OnnxVitImporter
             enc = OnnxPlanImporter.Build(m, env, constant, input.Name, ch, height, width, options, path);
             LogEncoder(enc, log);
             log(PlanText.Describe(enc.Plan!));
-            Verify(m, input.Name, enc, options, sample, log);
+            OnnxImportException.Verifying(() => Verify(m, input.Name, enc, options, sample, log));
         }
         return enc;
     }

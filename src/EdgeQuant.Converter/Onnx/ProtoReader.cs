@@ -93,4 +93,16 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data)
 }
 
 /// <summary>The ONNX file cannot be imported; the message names the node, op or tensor.</summary>
-public sealed class OnnxImportException(string message) : Exception(message);
+public sealed class OnnxImportException(string message) : Exception(message)
+{
+    /// <summary>
+    /// Runs an import step that loads and runs the imported model (the verification against the graph): a model the
+    /// engine refuses — a non-finite initializer, float arithmetic that overflows — is an import error naming the tensor,
+    /// not a format error from a file the converter wrote.
+    /// </summary>
+    internal static void Verifying(Action verify)
+    {
+        try { verify(); }
+        catch (Format.ModelFormatException e) { throw new OnnxImportException($"the imported model cannot run: {e.Message}"); }
+    }
+}

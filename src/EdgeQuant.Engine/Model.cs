@@ -274,6 +274,12 @@ public sealed unsafe class Model : IDisposable
     /// <summary>Largest image height or width a model file may declare (keeps channels × height × width far inside int).</summary>
     public const int MaxImageSide = 8192;
 
+    /// <summary>Largest vocabulary, position table and class count a file may declare (2^20; real vocabularies stay below 300k).</summary>
+    public const int MaxVocabulary = 1 << 20;
+
+    /// <summary>Largest token-type table a file may declare.</summary>
+    public const int MaxTokenTypes = 1024;
+
     private void ValidateConfig()
     {
         var c = Config;
@@ -281,7 +287,7 @@ public sealed unsafe class Model : IDisposable
         if (c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.MlpDim <= 0 || c.NumClasses <= 0 || c.SeqLen <= 0)
             Fail("encoder dims must be positive");
         if (c.Hidden % c.Heads != 0) Fail($"hidden size {c.Hidden} is not divisible by {c.Heads} heads");
-        if (c.Hidden > 16384 || c.MlpDim > 65536 || c.SeqLen > 4096 || c.Layers > 256) Fail("encoder dims exceed this build's limits");
+        if (c.Hidden > 16384 || c.MlpDim > 65536 || c.SeqLen > 4096 || c.Layers > 256 || c.NumClasses > MaxVocabulary) Fail("encoder dims exceed this build's limits");
         if (!Schema.Activations.All.Contains(c.Activation)) Fail($"activation '{c.Activation}' is not supported ({Schema.List(Schema.Activations.All)})");
         if (!Schema.Poolings.All.Contains(c.Pooling)) Fail($"pooling '{c.Pooling}' is not supported ({Schema.List(Schema.Poolings.All)})");
         if ((c.Pooling == Schema.Poolings.Plan) != (Plan != null)) Fail("pooling 'plan' goes with a plan (stem and head graphs), and only with one");
@@ -293,6 +299,8 @@ public sealed unsafe class Model : IDisposable
         if (Text is { } tx)
         {
             if (tx.VocabSize <= 0 || tx.MaxPositions <= 0 || tx.TypeVocabSize < 0 || tx.PositionOffset < 0) Fail("text vocabulary and position table sizes must be positive");
+            if (tx.VocabSize > MaxVocabulary || tx.MaxPositions > MaxVocabulary || tx.TypeVocabSize > MaxTokenTypes)
+                Fail($"vocabulary {tx.VocabSize}, positions {tx.MaxPositions} or token types {tx.TypeVocabSize} exceed this build's limits ({MaxVocabulary}, {MaxVocabulary}, {MaxTokenTypes})");
             // 64-bit sum: an offset near int.MaxValue must not wrap past the check (the lookup would read outside the table).
             if ((long)c.SeqLen + tx.PositionOffset > tx.MaxPositions) Fail($"max sequence {c.SeqLen} + position offset {tx.PositionOffset} exceeds {tx.MaxPositions} positions");
             if (!Schema.TextHeads.All.Contains(tx.Head)) Fail($"text head '{tx.Head}' is not supported ({Schema.List(Schema.TextHeads.All)})");

@@ -203,6 +203,7 @@ public sealed unsafe class ModelFile : IDisposable
             ulong size = BinaryPrimitives.ReadUInt64LittleEndian(e[104..]);
             if (size != (ulong)(elems * dtype.ElementSize()))
                 throw Err(ModelFormatError.BadTensorEntry, $"tensor '{name}': size {size} does not match dims and dtype ({elems * dtype.ElementSize()} bytes)");
+            if (size > int.MaxValue) throw Err(ModelFormatError.BadTensorEntry, $"tensor '{name}': {size} bytes; a tensor is at most 2 GiB − 1 bytes");
             CheckRange($"tensor '{name}'", off, size, length);
             if (off % ModelFileLayout.DataAlignment != 0 || ((nuint)(basePtr + off)) % ModelFileLayout.DataAlignment != 0)
                 throw Err(ModelFormatError.Misaligned, $"tensor '{name}': data offset {off} is not {ModelFileLayout.DataAlignment}-byte aligned");

@@ -9,6 +9,21 @@ namespace EdgeQuant.Converter.Tests;
 public sealed class HostileImportTests : TempFolder
 {
     [Fact]
+    public void GzipBombsAndBrokenGzipAreRefusedAsTheyStream()
+    {
+        // 4 MiB of zeros compress to ~4 KiB: with a 1 MiB bound the reader must stop at the bound, not inflate it all.
+        string bomb = Path.Combine(Dir, "bomb.idx.gz");
+        using (var gz = new System.IO.Compression.GZipStream(File.Create(bomb), System.IO.Compression.CompressionLevel.SmallestSize))
+            gz.Write(new byte[4 << 20]);
+        Assert.True(new FileInfo(bomb).Length < 64 << 10);
+        Assert.Contains("decompresses to more than 1048576 bytes", Assert.Throws<InvalidDataException>(() => Converter.Data.ImageSources.ReadMaybeGzip(bomb, 1 << 20)).Message);
+        Assert.Equal(4 << 20, Converter.Data.ImageSources.ReadMaybeGzip(bomb).Length);
+        string broken = Path.Combine(Dir, "broken.idx.gz");
+        File.WriteAllBytes(broken, [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF]);
+        Assert.Contains("not a valid gzip file", Assert.Throws<InvalidDataException>(() => Converter.Data.ImageSources.ReadMaybeGzip(broken)).Message);
+    }
+
+    [Fact]
     public void HostileOnnxGraphsAreNamedErrors()
     {
         var e = Assert.Throws<OnnxImportException>(() => OnnxVitImporter.Import(TestPaths.Asset("hostile/huge_input_dim.onnx")));

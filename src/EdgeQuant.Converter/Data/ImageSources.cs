@@ -9,21 +9,35 @@ public static class ImageSources
     /// <summary>Largest image file read (an IDX set of 10,000 224×224 RGB images is 1.5 GB).</summary>
     public const long MaxImageFileBytes = 2L << 30;
 
-    /// <summary>The file's bytes, gunzipped when they start with the gzip magic.</summary>
-    public static byte[] ReadMaybeGzip(string path)
+    /// <summary>
+    /// The file's bytes, gunzipped when they start with the gzip magic. The decompressed size is bounded by
+    /// <see cref="MaxImageFileBytes"/> as it streams (a small gzip bomb is refused, not inflated into memory).
+    /// </summary>
+    public static byte[] ReadMaybeGzip(string path) => ReadMaybeGzip(path, MaxImageFileBytes);
+
+    /// <summary><see cref="ReadMaybeGzip(string)"/> with an explicit bound on the decompressed bytes.</summary>
+    public static byte[] ReadMaybeGzip(string path, long maxBytes)
     {
-        byte[] b = InputFiles.ReadAllBytes(path, MaxImageFileBytes, "image file");
-        if (b.Length >= 2 && b[0] == 0x1F && b[1] == 0x8B)
+        byte[] b = InputFiles.ReadAllBytes(path, maxBytes, "image file");
+        if (b.Length < 2 || b[0] != 0x1F || b[1] != 0x8B) return b;
+        try
         {
             using var gz = new GZipStream(new MemoryStream(b), CompressionMode.Decompress);
             using var ms = new MemoryStream();
-            gz.CopyTo(ms);
+            var chunk = new byte[1 << 16];
+            for (int n; (n = gz.Read(chunk)) > 0;)
+            {
+                if (ms.Length + n > maxBytes) throw new InvalidDataException($"{path}: decompresses to more than {maxBytes} bytes");
+                ms.Write(chunk, 0, n);
+            }
             return ms.ToArray();
         }
-        return b;
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: not a valid gzip file ({e.Message})");
+        }
     }
 
-    /// <summary>IDX3 images (u8, [N, H, W]) with optional IDX1 labels.</summary>
     /// <summary>An IDX3 image file (MNIST format, optionally gzipped) and optionally its IDX1 labels.</summary>
     public static ImageSet ReadIdx(string imagesPath, string? labelsPath)
     {
@@ -48,7 +62,6 @@ public static class ImageSources
     }
 
     /// <summary>One binary PGM (P5) or PPM (P6) image with maxval 255.</summary>
-    /// <summary>One binary PGM (P5) or PPM (P6) image.</summary>
     public static ImageSet ReadPnm(string path)
     {
         byte[] b = InputFiles.ReadAllBytes(path, MaxImageFileBytes, "image file");

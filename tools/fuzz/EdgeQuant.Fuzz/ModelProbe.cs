@@ -10,11 +10,14 @@ namespace EdgeQuant.Fuzz;
 /// </summary>
 public static class ModelProbe
 {
-    /// <summary>Creates a session on <paramref name="model"/>, runs one input and checks the output.</summary>
-    public static void RunOnce(Model model, string what)
+    /// <summary>
+    /// Creates a session on <paramref name="model"/>, runs one input and checks the output: true when it is finite,
+    /// false when the engine refused to return a non-finite one; throws <see cref="FuzzFinding"/> when it returned one.
+    /// </summary>
+    public static bool RunOnce(Model model, string what)
     {
-        try { RunChecked(model, what); }
-        catch (ModelFormatException e) when (e.Error == ModelFormatError.NonFiniteOutput) { } // the engine's own refusal of overflowing weights
+        try { RunChecked(model, what); return true; }
+        catch (ModelFormatException e) when (e.Error == ModelFormatError.NonFiniteOutput) { return false; } // the engine's own refusal of overflowing weights
     }
 
     private static void RunChecked(Model model, string what)

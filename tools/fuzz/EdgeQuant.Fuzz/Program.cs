@@ -6,6 +6,7 @@ using EdgeQuant.Fuzz;
 //   seeds <dir> [--repo ROOT]              seed corpora from the test assets into <dir>/<harness>/
 //   run <harness>                          one AFL++ target (SharpFuzz persistent loop; started by tools/fuzz/fuzz.sh)
 //   replay <harness|all> <file|dir>...     every file through its harness without AFL; exit 1 on any finding
+//   mutate <count> [--seed N]              the hostile-file mutation campaign on .eqm files (MutationCampaign)
 // A file's harness under `replay all` is the one named in its name (*.<harness>.fuzz) or its parent folder.
 try
 {
@@ -15,6 +16,8 @@ try
         ["seeds", var dir, .. var rest] => Seeds(dir, rest is ["--repo", var root] ? root : FindRepo()),
         ["run", var name] => RunAfl(Harness.Find(name)),
         ["replay", var name, .. var paths] when paths.Length > 0 => Replay(name, paths),
+        ["mutate", var n] => MutationCampaign.Run(FindRepo(), int.Parse(n), 1, Path.Combine("out", "fuzz", "mutate-findings")) == 0 ? 0 : 1,
+        ["mutate", var n, "--seed", var sd] => MutationCampaign.Run(FindRepo(), int.Parse(n), int.Parse(sd), Path.Combine("out", "fuzz", "mutate-findings")) == 0 ? 0 : 1,
         _ => Usage(),
     };
 }
@@ -26,7 +29,7 @@ catch (ArgumentException e)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: EdgeQuant.Fuzz list | seeds <dir> [--repo ROOT] | run <harness> | replay <harness|all> <file|dir>...");
+    Console.Error.WriteLine("usage: EdgeQuant.Fuzz list | seeds <dir> [--repo ROOT] | run <harness> | replay <harness|all> <file|dir>... | mutate <count> [--seed N]");
     return 2;
 }
 

@@ -4,8 +4,8 @@
 # Builds into out/fuzz (publish, instrument Format/Engine/Converter/libedgequant; Kernels stay uninstrumented: their
 # loops depend on shapes, not on input bytes), writes seed corpora from tests/assets, runs afl-fuzz per harness one
 # after another, and prints per harness: executions, exec/s, edges and map coverage, crashes and hangs saved.
-# Findings stay in out/fuzz/findings/<harness>/default/{crashes,hangs}; replay them with
-#   dotnet out/fuzz/bin/EdgeQuant.Fuzz.dll replay <harness> out/fuzz/findings/<harness>/default/crashes
+# Findings stay in out/fuzz/findings/<harness>/default/{crashes,hangs}; replay them with the plain build
+#   tools/fuzz/EdgeQuant.Fuzz/bin/Release/net10.0/EdgeQuant.Fuzz replay <harness> out/fuzz/findings/<harness>/default/crashes
 # and commit each fixed one to tests/assets/fuzz/<harness>/ (replayed by ./build.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -31,7 +31,7 @@ typedef enum eq_status {
     EQ_ERR_INVALID_ARGUMENT = -1,  /* null pointer, wrong size/shape, non-finite input */
     EQ_ERR_INVALID_HANDLE = -2,    /* null, unknown or already destroyed handle */
     EQ_ERR_IO = -3,                /* file cannot be read */
-    EQ_ERR_FORMAT = -4,            /* corrupted, truncated or unsupported model file */
+    EQ_ERR_FORMAT = -4,            /* corrupted, truncated or unsupported model file; from a run: the model computed NaN/inf from a finite input (crafted weights) */
     EQ_ERR_BUFFER_TOO_SMALL = -5,  /* output buffer shorter than required */
     EQ_ERR_INTERNAL = -99          /* unexpected failure; see eq_last_error() */
 } eq_status;

@@ -37,6 +37,7 @@ internal static partial class Commands
             SmoothAlpha = a.Str("smoothquant") is string sq ? a.Double("smoothquant", 0.5) : null,
             AttentionRankSearch = a.Flag("attention-search"),
             GammaMigration = a.Flag("gamma-migration"),
+            PlanInt8MinMacs = a.Int("plan-int8-min-macs", 1 << 15) is var pm and >= 0 ? pm : throw new UsageException("--plan-int8-min-macs must be >= 0"),
             AttentionProbs = a.Str("attention-probs", Schema.AttentionProbs.U8) is var ap && Schema.AttentionProbs.All.Contains(ap) ? ap
                 : throw new UsageException($"--attention-probs must be one of {Schema.List(Schema.AttentionProbs.All)}, got '{ap}'"),
             IntegerOnly = a.Str("profile", Schema.Profiles.Mixed) switch

@@ -62,6 +62,7 @@ namespace EdgeQuant.Cli
                   --gamma-migration            Outlier Suppression: LayerNorm |gamma| moved into the QKV/MLP weights
                   --attention-search           search Q/K scales per block with the attention rank-consistency loss
                   --profile mixed|integer      integer: int32 residual stream and integer LayerNorm (I-BERT style)
+                  --plan-int8-min-macs N       plan models: stem/head Linear and Conv ops with >= N MACs run in int8 (32768)
                   --report FILE.html           quantization report: SQNR per quantization point and layer, ranges, outliers
                   --plant-outliers N[:F]       experiments: N channels x F (50) in the LayerNorms feeding linears
                   --weight-bits 8|7|4          7: weights in [-63, 63], enables the x64 vpmaddubsw fast path;

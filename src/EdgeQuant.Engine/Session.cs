@@ -142,8 +142,8 @@ public sealed partial class Session : IDisposable
         }
         _arena = new Arena(plan.Size);
         if (options.Profile) _prof = CreateProfile(model);
-        if (model.Stem != null) _stem = new GraphFrame(model.Stem, stemRegions!, _arena, _k);
-        if (model.Plan != null) _head = new GraphFrame(model.Head!, headRegions!, _arena, _k);
+        if (model.Stem != null) _stem = new GraphFrame(model.Stem, stemRegions!, _arena, _k, _obs, ActivationSite.StemOpInput);
+        if (model.Plan != null) _head = new GraphFrame(model.Head!, headRegions!, _arena, _k, _obs, ActivationSite.HeadOpInput);
         _headJob = new HeadJob(this);
         _rowJob = new RowJob(this);
         if (threads > 1 && model.IsQuantized) _pool = new WorkerPool(threads);

@@ -56,6 +56,10 @@ public enum ActivationSite
     HeadInput,
     /// <summary>The residual stream [T, D] after the embedding and after every residual add (the integer-only profile's int32 range).</summary>
     Residual,
+    /// <summary>Input x of a Linear or Conv op of a plan's stem graph; the layer argument is the op's index in the graph.</summary>
+    StemOpInput,
+    /// <summary>Input x of a Linear or Conv op of a plan's head graph; the layer argument is the op's index in the graph.</summary>
+    HeadOpInput,
 }
 
 /// <summary>Observer of float activations (calibration).</summary>

@@ -64,7 +64,19 @@ public class ZooTests(ITestOutputHelper output)
         var enc = Import(name);
         int n = enc.Image!.Channels * enc.Image.Height * enc.Image.Width;
         var calib = Enumerable.Range(0, 32).Select(i => Random01(n, i)).ToList();
-        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray());
+        // Plan models twice: with the default threshold (these tiny stems stay float) and with every stem/head Linear and Conv in int8.
+        foreach (long minMacs in enc.Plan != null ? (long[])[new PtqOptions().PlanInt8MinMacs, 0] : [new PtqOptions().PlanInt8MinMacs])
+            Int8CloseAndExact(name + (minMacs == 0 ? " (int8 stem/head)" : ""), enc, calib, new PtqOptions { PlanInt8MinMacs = minMacs }, n);
+    }
+
+    /// <summary>The number of int8 stem/head ops (LinearS8, ConvS8) in a converted plan model.</summary>
+    private static int Int8GraphOps(Model m) => m.Plan == null ? 0
+        : m.Plan.Stem.Ops.Concat(m.Plan.Head.Ops).Count(o => o.Op is OpKinds.LinearS8 or OpKinds.ConvS8);
+
+    private void Int8CloseAndExact(string name, FloatEncoder enc, List<float[]> calib, PtqOptions options, int n)
+    {
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, options).ToArray());
+        if (options.PlanInt8MinMacs == 0) Assert.True(Int8GraphOps(q) > 0, $"{name}: no stem/head op was quantized");
         using var f = Model.Load(enc.ToFp32Writer().ToArray());
         var inputs = Enumerable.Range(100, 8).Select(i => Random01(n, i)).ToList();
         double signal = 0, noise = 0;
@@ -81,7 +93,7 @@ public class ZooTests(ITestOutputHelper output)
             }
         }
         double sqnr = 10 * Math.Log10(signal / Math.Max(noise, 1e-30));
-        output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB");
+        output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB{(Int8GraphOps(q) > 0 ? $", {Int8GraphOps(q)} int8 stem/head ops" : "")}");
         Assert.True(sqnr >= 25, $"{name}: W8A8 SQNR {sqnr:F1} dB");
 
         ExactOnEveryPath(q, s =>
@@ -120,7 +132,8 @@ public class ZooTests(ITestOutputHelper output)
         Assert.NotNull(enc.Plan);
         int n = enc.Image!.Channels * enc.Image.Height * enc.Image.Width;
         var calib = Enumerable.Range(0, 8).Select(i => Random01(n, i)).ToList();
-        foreach (var bytes in (byte[][])[enc.ToFp32Writer().ToArray(), EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray()])
+        foreach (var bytes in (byte[][])[enc.ToFp32Writer().ToArray(), EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray(),
+            EncoderQuantizer.Quantize(enc, calib, new PtqOptions { PlanInt8MinMacs = 0 }).ToArray()])
         {
             using var m = Model.Load(bytes);
             using var s = m.CreateSession();
@@ -145,9 +158,11 @@ public class ZooTests(ITestOutputHelper output)
         Assert.NotNull(enc.Plan);
         var f = AccuracyTests.Accuracy(enc.ToFp32Writer().ToArray(), x, l, 0, x.Length);
         var q = AccuracyTests.Accuracy(EncoderQuantizer.Quantize(enc, train[..1000], new PtqOptions()).ToArray(), x, l, 0, x.Length);
-        output.WriteLine($"{name}: Fashion-MNIST top-1 PyTorch {torch:F2} %, engine FP32 {f.Correct / 100.0:F2} %, W8A8 {q.Correct / 100.0:F2} %");
+        var q8 = AccuracyTests.Accuracy(EncoderQuantizer.Quantize(enc, train[..1000], new PtqOptions { PlanInt8MinMacs = 0 }).ToArray(), x, l, 0, x.Length);
+        output.WriteLine($"{name}: Fashion-MNIST top-1 PyTorch {torch:F2} %, engine FP32 {f.Correct / 100.0:F2} %, W8A8 {q.Correct / 100.0:F2} %, W8A8 with int8 stem/head {q8.Correct / 100.0:F2} %");
         Assert.True(Math.Abs(f.Correct / 100.0 - torch) <= 0.05, $"FP32 {f.Correct / 100.0} % vs PyTorch {torch} %");
         Assert.True(Math.Abs(q.Correct - f.Correct) <= 50, $"W8A8 {q.Correct} vs FP32 {f.Correct} correct");
+        Assert.True(Math.Abs(q8.Correct - f.Correct) <= 50, $"W8A8 int8 stem/head {q8.Correct} vs FP32 {f.Correct} correct");
     }
 
     public static readonly TheoryData<string> TextVariants = ["text_meanpool_proj_l2", "text_maxpool_classifier"];
@@ -189,7 +204,6 @@ public class ZooTests(ITestOutputHelper output)
 
         var rng = new Random(4);
         var calib = Enumerable.Range(0, 48).Select(_ => Enumerable.Range(0, 2 + rng.Next(enc.Config.SeqLen - 1)).Select(_ => 5 + rng.Next(enc.Text.VocabSize - 5)).ToArray()).ToList();
-        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions()).ToArray());
         var fpOut = new List<float[]>();
         using (var sf = f.CreateSession())
             foreach (var c in cases)
@@ -198,10 +212,17 @@ public class ZooTests(ITestOutputHelper output)
                 sf.RunTokens(c.Ids, c.Mask, c.Types, c.Batch, y);
                 fpOut.Add(y);
             }
-        Worst(q, out double sig, out double noi, fpOut);
-        double sqnr = 10 * Math.Log10(sig / Math.Max(noi, 1e-30));
-        output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB");
-        Assert.True(sqnr >= 25, $"{name}: W8A8 SQNR {sqnr:F1} dB");
+        // With the default threshold the tiny head graphs stay float; with 0 their Linear ops run in int8.
+        foreach (long minMacs in (long[])[new PtqOptions().PlanInt8MinMacs, 0])
+        {
+            using var qm = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { PlanInt8MinMacs = minMacs }).ToArray());
+            Assert.Equal(minMacs == 0, Int8GraphOps(qm) > 0);
+            Worst(qm, out double sig, out double noi, fpOut);
+            double sqnr = 10 * Math.Log10(sig / Math.Max(noi, 1e-30));
+            output.WriteLine($"{name}: W8A8 output SQNR vs FP32 {sqnr:F1} dB{(Int8GraphOps(qm) > 0 ? $", {Int8GraphOps(qm)} int8 head ops" : "")}");
+            Assert.True(sqnr >= 25, $"{name}: W8A8 SQNR {sqnr:F1} dB");
+        }
+        using var q = Model.Load(EncoderQuantizer.Quantize(enc, calib, new PtqOptions { PlanInt8MinMacs = 0 }).ToArray());
 
         ExactOnEveryPath(q, s =>
         {

@@ -56,6 +56,11 @@ public sealed class PtqOptions
     public string AttentionProbs { get; set; } = Schema.AttentionProbs.U8;
     /// <summary>Search the Q and K scales of every block with the attention rank-consistency objective (<see cref="AttentionScaleSearch"/>).</summary>
     public bool AttentionRankSearch { get; set; }
+    /// <summary>
+    /// Plan models: a Linear or Conv of the stem or head graph with at least this many multiply-adds runs in int8
+    /// (calibrated input scale, per-channel weights); smaller ones stay float, where quantizing costs more than it saves.
+    /// </summary>
+    public long PlanInt8MinMacs { get; set; } = 1 << 15;
     /// <summary>Receives progress lines.</summary>
     public Action<string>? Log { get; set; }
 
@@ -164,9 +169,10 @@ public static class EncoderQuantizer
             Calibrate(enc, samples, runSample, gram, 1, log);
         }
         bool text = enc.Text != null;
-        bool plan = enc.Plan != null; // stem and head are float op graphs, copied as they are
+        bool plan = enc.Plan != null; // stem and head: float op graphs, with int8 Linear/Conv where they carry the MACs
         if (plan && options.IntegerOnly)
             throw new ArgumentException("the integer-only profile does not support plan-graph stems yet; use the mixed profile");
+        var planQ = plan ? PlanQuantizer.Quantize(enc, stats, options, log) : null;
         var c = enc.Config;
         int d = c.Hidden, dh = d / c.Heads;
         long blockMacs = (long)c.Layers * (3L * d * d * d + (long)d * d * d + (long)c.MlpDim * d * d + (long)d * c.MlpDim * c.MlpDim);
@@ -260,7 +266,7 @@ public static class EncoderQuantizer
         // Float tensors the int8 path keeps: ViT class/distillation tokens and positions, LayerNorms, the text pooler and classifier (one row).
         foreach (var (name, (data, dims)) in enc.Tensors)
         {
-            bool keep = name.StartsWith("plan.", StringComparison.Ordinal) // stem and head graph constants
+            bool keep = name.StartsWith("plan.", StringComparison.Ordinal) && !planQ!.Replaced.Contains(name) // stem and head graph constants
                 || (text ? name.StartsWith("pooler.", StringComparison.Ordinal) || name.StartsWith("head.", StringComparison.Ordinal)
                     : name is "embed.cls" or "embed.dist" or "embed.pos");
             if (keep || name.Contains("ln", StringComparison.Ordinal)) w.Add<float>(name, TensorDType.F32, data, dims);
@@ -271,7 +277,13 @@ public static class EncoderQuantizer
                 if (enc.Tensors.ContainsKey(table)) QuantizeRows(enc, w, table, options.IntegerOnly ? sr : 0);
             enc.AddVocab(w);
         }
+        if (planQ != null)
+        {
+            foreach (var (name, data, dims) in planQ.Int8) w.Add<sbyte>(name, TensorDType.S8, data, dims);
+            foreach (var (name, data, dims) in planQ.Float) w.Add<float>(name, TensorDType.F32, data, dims);
+        }
         w.Metadata = enc.Metadata(Schema.Precisions.Int8, quant);
+        if (planQ != null) w.Metadata.Plan = planQ.Plan;
         return w;
     }
 

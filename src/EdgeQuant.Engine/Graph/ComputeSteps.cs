@@ -11,12 +11,7 @@ internal sealed class LinearStep : GraphStep
     {
         a.NeedInputs(2, 3);
         a.NeedConstant(1, "the weight");
-        int[] x = a.Shape(0), w = a.Shape(1), o = a.OutShape;
-        if (w.Length != 2 || x.Length == 0 || x[^1] != w[1]) throw new GraphValidationException($"x {OpArgs.Text(x)} and W {OpArgs.Text(w)} do not fit [.., K]·[N, K]ᵀ");
-        int[] expect = [.. x.AsSpan(0, x.Length - 1), w[0]];
-        if (!expect.AsSpan().SequenceEqual(o)) throw new GraphValidationException($"output {OpArgs.Text(o)} should be {OpArgs.Text(expect)}");
-        (_x, _w, _n, _k) = (a.Ins[0], a.Ins[1], w[0], w[1]);
-        _rows = a.Size(0) / _k;
+        (_x, _w, _rows, _n, _k) = Shape(a);
         _b = -1;
         if (a.Count == 3)
         {
@@ -24,6 +19,16 @@ internal sealed class LinearStep : GraphStep
             if (a.Size(2) != _n) throw new GraphValidationException($"bias has {a.Size(2)} values, expected {_n}");
             _b = a.Ins[2];
         }
+    }
+
+    /// <summary>Checks x [.., K] · W [N, K]ᵀ → y [.., N] (also for <see cref="LinearS8Step"/>): x, W, rows, N, K.</summary>
+    public static (int X, int W, int Rows, int N, int K) Shape(OpArgs a)
+    {
+        int[] x = a.Shape(0), w = a.Shape(1), o = a.OutShape;
+        if (w.Length != 2 || x.Length == 0 || x[^1] != w[1]) throw new GraphValidationException($"x {OpArgs.Text(x)} and W {OpArgs.Text(w)} do not fit [.., K]·[N, K]ᵀ");
+        int[] expect = [.. x.AsSpan(0, x.Length - 1), w[0]];
+        if (!expect.AsSpan().SequenceEqual(o)) throw new GraphValidationException($"output {OpArgs.Text(o)} should be {OpArgs.Text(expect)}");
+        return (a.Ins[0], a.Ins[1], a.Size(0) / w[1], w[0], w[1]);
     }
 
     public override void Run(GraphFrame f)
@@ -93,62 +98,76 @@ internal sealed class MatMulStep : GraphStep
 /// <summary>2-D convolution of x [1, C, H, W] by a constant W [M, C/group, kh, kw] (+ b [M]); ints strides, pads (t, l, b, r), dilations, group.</summary>
 internal sealed class ConvStep : GraphStep
 {
-    private readonly int _x, _w, _b, _c, _h, _wd, _m, _cg, _kh, _kw, _sh, _sw, _pt, _pl, _dh, _dw, _oh, _ow, _group;
+    private readonly ConvGeometry _g;
 
     public ConvStep(OpArgs a)
     {
-        a.NeedInputs(2, 3);
         a.NeedConstant(1, "the weight");
-        int[] x = a.Shape(0), w = a.Shape(1), o = a.OutShape;
-        if (x.Length != 4 || w.Length != 4 || o.Length != 4 || x[0] != 1) throw new GraphValidationException($"x {OpArgs.Text(x)} and W {OpArgs.Text(w)} are not a 2-D NCHW convolution of one image");
-        long[] strides = a.Ints("strides", 2), pads = a.Ints("pads", 4), dil = a.Ints("dilations", 2);
-        _group = (int)a.Int("group", 1);
-        (_c, _h, _wd, _m, _cg, _kh, _kw) = (x[1], x[2], x[3], w[0], w[1], w[2], w[3]);
-        if (_group < 1 || _c % _group != 0 || _m % _group != 0 || _cg != _c / _group) throw new GraphValidationException($"group {_group} does not fit {_c} input and {_m} output channels with W {OpArgs.Text(w)}");
-        foreach (long v in strides) if (v is < 1 or > 4096) throw new GraphValidationException($"stride {v}");
-        foreach (long v in dil) if (v is < 1 or > 4096) throw new GraphValidationException($"dilation {v}");
-        foreach (long v in pads) if (v is < 0 or > 4096) throw new GraphValidationException($"pad {v}");
-        (_sh, _sw, _pt, _pl, _dh, _dw) = ((int)strides[0], (int)strides[1], (int)pads[0], (int)pads[1], (int)dil[0], (int)dil[1]);
-        long oh = (_h + pads[0] + pads[2] - (long)_dh * (_kh - 1) - 1) / _sh + 1, ow = (_wd + pads[1] + pads[3] - (long)_dw * (_kw - 1) - 1) / _sw + 1;
-        if (o[0] != 1 || o[1] != _m || o[2] != oh || o[3] != ow) throw new GraphValidationException($"output {OpArgs.Text(o)} should be [1, {_m}, {oh}, {ow}]");
-        (_oh, _ow) = ((int)oh, (int)ow);
-        (_x, _w, _b) = (a.Ins[0], a.Ins[1], -1);
-        if (a.Count == 3)
-        {
-            a.NeedConstant(2, "the bias");
-            if (a.Size(2) != _m) throw new GraphValidationException($"bias has {a.Size(2)} values, expected {_m}");
-            _b = a.Ins[2];
-        }
+        _g = new ConvGeometry(a);
     }
 
     public override void Run(GraphFrame f)
     {
-        ReadOnlySpan<float> x = f.In(_x), w = f.In(_w); // [C, H, W], [M, C/g, kh, kw]
-        ReadOnlySpan<float> b = _b >= 0 ? f.In(_b) : default;
+        var g = _g;
+        ReadOnlySpan<float> x = f.In(g.X), w = f.In(g.W); // [C, H, W], [M, C/g, kh, kw]
+        ReadOnlySpan<float> b = g.B >= 0 ? f.In(g.B) : default;
         Span<float> y = f.Out(Output); // [M, OH, OW]
-        int mPerGroup = _m / _group;
-        for (int m = 0; m < _m; m++)
+        int mPerGroup = g.M / g.Group;
+        for (int m = 0; m < g.M; m++)
         {
-            int c0 = m / mPerGroup * _cg;
-            ReadOnlySpan<float> wm = w.Slice(m * _cg * _kh * _kw, _cg * _kh * _kw);
-            for (int oy = 0; oy < _oh; oy++)
-                for (int ox = 0; ox < _ow; ox++)
+            int c0 = m / mPerGroup * g.Cg;
+            ReadOnlySpan<float> wm = w.Slice(m * g.Cg * g.Kh * g.Kw, g.Cg * g.Kh * g.Kw);
+            for (int oy = 0; oy < g.Oh; oy++)
+                for (int ox = 0; ox < g.Ow; ox++)
                 {
                     float s = 0;
-                    for (int c = 0; c < _cg; c++)
-                        for (int ky = 0; ky < _kh; ky++)
+                    for (int c = 0; c < g.Cg; c++)
+                        for (int ky = 0; ky < g.Kh; ky++)
                         {
-                            int iy = oy * _sh - _pt + ky * _dh;
-                            if ((uint)iy >= (uint)_h) continue;
-                            for (int kx = 0; kx < _kw; kx++)
+                            int iy = oy * g.Sh - g.Pt + ky * g.Dh;
+                            if ((uint)iy >= (uint)g.H) continue;
+                            for (int kx = 0; kx < g.Kw; kx++)
                             {
-                                int ix = ox * _sw - _pl + kx * _dw;
-                                if ((uint)ix >= (uint)_wd) continue;
-                                s += x[((c0 + c) * _h + iy) * _wd + ix] * wm[(c * _kh + ky) * _kw + kx];
+                                int ix = ox * g.Sw - g.Pl + kx * g.Dw;
+                                if ((uint)ix >= (uint)g.Wd) continue;
+                                s += x[((c0 + c) * g.H + iy) * g.Wd + ix] * wm[(c * g.Kh + ky) * g.Kw + kx];
                             }
                         }
-                    y[(m * _oh + oy) * _ow + ox] = b.IsEmpty ? s : s + b[m];
+                    y[(m * g.Oh + oy) * g.Ow + ox] = b.IsEmpty ? s : s + b[m];
                 }
+        }
+    }
+}
+
+/// <summary>The validated geometry of a Conv or ConvS8 op (inputs x, W[, b] or x, Wq, wScale[, b]).</summary>
+internal sealed class ConvGeometry
+{
+    public readonly int X, W, B, C, H, Wd, M, Cg, Kh, Kw, Sh, Sw, Pt, Pl, Dh, Dw, Oh, Ow, Group;
+
+    /// <param name="a">The op.</param>
+    /// <param name="extra">Inputs between the weight and the optional bias (1 for ConvS8's weight scales).</param>
+    public ConvGeometry(OpArgs a, int extra = 0)
+    {
+        a.NeedInputs(2 + extra, 3 + extra);
+        int[] x = a.Shape(0), w = a.Shape(1), o = a.OutShape;
+        if (x.Length != 4 || w.Length != 4 || o.Length != 4 || x[0] != 1) throw new GraphValidationException($"x {OpArgs.Text(x)} and W {OpArgs.Text(w)} are not a 2-D NCHW convolution of one image");
+        long[] strides = a.Ints("strides", 2), pads = a.Ints("pads", 4), dil = a.Ints("dilations", 2);
+        Group = (int)a.Int("group", 1);
+        (C, H, Wd, M, Cg, Kh, Kw) = (x[1], x[2], x[3], w[0], w[1], w[2], w[3]);
+        if (Group < 1 || C % Group != 0 || M % Group != 0 || Cg != C / Group) throw new GraphValidationException($"group {Group} does not fit {C} input and {M} output channels with W {OpArgs.Text(w)}");
+        foreach (long v in strides) if (v is < 1 or > 4096) throw new GraphValidationException($"stride {v}");
+        foreach (long v in dil) if (v is < 1 or > 4096) throw new GraphValidationException($"dilation {v}");
+        foreach (long v in pads) if (v is < 0 or > 4096) throw new GraphValidationException($"pad {v}");
+        (Sh, Sw, Pt, Pl, Dh, Dw) = ((int)strides[0], (int)strides[1], (int)pads[0], (int)pads[1], (int)dil[0], (int)dil[1]);
+        long oh = (H + pads[0] + pads[2] - (long)Dh * (Kh - 1) - 1) / Sh + 1, ow = (Wd + pads[1] + pads[3] - (long)Dw * (Kw - 1) - 1) / Sw + 1;
+        if (o[0] != 1 || o[1] != M || o[2] != oh || o[3] != ow) throw new GraphValidationException($"output {OpArgs.Text(o)} should be [1, {M}, {oh}, {ow}]");
+        (Oh, Ow) = ((int)oh, (int)ow);
+        (X, W, B) = (a.Ins[0], a.Ins[1], -1);
+        if (a.Count == 3 + extra)
+        {
+            a.NeedConstant(2 + extra, "the bias");
+            if (a.Size(2 + extra) != M) throw new GraphValidationException($"bias has {a.Size(2 + extra)} values, expected {M}");
+            B = a.Ins[2 + extra];
         }
     }
 }

@@ -20,7 +20,8 @@ internal sealed unsafe class GraphProgram
     public readonly string Name;
     public readonly int[][] Shapes;    // per value
     public readonly int[] Sizes;       // per value: elements
-    public readonly float*[] Constants;// per value: mapped tensor, or null for computed values
+    public readonly float*[] Constants;// per value: mapped tensor, or null for computed values and int8 constants
+    public readonly sbyte*[] ConstantsS8; // per value: mapped S8 tensor of an int8 weight, else null
     public readonly GraphStep[] Steps;
     public readonly int[] Inputs, Outputs;
 
@@ -32,6 +33,7 @@ internal sealed unsafe class GraphProgram
         Shapes = new int[n][];
         Sizes = new int[n];
         Constants = new float*[n];
+        ConstantsS8 = new sbyte*[n];
         var defined = new bool[n];
         for (int v = 0; v < n; v++)
         {
@@ -47,14 +49,20 @@ internal sealed unsafe class GraphProgram
             }
             Shapes[v] = shape;
             Sizes[v] = (int)count;
-            if (!string.IsNullOrEmpty(gv.Tensor))
+            if (gv.Int8)
+            {
+                if (string.IsNullOrEmpty(gv.Tensor) || shape.Length == 0) Fail($"value {v} '{gv.Name}' is int8 but not a constant tensor");
+                ConstantsS8[v] = (sbyte*)f.Pointer(f.Require(gv.Tensor, TensorDType.S8, shape));
+                defined[v] = true;
+            }
+            else if (!string.IsNullOrEmpty(gv.Tensor))
             {
                 Constants[v] = FiniteF32.Require(f, gv.Tensor, shape.Length == 0 ? [1] : shape); // scalars are stored as [1]
                 defined[v] = true;
             }
         }
         long computed = 0;
-        for (int v = 0; v < n; v++) if (Constants[v] == null) computed += Sizes[v];
+        for (int v = 0; v < n; v++) if (!IsConstant(v)) computed += Sizes[v];
         if (computed > MaxArenaElements) Fail($"needs {computed} float elements of working memory (at most {MaxArenaElements})");
         Inputs = CheckIndices(g.Inputs, n, "input");
         Outputs = CheckIndices(g.Outputs, n, "output");
@@ -70,8 +78,14 @@ internal sealed unsafe class GraphProgram
             var op = g.Ops[i] ?? throw Error($"op {i} is null");
             string where = $"{name} op {i} (node '{op.Node}', {op.Op})";
             int[] ins = op.Inputs ?? [];
-            foreach (int v in ins)
+            for (int k = 0; k < ins.Length; k++)
+            {
+                int v = ins[k];
                 if ((uint)v >= (uint)n || !defined[v]) throw new ModelFormatException(ModelFormatError.BadMetadata, $"{where}: input value {v} is not defined before the op");
+                // An int8 constant is only ever the weight of an int8 op: every other step reads its inputs as float.
+                if (ConstantsS8[v] != null != (k == 1 && op.Op is OpKinds.LinearS8 or OpKinds.ConvS8))
+                    throw new ModelFormatException(ModelFormatError.BadMetadata, $"{where}: input {k} (value {v}) {(ConstantsS8[v] != null ? "is an int8 constant, which only the weight of LinearS8/ConvS8 may be" : "must be an int8 constant weight")}");
+            }
             if ((uint)op.Output >= (uint)n || defined[op.Output]) throw new ModelFormatException(ModelFormatError.BadMetadata, $"{where}: output value {op.Output} is out of range or already defined");
             try { Steps[i] = GraphStep.Create(op, this, ins); }
             catch (GraphValidationException e) { throw new ModelFormatException(ModelFormatError.BadMetadata, $"{where}: {e.Message}"); }
@@ -85,7 +99,18 @@ internal sealed unsafe class GraphProgram
     public static GraphProgram Build(string name, OpGraph g, ModelFile f) => new(name, g, f);
 
     /// <summary>True when value <paramref name="v"/> is a constant tensor.</summary>
-    public bool IsConstant(int v) => Constants[v] != null;
+    public bool IsConstant(int v) => Constants[v] != null || ConstantsS8[v] != null;
+
+    /// <summary>Largest int8 and int32 scratch any step needs (one region each per session: steps run one at a time).</summary>
+    public (int S8, int I32) Scratch
+    {
+        get
+        {
+            int s8 = 0, i32 = 0;
+            foreach (var st in Steps) (s8, i32) = (Math.Max(s8, st.ScratchS8), Math.Max(i32, st.ScratchI32));
+            return (s8, i32);
+        }
+    }
 
     /// <summary>Elements of the first output.</summary>
     public int OutputSize => Sizes[Outputs[0]];
@@ -113,22 +138,44 @@ internal sealed unsafe class GraphFrame
     private readonly Region[] _regions; // per value; default for constants
     public readonly KernelSet Kernels;
 
-    /// <summary>Plans one region per computed value in <paramref name="plan"/> (the arena is created from the whole plan later).</summary>
+    private readonly Region _s8, _i32;
+    private readonly IActivationObserver? _observer;
+    private readonly ActivationSite _site;
+
+    /// <summary>
+    /// Plans one region per computed value in <paramref name="plan"/>, then the int8 and int32 scratch of the int8
+    /// steps (the arena is created from the whole plan later). The last two entries are the scratch regions.
+    /// </summary>
     public static Region[] PlanRegions(GraphProgram p, ArenaPlan plan)
     {
-        var r = new Region[p.Sizes.Length];
-        for (int v = 0; v < r.Length; v++)
+        var r = new Region[p.Sizes.Length + 2];
+        for (int v = 0; v < p.Sizes.Length; v++)
             if (!p.IsConstant(v)) r[v] = plan.Add<float>(p.Sizes[v]);
+        var (s8, i32) = p.Scratch;
+        r[^2] = plan.Add<sbyte>(s8);
+        r[^1] = plan.Add<int>(i32);
         return r;
     }
 
-    public GraphFrame(GraphProgram p, Region[] regions, Arena arena, KernelSet kernels)
+    /// <summary>A frame over <paramref name="regions"/> (from <see cref="PlanRegions"/>); with an observer, the inputs of Linear and Conv ops are reported at <paramref name="site"/> (calibration of their int8 forms).</summary>
+    public GraphFrame(GraphProgram p, Region[] regions, Arena arena, KernelSet kernels, IActivationObserver? observer = null, ActivationSite site = ActivationSite.StemOpInput)
     {
         _p = p;
         _regions = regions;
         _arena = arena;
         Kernels = kernels;
+        (_s8, _i32) = (regions[^2], regions[^1]);
+        (_observer, _site) = (observer, site);
     }
+
+    /// <summary>The int8 scratch of the running step.</summary>
+    public Span<sbyte> ScratchS8 => _arena.Get<sbyte>(_s8);
+
+    /// <summary>The int32 scratch of the running step.</summary>
+    public Span<int> ScratchI32 => _arena.Get<int>(_i32);
+
+    /// <summary>The int8 constant <paramref name="v"/> (an int8 op's weight).</summary>
+    public ReadOnlySpan<sbyte> InS8(int v) => new(_p.ConstantsS8[v], _p.Sizes[v]);
 
     public GraphProgram Program => _p;
 
@@ -142,9 +189,14 @@ internal sealed unsafe class GraphFrame
     public void Run()
     {
         var steps = _p.Steps;
-        for (int i = 0; i < steps.Length; i++) steps[i].Run(this);
+        for (int i = 0; i < steps.Length; i++) RunStep(i);
     }
 
     /// <summary>Runs step <paramref name="i"/> (the profiler times steps one by one).</summary>
-    public void RunStep(int i) => _p.Steps[i].Run(this);
+    public void RunStep(int i)
+    {
+        var step = _p.Steps[i];
+        if (_observer != null && step.Op is OpKinds.Linear or OpKinds.Conv) _observer.Observe(_site, i, In(step.Input0));
+        step.Run(this);
+    }
 }

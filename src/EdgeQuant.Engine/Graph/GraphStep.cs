@@ -15,6 +15,12 @@ internal abstract class GraphStep
     public string Node { get; private set; } = "";
     /// <summary>Output value.</summary>
     public int Output { get; private set; }
+    /// <summary>First input value (what calibration observes of Linear and Conv).</summary>
+    public int Input0 { get; private set; }
+    /// <summary>Int8 scratch elements the step needs while it runs.</summary>
+    public virtual int ScratchS8 => 0;
+    /// <summary>Int32 scratch elements the step needs while it runs.</summary>
+    public virtual int ScratchI32 => 0;
 
     /// <summary>Runs the op on the frame's values.</summary>
     public abstract void Run(GraphFrame f);
@@ -29,6 +35,8 @@ internal abstract class GraphStep
             OpKinds.Linear => new LinearStep(a),
             OpKinds.MatMul => new MatMulStep(a),
             OpKinds.Conv => new ConvStep(a),
+            OpKinds.LinearS8 => new LinearS8Step(a),
+            OpKinds.ConvS8 => new ConvS8Step(a),
             OpKinds.Add => new BinaryStep<AddOp>(a),
             OpKinds.Sub => new BinaryStep<SubOp>(a),
             OpKinds.Mul => new BinaryStep<MulOp>(a),
@@ -63,6 +71,7 @@ internal abstract class GraphStep
         s.Op = op.Op;
         s.Node = op.Node ?? "";
         s.Output = op.Output;
+        s.Input0 = ins.Length > 0 ? ins[0] : -1;
         return s;
     }
 

@@ -12,7 +12,10 @@ public sealed class PlanConfig
     public OpGraph Head { get; set; } = new();
 }
 
-/// <summary>A small static-shape op graph: every value is float32 with a shape known at conversion.</summary>
+/// <summary>
+/// A small static-shape op graph: every value is float32 with a shape known at conversion, except the int8 weight
+/// constants of <see cref="OpKinds.LinearS8"/> and <see cref="OpKinds.ConvS8"/> (<see cref="GraphValue.Int8"/>).
+/// </summary>
 public sealed class OpGraph
 {
     /// <summary>Values: graph inputs, constants (stored as tensors) and op outputs.</summary>
@@ -34,6 +37,8 @@ public sealed class GraphValue
     public int[] Shape { get; set; } = [];
     /// <summary>Name of the F32 tensor holding a constant value; empty for computed values.</summary>
     public string Tensor { get; set; } = "";
+    /// <summary>The constant is an S8 tensor: the weight of a <see cref="OpKinds.LinearS8"/> or <see cref="OpKinds.ConvS8"/>, and only that.</summary>
+    public bool Int8 { get; set; }
 }
 
 /// <summary>One op of an <see cref="OpGraph"/>; attributes as the ONNX op defines them, already normalized (non-negative axes).</summary>
@@ -64,6 +69,13 @@ public static class OpKinds
     public const string MatMul = "MatMul";
     /// <summary>2-D convolution, NCHW (inputs x, W [M, C/group, kh, kw][, b]); ints: strides, pads, dilations, group.</summary>
     public const string Conv = "Conv";
+    /// <summary>
+    /// Int8 <see cref="Linear"/>: y = (q(x) · Wqᵀ) · inputScale · wScale[n] (+ b), q(x) = clamp(round-half-even(x / inputScale), ±127),
+    /// int32 accumulation (inputs x, Wq [N, K] int8, wScale [N][, b]); floats inputScale.
+    /// </summary>
+    public const string LinearS8 = "LinearS8";
+    /// <summary>Int8 <see cref="Conv"/> of one group (inputs x, Wq [M, C, kh, kw] int8, wScale [M][, b]); ints as Conv; floats inputScale.</summary>
+    public const string ConvS8 = "ConvS8";
     /// <summary>Elementwise binary ops with numpy broadcasting.</summary>
     public const string Add = "Add", Sub = "Sub", Mul = "Mul", Div = "Div", Pow = "Pow", Equal = "Equal", Max = "Max", Min = "Min";
     /// <summary>Where(cond, a, b) with broadcasting.</summary>
@@ -83,7 +95,7 @@ public static class OpKinds
     /// <summary>Every kind, for validation and messages.</summary>
     public static readonly IReadOnlyList<string> All =
     [
-        Copy, Linear, MatMul, Conv, Add, Sub, Mul, Div, Pow, Equal, Max, Min, Where, Sqrt, Erf, Tanh, Sigmoid, Relu, Neg, Gelu, Clip, Cast,
+        Copy, Linear, MatMul, Conv, LinearS8, ConvS8, Add, Sub, Mul, Div, Pow, Equal, Max, Min, Where, Sqrt, Erf, Tanh, Sigmoid, Relu, Neg, Gelu, Clip, Cast,
         Abs, Exp, Reciprocal, Transpose, Concat, Slice, Gather, Expand, ReduceMean, ReduceSum, ReduceMax, ReduceL2, LayerNorm, Softmax,
     ];
 }

@@ -47,7 +47,8 @@ public sealed unsafe class CAbiHarness : Harness
                 {
                     int h = rest.Length > 0 ? rest[0] % 40 : 0, w = rest.Length > 1 ? rest[1] % 40 : 0, c = rest.Length > 2 ? rest[2] % 5 : 0;
                     var pixels = new byte[Math.Max(h * w * c, 1)];
-                    rest[Math.Min(3, rest.Length)..].CopyTo(pixels.AsSpan(0, Math.Min(pixels.Length, Math.Max(0, rest.Length - 3))));
+                    var src = rest[Math.Min(3, rest.Length)..];
+                    src[..Math.Min(src.Length, pixels.Length)].CopyTo(pixels);
                     fixed (byte* p = pixels)
                         Finite("eq_session_run_u8", ((delegate* unmanaged<nint, byte*, int, int, int, float*, nuint, int>)&Exports.SessionRunU8)(session, p, h, w, c, o, (nuint)cap), output, cap);
                     var floats = new float[info.Channels * info.Height * info.Width];

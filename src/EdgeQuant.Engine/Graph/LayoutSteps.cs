@@ -142,6 +142,14 @@ internal sealed class GatherStep : GraphStep
         if (!expect.AsSpan().SequenceEqual(o)) throw new GraphValidationException($"output {OpArgs.Text(o)} should be {OpArgs.Text(expect)}");
         (_data, _idx) = (a.Ins[0], a.Ins[1]);
         (_outer, _dim, _inner) = (Product(s.AsSpan(0, axis)), s[axis], Product(s.AsSpan(axis + 1)));
+        // Constant indices are part of the file: checked here, so a bad one is a format error at load, not a run-time one.
+        if (a.P.IsConstant(_idx))
+            unsafe
+            {
+                float* c = a.P.Constants[_idx];
+                for (int i = 0; i < a.Size(1); i++)
+                    if ((int)c[i] != c[i] || c[i] < -_dim || c[i] >= _dim) throw new GraphValidationException($"constant index {c[i]} at {i} is not an integer in [-{_dim}, {_dim})");
+            }
     }
 
     public override void Run(GraphFrame f)

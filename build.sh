@@ -5,6 +5,7 @@
 #   test                 full test suite: xunit (x64, JIT) + AOT x64/arm64 publish + arm64 selftest under qemu (A72, A76)
 #   demo                 Fashion-MNIST ViT (FP32 vs INT8 on the 10k test set) and the tiny SST-2 BERT (INT8 on SST-2 dev, one sentence)
 #   publish <target>     self-contained AOT executable + shared library for targets/<target>.props into artifacts/<target>
+#   pack                 NuGet packages of the engine library into artifacts/nuget
 #   zoo                  retrain the model-zoo ViT (Debian python3-torch; minutes) -- never part of test
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,7 +33,7 @@ deps() {
   # arm64 cross toolchain for Native AOT + qemu to run it; Fashion-MNIST for the demo; ICU for the tokenizer tests'
   # reference (Microsoft.ML.Tokenizers normalizes with ICU; the engine itself runs invariant).
   apt_install clang lld gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static dataset-fashion-mnist \
-    make gcc libc6-dev python3-numpy python3-pytest libicu72 afl++
+    make gcc libc6-dev python3-numpy python3-pytest python3-venv python3-pip libicu72 afl++
 }
 
 build() { dotnet build EdgeQuant.sln -c Release -nologo -clp:ErrorsOnly; }
@@ -50,6 +51,41 @@ publish() {
   mkdir -p "$out/python" && cp -r src/python/edgequant "$out/python/" && rm -rf "$out/python/edgequant/__pycache__"
   rm -f "$out"/*.pdb "$out"/*.xml "$out"/*.dbg
   ls -l "$out"
+}
+
+# NuGet packages of the engine library (EdgeQuant.Engine with EdgeQuant.Format and EdgeQuant.Kernels) into artifacts/nuget.
+pack() {
+  log "dotnet pack -> artifacts/nuget"
+  rm -rf artifacts/nuget
+  dotnet pack EdgeQuant.sln -c Release -nologo -clp:ErrorsOnly -o artifacts/nuget
+  ls -l artifacts/nuget
+}
+
+version() { sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props; }
+
+# A throwaway app restores EdgeQuant.Engine from the local feed, runs under the JIT and as a Native AOT executable
+# (warnings are errors: the package must stay trim/AOT clean), and must print the CLI's logits bit for bit.
+nuget_smoke() {
+  local tmp; tmp=$(mktemp -d)
+  pack
+  log "NuGet package: a new app restores EdgeQuant.Engine $(version) from artifacts/nuget and classifies an image"
+  cp tests/nuget/consumer/Consumer.csproj tests/nuget/consumer/Program.cs "$tmp/"
+  printf '%s\n' '<?xml version="1.0" encoding="utf-8"?>' '<configuration>' '  <packageSources>' '    <clear />' \
+    "    <add key=\"local\" value=\"$ROOT/artifacts/nuget\" />" '    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />' \
+    '  </packageSources>' '</configuration>' > "$tmp/nuget.config"
+  # Own packages folder: a stale EdgeQuant.Engine of the same version in ~/.nuget/packages must not stand in.
+  local props=(-p:EdgeQuantVersion="$(version)" -p:RestorePackagesPath="$tmp/packages")
+  artifacts/linux-x64/edgequant convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist.eqm" \
+     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
+  { printf 'P5\n28 28\n255\n'; head -c 800 "$SHARED/data/mnist/t10k-images-idx3-ubyte" | tail -c 784; } > "$tmp/seven.pgm" # image 0
+  artifacts/linux-x64/edgequant run "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" --bits > "$tmp/cli.txt"
+  dotnet run --project "$tmp/Consumer.csproj" -c Release "${props[@]}" -- "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" > "$tmp/jit.txt"
+  dotnet publish "$tmp/Consumer.csproj" -c Release -r linux-x64 -p:PublishAot=true "${props[@]}" -o "$tmp/aot" -nologo -clp:ErrorsOnly
+  "$tmp/aot/Consumer" "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" > "$tmp/aot.txt"
+  cmp "$tmp/cli.txt" "$tmp/jit.txt"
+  cmp "$tmp/cli.txt" "$tmp/aot.txt"
+  echo "NuGet consumer (JIT, and AOT $(stat -c %s "$tmp/aot/Consumer") bytes) = CLI logits bit for bit; packages: $(cd artifacts/nuget && stat -c '%n %s B' *.nupkg | paste -sd ' ')"
+  rm -rf "$tmp"
 }
 
 qemu_run() { # cpu, binary, args...
@@ -179,6 +215,7 @@ run_tests() {
   EDGEQUANT_SHARED="$SHARED" tests/c/run_c_tests.sh
   log "Python package (ctypes over the C ABI)"
   EDGEQUANT_SHARED="$SHARED" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+  nuget_smoke
   fuzz_smoke
   log "all tests passed"
 }
@@ -214,6 +251,7 @@ case "${1:-}" in
   test) run_tests ;;
   demo) demo ;;
   publish) shift; deps; publish "$@" ;;
+  pack) deps; build; pack ;;
   zoo) shift; zoo "$@" ;;
   *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

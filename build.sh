@@ -50,6 +50,10 @@ publish() {
   # Python package beside the library it loads (edgequant/_native.py looks next to the package first).
   mkdir -p "$out/python" && cp -r src/python/edgequant "$out/python/" && rm -rf "$out/python/edgequant/__pycache__"
   rm -f "$out"/*.pdb "$out"/*.xml "$out"/*.dbg
+  # The wheel (library inside the package, manylinux tag from the glibc it needs) and one tarball with everything.
+  /usr/bin/python3 tools/packaging/make_wheel.py "$out"
+  tar -czf "$out/edgequant-$(version)-$target.tar.gz" -C "$out" --transform "s:^\.:edgequant-$(version)-$target:" \
+    ./edgequant ./libedgequant.so ./include ./python "./$(cd "$out" && ls edgequant-*.whl)"
   ls -l "$out"
 }
 
@@ -85,6 +89,23 @@ nuget_smoke() {
   cmp "$tmp/cli.txt" "$tmp/jit.txt"
   cmp "$tmp/cli.txt" "$tmp/aot.txt"
   echo "NuGet consumer (JIT, and AOT $(stat -c %s "$tmp/aot/Consumer") bytes) = CLI logits bit for bit; packages: $(cd artifacts/nuget && stat -c '%n %s B' *.nupkg | paste -sd ' ')"
+  rm -rf "$tmp"
+}
+
+# The x64 wheel installed into a fresh virtual environment (Debian's numpy through --system-site-packages: no index is
+# reachable) and used from outside the repository; its logits must equal the CLI's bit for bit.
+wheel_smoke() {
+  local tmp; tmp=$(mktemp -d)
+  log "Python wheel: install into a fresh venv and classify"
+  /usr/bin/python3 -m venv --system-site-packages "$tmp/venv"
+  "$tmp/venv/bin/python" -m pip install -q --no-index --no-deps artifacts/linux-x64/edgequant-*.whl
+  artifacts/linux-x64/edgequant convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist.eqm" \
+     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
+  { printf 'P5\n28 28\n255\n'; head -c 800 "$SHARED/data/mnist/t10k-images-idx3-ubyte" | tail -c 784; } > "$tmp/seven.pgm" # image 0
+  artifacts/linux-x64/edgequant run "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" --bits > "$tmp/cli.txt"
+  (cd "$tmp" && env -u PYTHONPATH -u EDGEQUANT_LIB venv/bin/python "$ROOT/tests/python/check_wheel.py" vit-mnist.eqm seven.pgm > py.txt)
+  cmp "$tmp/cli.txt" "$tmp/py.txt"
+  echo "wheel installed and = CLI logits bit for bit: $(cd artifacts && stat -c '%n %s B' linux-*/edgequant-*.whl | paste -sd ' ')"
   rm -rf "$tmp"
 }
 
@@ -215,6 +236,7 @@ run_tests() {
   EDGEQUANT_SHARED="$SHARED" tests/c/run_c_tests.sh
   log "Python package (ctypes over the C ABI)"
   EDGEQUANT_SHARED="$SHARED" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+  wheel_smoke
   nuget_smoke
   fuzz_smoke
   log "all tests passed"

@@ -46,6 +46,7 @@ publish() {
   rm -rf "$out"
   dotnet publish src/EdgeQuant.Cli -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   dotnet publish src/EdgeQuant.Native -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
+  dotnet publish demos/EdgeQuant.Camera -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   mkdir -p "$out/include" && cp src/EdgeQuant.Native/include/edgequant.h "$out/include/"
   # Python package beside the library it loads (edgequant/_native.py looks next to the package first).
   mkdir -p "$out/python" && cp -r src/python/edgequant "$out/python/" && rm -rf "$out/python/edgequant/__pycache__"
@@ -53,7 +54,7 @@ publish() {
   # The wheel (library inside the package, manylinux tag from the glibc it needs) and one tarball with everything.
   /usr/bin/python3 tools/packaging/make_wheel.py "$out"
   tar -czf "$out/edgequant-$(version)-$target.tar.gz" -C "$out" --transform "s:^\.:edgequant-$(version)-$target:" \
-    ./edgequant ./libedgequant.so ./include ./python "./$(cd "$out" && ls edgequant-*.whl)"
+    ./edgequant ./eqcam ./libedgequant.so ./include ./python "./$(cd "$out" && ls edgequant-*.whl)"
   ls -l "$out"
 }
 
@@ -89,6 +90,41 @@ nuget_smoke() {
   cmp "$tmp/cli.txt" "$tmp/jit.txt"
   cmp "$tmp/cli.txt" "$tmp/aot.txt"
   echo "NuGet consumer (JIT, and AOT $(stat -c %s "$tmp/aot/Consumer") bytes) = CLI logits bit for bit; packages: $(cd artifacts/nuget && stat -c '%n %s B' *.nupkg | paste -sd ' ')"
+  rm -rf "$tmp"
+}
+
+# The camera demo on the file sources (a folder of Fashion-MNIST test images and a raw YUYV video made from them):
+# x64 and arm64 under qemu A72/A76 must classify every frame identically (same label, same logit bits).
+camera_smoke() {
+  local tmp; tmp=$(mktemp -d) X=artifacts/linux-x64/edgequant
+  log "camera demo (eqcam) on the file source: x64 and arm64 under qemu A72/A76"
+  /usr/bin/python3 - "$tmp" <<'PY'
+import gzip, sys
+out = sys.argv[1]
+b = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
+import os
+os.makedirs(out + "/frames")
+video = bytearray()
+for i in range(32):
+    img = b[16 + i * 784:16 + (i + 1) * 784]
+    open(f"{out}/frames/img{i:03d}.pgm", "wb").write(b"P5\n28 28\n255\n" + img)
+    # 64x48 YUYV: luma from the image (nearest), neutral chroma
+    for y in range(48):
+        for x in range(0, 64, 2):
+            p = lambda xx: img[min(27, y * 28 // 48) * 28 + min(27, xx * 28 // 64)]
+            video += bytes([p(x), 128, p(x + 1), 128])
+open(f"{out}/frames.yuyv", "wb").write(video)
+PY
+  $X convert tools/modelzoo/fashion-vit/model.onnx -o "$tmp/fashion.eqm" --labels-file tools/modelzoo/fashion-vit/labels.txt \
+     --calib-images /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --calib-range 0:200 2>/dev/null
+  for src in "dir:$tmp/frames" "raw:$tmp/frames.yuyv:64x48:yuyv"; do
+    artifacts/linux-x64/eqcam "$tmp/fashion.eqm" --source "$src" --log > "$tmp/x64.txt"
+    for cpu in cortex-a72 cortex-a76; do
+      qemu_run "$cpu" artifacts/linux-arm64/eqcam "$tmp/fashion.eqm" --source "$src" --log > "$tmp/arm64.txt"
+      cmp "$tmp/x64.txt" "$tmp/arm64.txt"
+    done
+    echo "eqcam ${src%%:*} source: $(wc -l < "$tmp/x64.txt") frames, arm64 A72/A76 = x64 (labels and logit bits)"
+  done
   rm -rf "$tmp"
 }
 
@@ -236,6 +272,7 @@ run_tests() {
   EDGEQUANT_SHARED="$SHARED" tests/c/run_c_tests.sh
   log "Python package (ctypes over the C ABI)"
   EDGEQUANT_SHARED="$SHARED" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+  camera_smoke
   wheel_smoke
   nuget_smoke
   fuzz_smoke

@@ -47,6 +47,7 @@ publish() {
   dotnet publish src/EdgeQuant.Cli -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   dotnet publish src/EdgeQuant.Native -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   dotnet publish demos/EdgeQuant.Camera -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
+  dotnet publish demos/EdgeQuant.TextDemo -c Release -nologo -clp:ErrorsOnly -p:EdgeQuantTarget="$target" -o "$out"
   mkdir -p "$out/include" && cp src/EdgeQuant.Native/include/edgequant.h "$out/include/"
   # Python package beside the library it loads (edgequant/_native.py looks next to the package first).
   mkdir -p "$out/python" && cp -r src/python/edgequant "$out/python/" && rm -rf "$out/python/edgequant/__pycache__"
@@ -54,7 +55,7 @@ publish() {
   # The wheel (library inside the package, manylinux tag from the glibc it needs) and one tarball with everything.
   /usr/bin/python3 tools/packaging/make_wheel.py "$out"
   tar -czf "$out/edgequant-$(version)-$target.tar.gz" -C "$out" --transform "s:^\.:edgequant-$(version)-$target:" \
-    ./edgequant ./eqcam ./libedgequant.so ./include ./python "./$(cd "$out" && ls edgequant-*.whl)"
+    ./edgequant ./eqcam ./eqtext ./libSystem.IO.Ports.Native.so ./libedgequant.so ./include ./python "./$(cd "$out" && ls edgequant-*.whl)"
   ls -l "$out"
 }
 
@@ -125,6 +126,29 @@ PY
     done
     echo "eqcam ${src%%:*} source: $(wc -l < "$tmp/x64.txt") frames, arm64 A72/A76 = x64 (labels and logit bits)"
   done
+  rm -rf "$tmp"
+}
+
+# The text demo: classify lines from stdin (SST-2 tiny BERT) and index + search notes (a sentence-embedding model),
+# x64 and arm64 under qemu A72/A76 with identical answers; invalid UTF-8 is answered with an error line.
+text_smoke() {
+  local tmp; tmp=$(mktemp -d) X=artifacts/linux-x64/edgequant
+  log "text demo (eqtext): classify and search, x64 and arm64 under qemu A72/A76"
+  $X convert --hf tests/assets/plm/sst2_tiny -o "$tmp/sst2.eqm" --calib-text "$SHARED/data/sst2/train.tsv" --calib-range 0:256 2>/dev/null
+  $X convert --hf tests/assets/plm/bert_emb -o "$tmp/emb.eqm" --calib-text "$SHARED/data/sst2/train.tsv" --calib-range 0:64 2>/dev/null
+  { cut -f1 "$SHARED/data/sst2/validation.tsv" | sed -n '2,41p'; printf 'bad \377\376 bytes\n'; } > "$tmp/lines.txt"
+  mkdir -p "$tmp/notes"
+  cut -f1 "$SHARED/data/sst2/validation.tsv" | sed -n '42,81p' | sed 's/$/\n/' > "$tmp/notes/dev.md" # one paragraph per sentence
+  artifacts/linux-x64/eqtext "$tmp/emb.eqm" index "$tmp/notes" -o "$tmp/notes.idx" 2>/dev/null
+  artifacts/linux-x64/eqtext "$tmp/sst2.eqm" classify --top 2 < "$tmp/lines.txt" > "$tmp/x64.txt"
+  grep -q "error: the input is not valid UTF-8" "$tmp/x64.txt"
+  head -5 "$tmp/lines.txt" | artifacts/linux-x64/eqtext "$tmp/emb.eqm" search "$tmp/notes.idx" 2>/dev/null >> "$tmp/x64.txt"
+  for cpu in cortex-a72 cortex-a76; do
+    qemu_run "$cpu" artifacts/linux-arm64/eqtext "$tmp/sst2.eqm" classify --top 2 < "$tmp/lines.txt" > "$tmp/arm64.txt"
+    head -5 "$tmp/lines.txt" | qemu_run "$cpu" artifacts/linux-arm64/eqtext "$tmp/emb.eqm" search "$tmp/notes.idx" 2>/dev/null >> "$tmp/arm64.txt"
+    cmp "$tmp/x64.txt" "$tmp/arm64.txt"
+  done
+  echo "eqtext: $(wc -l < "$tmp/lines.txt") lines classified and 5 searches, arm64 A72/A76 = x64"
   rm -rf "$tmp"
 }
 
@@ -273,6 +297,7 @@ run_tests() {
   log "Python package (ctypes over the C ABI)"
   EDGEQUANT_SHARED="$SHARED" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
   camera_smoke
+  text_smoke
   wheel_smoke
   nuget_smoke
   fuzz_smoke

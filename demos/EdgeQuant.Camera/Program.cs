@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using EdgeQuant.Camera;
 using EdgeQuant.Camera.Frames;
+using EdgeQuant.Demos;
 using EdgeQuant.Engine;
 using EdgeQuant.Format;
 

@@ -2,7 +2,7 @@ using System.Device.Gpio;
 using System.Device.Gpio.Drivers;
 using System.Runtime.InteropServices;
 
-namespace EdgeQuant.Camera;
+namespace EdgeQuant.Demos;
 
 /// <summary>
 /// One output pin set high while the top label matches (`--gpio PIN --when LABEL[:p]`). The libgpiod driver is chosen

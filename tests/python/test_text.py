@@ -17,6 +17,7 @@ REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 sys.path.insert(0, os.path.join(REPO, "src", "python"))
 
 from edgequant import EdgeQuantError, Model, Status  # noqa: E402
+from edgequant import _native  # noqa: E402
 
 CLI = os.path.join(REPO, "artifacts", "linux-x64", "edgequant")
 PLM = os.path.join(REPO, "tests", "assets", "plm")
@@ -94,6 +95,13 @@ def test_bad_text_input_raises(text_models):
             s.run_pixels(np.zeros((4, 4), dtype=np.uint8))
         with pytest.raises(EdgeQuantError):
             s.embed("an embedding of a classifier")
+        # eq_session_run_f32 called directly on a text session: an argument error naming the text entry points
+        # (it once returned the internal-error class after a division by zero).
+        x = np.zeros(8, dtype=np.float32)
+        y = np.zeros(8, dtype=np.float32)
+        status = _native.lib().eq_session_run_f32(s._live_handle(), x.ctypes.data, x.size, y.ctypes.data, y.size)
+        assert status == Status.INVALID_ARGUMENT, status
+        assert "eq_session_run_text or eq_session_run_tokens" in _native.last_error()
         for bad in ("a film\x00 that was dropped", "lone \ud800 surrogate"):
             with pytest.raises(EdgeQuantError) as e:
                 s.run_text(bad)

@@ -57,7 +57,8 @@ public sealed unsafe class ModelFile : IDisposable
     /// <param name="verifyData">Also check every tensor's CRC-32 (reads all pages once).</param>
     public static ModelFile Open(string path, bool verifyData = true)
     {
-        long length = new FileInfo(path).Length;
+        long length = RegularFile.SizeOf(path)
+            ?? throw new IOException($"{path} is not a regular file (a device, pipe, socket or directory): a model is read from a file");
         if (length < ModelFileLayout.HeaderSize)
             throw new ModelFormatException(ModelFormatError.Truncated, $"{path}: {length} bytes, smaller than the {ModelFileLayout.HeaderSize}-byte header");
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);

@@ -53,6 +53,20 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void DevicesPipesAndDirectoriesAreRefusedBeforeMapping()
+    {
+        // /dev/zero would map as an endless zero file and a pipe would block: both are refused by their type.
+        Assert.Contains("not a regular file", Assert.Throws<IOException>(() => ModelFile.Open("/dev/zero")).Message);
+        Assert.Contains("not a regular file", Assert.Throws<IOException>(() => ModelFile.Open(Path.GetTempPath())).Message);
+        string fifo = Path.Combine(Path.GetTempPath(), $"eq-fifo-{Environment.ProcessId}");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", fifo)) mk.WaitForExit();
+        try { Assert.Contains("not a regular file", Assert.Throws<IOException>(() => ModelFile.Open(fifo)).Message); }
+        finally { File.Delete(fifo); }
+        Assert.Throws<FileNotFoundException>(() => ModelFile.Open("/nonexistent/model.eqm"));
+        Assert.Null(RegularFile.SizeOf("/dev/null"));
+    }
+
+    [Fact]
     public void BadMagic()
     {
         var b = Sample();

@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
-
 namespace EdgeQuant.Converter.Data;
 
 /// <summary>
@@ -8,7 +5,7 @@ namespace EdgeQuant.Converter.Data;
 /// regular file (after following links; devices such as /dev/zero and pipes are refused, so nothing hangs or reads
 /// forever), and its real size must be within the caller's limit. Reads exactly that size.
 /// </summary>
-public static partial class InputFiles
+public static class InputFiles
 {
     /// <summary>Largest ONNX file read (protobuf's own limit).</summary>
     public const long MaxOnnxBytes = 2L << 30;
@@ -44,23 +41,7 @@ public static partial class InputFiles
     private static long RegularFileSize(string path, string what)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} '{path}' does not exist", path);
-        if (OperatingSystem.IsLinux())
-        {
-            // statx(2) has one layout on every architecture: stx_mode (u16) at byte 28, stx_size (u64) at byte 40.
-            var buf = new byte[256];
-            if (Statx(AtFdCwd, path, 0, StatxType | StatxSize, ref buf[0]) != 0)
-                throw new IOException($"cannot stat {what} '{path}' (errno {Marshal.GetLastPInvokeError()})");
-            int mode = BinaryPrimitives.ReadUInt16LittleEndian(buf.AsSpan(28));
-            if ((mode & 0xF000) != 0x8000)
-                throw new InvalidDataException($"{what} '{path}' is not a regular file (a device, pipe, socket or directory); refusing to read it");
-            return (long)BinaryPrimitives.ReadUInt64LittleEndian(buf.AsSpan(40));
-        }
-        return new FileInfo(path).Length;
+        return Format.RegularFile.SizeOf(path)
+            ?? throw new InvalidDataException($"{what} '{path}' is not a regular file (a device, pipe, socket or directory); refusing to read it");
     }
-
-    private const int AtFdCwd = -100;
-    private const uint StatxType = 0x1, StatxSize = 0x200;
-
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buf);
 }

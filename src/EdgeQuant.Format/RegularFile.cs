@@ -11,10 +11,12 @@ namespace EdgeQuant.Format;
 public static partial class RegularFile
 {
     /// <summary>The size of the regular file at <paramref name="path"/>, or null when it is a device, pipe, socket or directory.</summary>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty (a caller's mistake, not a missing file).</exception>
     /// <exception cref="FileNotFoundException">Nothing exists at <paramref name="path"/>.</exception>
     /// <exception cref="IOException">The file cannot be examined.</exception>
     public static long? SizeOf(string path)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"'{path}' does not exist", path);
         if (!OperatingSystem.IsLinux()) return Directory.Exists(path) ? null : new FileInfo(path).Length;
         // statx(2) has one layout on every architecture: stx_mode (u16) at byte 28, stx_size (u64) at byte 40.

@@ -63,6 +63,7 @@ public class ModelFileTests
         try { Assert.Contains("not a regular file", Assert.Throws<IOException>(() => ModelFile.Open(fifo)).Message); }
         finally { File.Delete(fifo); }
         Assert.Throws<FileNotFoundException>(() => ModelFile.Open("/nonexistent/model.eqm"));
+        Assert.ThrowsAny<ArgumentException>(() => ModelFile.Open("")); // the C ABI's "bad argument", not "I/O"
         Assert.Null(RegularFile.SizeOf("/dev/null"));
     }
 

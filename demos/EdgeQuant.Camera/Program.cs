@@ -52,8 +52,8 @@ namespace EdgeQuant.Camera
 
             var prep = new Preprocessor(im.Height, im.Width, im.Channels);
             var logits = new float[model.OutputLength];
-            var probs = new float[model.OutputLength];
-            var order = new int[Math.Min(o.Top, labels.Length)];
+            var order = new int[Math.Min(o.Top, labels.Length)]; // top classes, best first
+            var probs = new float[order.Length];                  // their probabilities
             LatestFrame? slot = null;
             Thread? capture = null;
             Frame? fileFrame = null;
@@ -85,20 +85,19 @@ namespace EdgeQuant.Camera
                     prepMs += Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
                     runMs += Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
                     frames++;
-                    Softmax(logits, probs);
-                    TopK(probs, order);
-                    bool hit = when >= 0 && order[0] == when && probs[when] >= o.WhenP;
+                    Predictions.TopK(logits, order, probs);
+                    bool hit = when >= 0 && order[0] == when && probs[0] >= o.WhenP;
                     gpio?.Set(hit);
                     if (hit) hits++;
                     if (hit && o.SaveHits != null) SaveHit(prep.Pixels, im, Path.Combine(o.SaveHits, $"hit-{f.Sequence:D6}"));
                     if (o.Log)
-                        Console.WriteLine($"frame {f.Sequence} {f.Origin}: {labels[order[0]]} p={probs[order[0]]:F4} logit={BitConverter.SingleToUInt32Bits(logits[order[0]]):x8}");
+                        Console.WriteLine($"frame {f.Sequence} {f.Origin}: {labels[order[0]]} p={probs[0]:F4} logit={BitConverter.SingleToUInt32Bits(logits[order[0]]):x8}");
                     else if (_clock.Elapsed.TotalSeconds - lastLine >= 0.2)
                     {
                         lastLine = _clock.Elapsed.TotalSeconds;
                         if (frames % 16 == 1) temp = Temperature();
                         double fps = frames / Math.Max(1e-9, lastLine - start);
-                        string top = string.Join("  ", order.Select(k => $"{labels[k]} {probs[k]:P0}"));
+                        string top = string.Join("  ", order.Select((k, j) => $"{labels[k]} {probs[j]:P0}"));
                         Console.Write($"\r{top} | {fps:F1} fps | {runMs / frames:F1} ms | {temp}{(slot != null ? $" | dropped {slot.Dropped}" : "")}   ");
                     }
                 }
@@ -148,24 +147,6 @@ namespace EdgeQuant.Camera
                     s = null;
                     if (cancel.WaitHandle.WaitOne(2000)) return;
                 }
-            }
-        }
-
-        private static void Softmax(float[] x, float[] p)
-        {
-            float max = x.Max(), sum = 0;
-            for (int i = 0; i < x.Length; i++) sum += p[i] = MathF.Exp(x[i] - max);
-            for (int i = 0; i < x.Length; i++) p[i] /= sum;
-        }
-
-        private static void TopK(float[] p, int[] order)
-        {
-            for (int k = 0; k < order.Length; k++)
-            {
-                int best = -1;
-                for (int i = 0; i < p.Length; i++)
-                    if ((best < 0 || p[i] > p[best]) && Array.IndexOf(order, i, 0, k) < 0) best = i;
-                order[k] = best;
             }
         }
 

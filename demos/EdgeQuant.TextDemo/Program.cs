@@ -63,16 +63,15 @@ try
             if (pin >= 0 && whenIndex < 0) throw new ArgumentException("--gpio needs --when LABEL[:P]");
             if (rest.Count > 0) throw new ArgumentException($"unknown arguments: {string.Join(' ', rest)}");
             using var gpio = pin >= 0 ? new GpioOutput(chip, pin) : null;
-            var probs = new float[output.Length];
+            var order = new int[Math.Min(top, output.Length)]; // top classes, best first
+            var probs = new float[order.Length];                // their probabilities
             LineSources.Serve(source, line =>
             {
                 try { session.RunText(line, output); }
                 catch (ArgumentException e) { return $"error: {e.Message}"; }
-                float max = output.Max(), sum = 0;
-                for (int i = 0; i < output.Length; i++) sum += probs[i] = MathF.Exp(output[i] - max);
-                var order = Enumerable.Range(0, output.Length).OrderByDescending(i => probs[i]).ThenBy(i => i).Take(top).ToArray();
-                gpio?.Set(order[0] == whenIndex && probs[whenIndex] / sum >= whenP);
-                return string.Join("  ", order.Select(i => $"{labels[i]} {probs[i] / sum:F4}"));
+                Predictions.TopK(output, order, probs);
+                gpio?.Set(order[0] == whenIndex && probs[0] >= whenP);
+                return string.Join("  ", order.Select((i, j) => $"{labels[i]} {probs[j]:F4}"));
             }, cts.Token);
             return 0;
         }

@@ -74,12 +74,16 @@ internal static partial class Commands
 
     private static void PrintTop(Model model, float[] logits, int top)
     {
-        float max = logits.Max();
-        var probs = logits.Select(v => MathF.Exp(v - max)).ToArray();
-        float sum = probs.Sum();
+        if (top < 1) return;
+        var order = new int[Math.Min(top, logits.Length)];
+        var probs = new float[order.Length];
+        Predictions.TopK(logits, order, probs);
         var labels = model.Metadata.Labels;
-        foreach (int i in Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(top))
-            Console.WriteLine($"{(labels.Length > i ? labels[i] : i.ToString(CultureInfo.InvariantCulture)),-16} p={probs[i] / sum:F4}  logit={logits[i]:F4}");
+        for (int j = 0; j < order.Length; j++)
+        {
+            int i = order[j];
+            Console.WriteLine($"{(labels.Length > i ? labels[i] : i.ToString(CultureInfo.InvariantCulture)),-16} p={probs[j]:F4}  logit={logits[i]:F4}");
+        }
     }
 
     private static void PrintEmbedding(float[] e)

@@ -235,25 +235,12 @@ public static unsafe partial class Exports
         {
             if (logits == null) return Fail(InvalidArgument, "logits must not be null");
             if (count == 0 || count > int.MaxValue || k < 1 || (nuint)k > count) return Fail(InvalidArgument, $"k = {k} must be in 1..count ({count})");
-            var x = new ReadOnlySpan<float>(logits, (int)count);
-            float max = float.NegativeInfinity;
-            foreach (float v in x)
-            {
-                if (!float.IsFinite(v)) return Fail(InvalidArgument, "logits contain a non-finite value");
-                max = MathF.Max(max, v);
-            }
-            double sum = 0;
-            foreach (float v in x) sum += Math.Exp(v - max);
-            Span<bool> taken = count <= 4096 ? stackalloc bool[(int)count] : new bool[count];
-            for (int r = 0; r < k; r++)
-            {
-                int best = -1;
-                for (int i = 0; i < x.Length; i++)
-                    if (!taken[i] && (best < 0 || x[i] > x[best])) best = i;
-                taken[best] = true;
-                if (indices != null) indices[r] = best;
-                if (probabilities != null) probabilities[r] = (float)(Math.Exp(x[best] - max) / sum);
-            }
+            // Results into a local buffer first: either output may be NULL.
+            Span<int> idx = k <= 1024 ? stackalloc int[k] : new int[k];
+            Span<float> prob = k <= 1024 ? stackalloc float[k] : new float[k];
+            Predictions.TopK(new ReadOnlySpan<float>(logits, (int)count), idx, prob);
+            if (indices != null) idx.CopyTo(new Span<int>(indices, k));
+            if (probabilities != null) prob.CopyTo(new Span<float>(probabilities, k));
             return Ok;
         }
         catch (Exception e) { return Map(e); }

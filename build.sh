@@ -69,6 +69,16 @@ pack() {
 
 version() { sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props; }
 
+# The reference the packages are held to: vit-mnist converted by the x64 CLI into DIR/vit-mnist.eqm, MNIST test
+# image 0 as DIR/seven.pgm, and the CLI's logits for it as IEEE-754 hex in DIR/cli.txt.
+mnist_reference() {
+  local dir=$1
+  artifacts/linux-x64/edgequant convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$dir/vit-mnist.eqm" \
+     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
+  { printf 'P5\n28 28\n255\n'; head -c 800 "$SHARED/data/mnist/t10k-images-idx3-ubyte" | tail -c 784; } > "$dir/seven.pgm"
+  artifacts/linux-x64/edgequant run "$dir/vit-mnist.eqm" "$dir/seven.pgm" --bits > "$dir/cli.txt"
+}
+
 # A throwaway app restores EdgeQuant.Engine from the local feed, runs under the JIT and as a Native AOT executable
 # (warnings are errors: the package must stay trim/AOT clean), and must print the CLI's logits bit for bit.
 nuget_smoke() {
@@ -81,10 +91,7 @@ nuget_smoke() {
     '  </packageSources>' '</configuration>' > "$tmp/nuget.config"
   # Own packages folder: a stale EdgeQuant.Engine of the same version in ~/.nuget/packages must not stand in.
   local props=(-p:EdgeQuantVersion="$(version)" -p:RestorePackagesPath="$tmp/packages")
-  artifacts/linux-x64/edgequant convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist.eqm" \
-     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
-  { printf 'P5\n28 28\n255\n'; head -c 800 "$SHARED/data/mnist/t10k-images-idx3-ubyte" | tail -c 784; } > "$tmp/seven.pgm" # image 0
-  artifacts/linux-x64/edgequant run "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" --bits > "$tmp/cli.txt"
+  mnist_reference "$tmp"
   dotnet run --project "$tmp/Consumer.csproj" -c Release "${props[@]}" -- "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" > "$tmp/jit.txt"
   dotnet publish "$tmp/Consumer.csproj" -c Release -r linux-x64 -p:PublishAot=true "${props[@]}" -o "$tmp/aot" -nologo -clp:ErrorsOnly
   "$tmp/aot/Consumer" "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" > "$tmp/aot.txt"
@@ -159,10 +166,7 @@ wheel_smoke() {
   log "Python wheel: install into a fresh venv and classify"
   /usr/bin/python3 -m venv --system-site-packages "$tmp/venv"
   "$tmp/venv/bin/python" -m pip install -q --no-index --no-deps artifacts/linux-x64/edgequant-*.whl
-  artifacts/linux-x64/edgequant convert "$SHARED/models/vit-mnist/vit-mnist.onnx" -o "$tmp/vit-mnist.eqm" \
-     --calib-images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --calib-range 9000:9200 2>/dev/null
-  { printf 'P5\n28 28\n255\n'; head -c 800 "$SHARED/data/mnist/t10k-images-idx3-ubyte" | tail -c 784; } > "$tmp/seven.pgm" # image 0
-  artifacts/linux-x64/edgequant run "$tmp/vit-mnist.eqm" "$tmp/seven.pgm" --bits > "$tmp/cli.txt"
+  mnist_reference "$tmp"
   (cd "$tmp" && env -u PYTHONPATH -u EDGEQUANT_LIB venv/bin/python "$ROOT/tests/python/check_wheel.py" vit-mnist.eqm seven.pgm > py.txt)
   cmp "$tmp/cli.txt" "$tmp/py.txt"
   echo "wheel installed and = CLI logits bit for bit: $(cd artifacts && stat -c '%n %s B' linux-*/edgequant-*.whl | paste -sd ' ')"

@@ -82,12 +82,12 @@ public sealed partial class Session : IDisposable
         (_p, _kp) = (model.Patches, model.PatchLength);
 
         var plan = new ArenaPlan();
-        Region[]? stemRegions = null, headRegions = null;
+        FrameRegions? stemRegions = null, headRegions = null;
         if (model.Plan != null) headRegions = GraphFrame.PlanRegions(model.Head!, plan);
         if (model.Stem != null)
         {
             stemRegions = GraphFrame.PlanRegions(model.Stem, plan);
-            _input = stemRegions[model.Stem.Inputs[0]]; // [C, H, W]: the stem's input value
+            _input = stemRegions.Values[model.Stem.Inputs[0]]; // [C, H, W]: the stem's input value
         }
         else _input = plan.Add<float>(model.InputLength);
         _patches = plan.Add<float>((long)_p * _kp);

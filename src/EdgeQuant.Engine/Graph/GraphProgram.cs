@@ -144,27 +144,24 @@ internal sealed unsafe class GraphFrame
 
     /// <summary>
     /// Plans one region per computed value in <paramref name="plan"/>, then the int8 and int32 scratch of the int8
-    /// steps (the arena is created from the whole plan later). The last two entries are the scratch regions.
+    /// steps (the arena is created from the whole plan later).
     /// </summary>
-    public static Region[] PlanRegions(GraphProgram p, ArenaPlan plan)
+    public static FrameRegions PlanRegions(GraphProgram p, ArenaPlan plan)
     {
-        var r = new Region[p.Sizes.Length + 2];
-        for (int v = 0; v < p.Sizes.Length; v++)
+        var r = new Region[p.Sizes.Length];
+        for (int v = 0; v < r.Length; v++)
             if (!p.IsConstant(v)) r[v] = plan.Add<float>(p.Sizes[v]);
         var (s8, i32) = p.Scratch;
-        r[^2] = plan.Add<sbyte>(s8);
-        r[^1] = plan.Add<int>(i32);
-        return r;
+        return new FrameRegions(r, plan.Add<sbyte>(s8), plan.Add<int>(i32));
     }
 
     /// <summary>A frame over <paramref name="regions"/> (from <see cref="PlanRegions"/>); with an observer, the inputs of Linear and Conv ops are reported at <paramref name="site"/> (calibration of their int8 forms).</summary>
-    public GraphFrame(GraphProgram p, Region[] regions, Arena arena, KernelSet kernels, IActivationObserver? observer = null, ActivationSite site = ActivationSite.StemOpInput)
+    public GraphFrame(GraphProgram p, FrameRegions regions, Arena arena, KernelSet kernels, IActivationObserver? observer = null, ActivationSite site = ActivationSite.StemOpInput)
     {
         _p = p;
-        _regions = regions;
+        (_regions, _s8, _i32) = (regions.Values, regions.S8, regions.I32);
         _arena = arena;
         Kernels = kernels;
-        (_s8, _i32) = (regions[^2], regions[^1]);
         (_observer, _site) = (observer, site);
     }
 
@@ -200,3 +197,6 @@ internal sealed unsafe class GraphFrame
         step.Run(this);
     }
 }
+
+/// <summary>A frame's arena regions: one per computed value (default for constants), and the int8 / int32 scratch of the int8 steps.</summary>
+internal sealed record FrameRegions(Region[] Values, Region S8, Region I32);

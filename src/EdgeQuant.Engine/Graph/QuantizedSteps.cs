@@ -19,7 +19,7 @@ internal static unsafe class Int8OpScales
         var o = new float[channels];
         for (int n = 0; n < channels; n++)
         {
-            if (!(ws[n] >= 0) || !float.IsFinite(ws[n]) || ws[n] > FiniteF32.MaxDequantScale) throw new GraphValidationException($"weight scale {n} = {ws[n]} is not in [0, {FiniteF32.MaxDequantScale}]");
+            if (!(ws[n] >= 0 && ws[n] <= FiniteF32.MaxDequantScale)) throw new GraphValidationException($"weight scale {n} = {ws[n]} is not in [0, {FiniteF32.MaxDequantScale}]");
             o[n] = sx * ws[n];
         }
         return (1f / sx, o);

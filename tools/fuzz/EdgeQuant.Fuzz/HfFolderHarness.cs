@@ -1,7 +1,6 @@
 using EdgeQuant.Converter;
 using EdgeQuant.Converter.HuggingFace;
 using EdgeQuant.Engine;
-using EdgeQuant.Format;
 
 namespace EdgeQuant.Fuzz;
 
@@ -34,10 +33,7 @@ public sealed class HfFolderHarness : Harness
         FloatEncoder enc;
         try { enc = HfImporter.Import(_folder); }
         catch (HfImportException) { return; }
-        Model model;
-        try { model = Model.Load(enc.ToFp32Writer().ToArray()); }
-        catch (ModelFormatException e) { throw new FuzzFinding($"the importer accepted a model its loader refuses: {e.Message}"); }
-        using (model) ModelProbe.RunOnce(model, "hf");
+        ModelProbe.RunImported(() => Model.Load(enc.ToFp32Writer().ToArray()), "hf");
     }
 
     private string? _folder;

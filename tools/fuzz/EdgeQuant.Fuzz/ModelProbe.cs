@@ -20,6 +20,18 @@ public static class ModelProbe
         catch (ModelFormatException e) when (e.Error == ModelFormatError.NonFiniteOutput) { return false; } // the engine's own refusal of overflowing weights
     }
 
+    /// <summary>
+    /// Loads a model an importer just produced and runs it once: the importer accepted it, so the loader refusing it is
+    /// a finding (the importer must refuse first, naming the problem).
+    /// </summary>
+    public static void RunImported(Func<Model> load, string what)
+    {
+        Model model;
+        try { model = load(); }
+        catch (ModelFormatException e) { throw new FuzzFinding($"{what}: the importer accepted a model its loader refuses: {e.Message}"); }
+        using (model) RunOnce(model, what);
+    }
+
     private static void RunChecked(Model model, string what)
     {
         using var session = model.CreateSession(new SessionOptions { Threads = 1 });

@@ -22,10 +22,7 @@ public sealed class OnnxHarness : Harness
         File.WriteAllBytes(onnx, input.ToArray());
         try { ModelConverter.Convert(new ConvertRequest { OnnxPath = onnx, OutputPath = eqm, Precision = Schema.Precisions.Fp32 }); }
         catch (OnnxImportException) { return; }
-        Model model;
-        try { model = Model.Load(eqm); }
-        catch (ModelFormatException e) { throw new FuzzFinding($"the converter wrote a file its loader refuses: {e.Message}"); }
-        using (model) ModelProbe.RunOnce(model, "onnx");
+        ModelProbe.RunImported(() => Model.Load(eqm), "onnx");
     }
 
     public override void WriteSeeds(string repoRoot, string dir)

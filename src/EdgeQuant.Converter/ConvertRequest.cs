@@ -17,6 +17,8 @@ public sealed class ConvertRequest
     public string Precision { get; init; } = Schema.Precisions.Int8;
     /// <summary>Static PTQ options (int8).</summary>
     public PtqOptions Ptq { get; init; } = new();
+    /// <summary>Decoder LLMs with 4-bit weights (<see cref="PtqOptions.WeightBits"/> 4): K per scale group (32, 64, 128).</summary>
+    public int GroupSize { get; init; } = 32;
     /// <summary>Class labels (empty: the model's own, or indices).</summary>
     public string[] Labels { get; init; } = [];
 

@@ -1,11 +1,15 @@
 using System.Diagnostics;
 using EdgeQuant.Converter.Data;
+using EdgeQuant.Converter.Decoder;
 using EdgeQuant.Converter.HuggingFace;
 using EdgeQuant.Converter.Onnx;
 using EdgeQuant.Converter.Quantization;
 using EdgeQuant.Format;
 
 namespace EdgeQuant.Converter;
+
+/// <summary>What <see cref="ModelConverter.Convert"/> wrote: the file's size and the imported float model (an encoder or a decoder).</summary>
+public sealed record ConvertResult(long Bytes, FloatEncoder? Encoder, FloatDecoder? Decoder);
 
 /// <summary>
 /// The conversion pipeline, one entry point for every front end (CLI, tests, tools): import (ONNX image or text
@@ -15,12 +19,13 @@ public static class ModelConverter
 {
     /// <summary>Converts <paramref name="r"/>; returns the bytes written and the imported float model.</summary>
     /// <exception cref="ArgumentException">The request is inconsistent (no source, labels that do not fit, no calibration data for int8, ...).</exception>
-    public static (long Bytes, FloatEncoder Imported) Convert(ConvertRequest r)
+    public static ConvertResult Convert(ConvertRequest r)
     {
         var log = r.Log ?? (_ => { });
         if ((r.OnnxPath == null) == (r.HfDir == null)) throw new ArgumentException("give either an ONNX file or a Hugging Face folder");
         if (!Schema.Precisions.All.Contains(r.Precision)) throw new ArgumentException($"precision '{r.Precision}' is not one of {Schema.List(Schema.Precisions.All)}");
         long t0 = Stopwatch.GetTimestamp();
+        if (r.HfDir != null && HfDecoderImporter.IsDecoder(r.HfDir)) return ConvertDecoder(r, log, t0);
         bool int8 = r.Precision == Schema.Precisions.Int8;
         // The ONNX file is read and parsed once; its inputs tell a text encoder (token ids) from an image encoder.
         var graph = r.OnnxPath != null ? OnnxGraph.Load(r.OnnxPath) : null;
@@ -38,10 +43,35 @@ public static class ModelConverter
             enc.Labels = r.Labels;
         }
         var writer = !int8 ? enc.ToFp32Writer() : text ? QuantizeText(enc, r, log) : QuantizeImage(enc, r, log);
+        return new ConvertResult(Write(writer, r, log, t0), enc, null);
+    }
+
+    private static long Write(ModelWriter writer, ConvertRequest r, Action<string> log, long t0)
+    {
         writer.Write(r.OutputPath);
         long bytes = new FileInfo(r.OutputPath).Length;
         log($"wrote {r.OutputPath} ({bytes / 1024.0:F1} KiB, {r.Precision}) in {Stopwatch.GetElapsedTime(t0).TotalSeconds:F1} s");
-        return (bytes, enc);
+        return bytes;
+    }
+
+    /// <summary>Decoder LLMs: weight-only quantization (activations are quantized per token at run time, so no calibration data).</summary>
+    private static ConvertResult ConvertDecoder(ConvertRequest r, Action<string> log, long t0)
+    {
+        if (r.Labels.Length > 0 || r.CalibImages != null || r.CalibSentences != null || r.CalibIds != null || r.PlantOutliers != null || r.ReportPath != null)
+            throw new ArgumentException("a decoder LLM takes no labels, calibration data, outlier planting or report: its activations are quantized per token at run time");
+        var dec = HfDecoderImporter.Import(r.HfDir!, log);
+        ModelWriter writer;
+        if (r.Precision == Schema.Precisions.Fp32) writer = dec.ToFp32Writer();
+        else
+        {
+            if (r.Ptq.WeightBits is not (8 or 4)) throw new ArgumentException($"decoder weights are 8-bit or 4-bit, not {r.Ptq.WeightBits}");
+            writer = DecoderQuantizer.Quantize(dec, new DecoderQuantOptions
+            {
+                Weights = r.Ptq.WeightBits == 4 ? Schema.DecoderWeightKinds.S4Group : Schema.DecoderWeightKinds.S8Channel,
+                GroupSize = r.GroupSize,
+            }, log);
+        }
+        return new ConvertResult(Write(writer, r, log, t0), null, dec);
     }
 
     private static FloatEncoder ImportText(ConvertRequest r, OnnxGraph? graph, Action<string> log) => graph == null

@@ -66,7 +66,9 @@ public sealed unsafe class Model : IDisposable
     {
         _file = file;
         var m = file.Metadata;
-        if (!Schema.Architectures.All.Contains(m.Architecture))
+        if (m.Architecture == Schema.Architectures.Decoder)
+            throw new ModelFormatException(ModelFormatError.BadMetadata, "this is a decoder language model; load it with DecoderModel.Load (CLI: edgequant generate)");
+        if (!Schema.Architectures.Encoders.Contains(m.Architecture))
             throw new ModelFormatException(ModelFormatError.BadMetadata, $"architecture '{m.Architecture}' is not supported by this build (supported: {Schema.List(Schema.Architectures.All)})");
         IsQuantized = m.Precision switch
         {

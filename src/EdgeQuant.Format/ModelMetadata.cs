@@ -21,6 +21,9 @@ public sealed class ModelMetadata
     /// <summary>Text input, embeddings, tokenizer and head (text models).</summary>
     public TextConfig? Text { get; set; }
 
+    /// <summary>Decoder language model description (architecture "decoder"); null for encoders.</summary>
+    public DecoderConfig? Decoder { get; set; }
+
     /// <summary>Stem and head op graphs around the blocks (models that do not fit the fixed conv-stem/class-token template); null = the template.</summary>
     public PlanConfig? Plan { get; set; }
 

@@ -16,8 +16,12 @@ public static class Schema
         public const string Vit = "vit";
         /// <summary>BERT-family text encoder.</summary>
         public const string Bert = "bert";
+        /// <summary>Decoder-only language model (Llama family, Qwen2, GPT-2): <see cref="DecoderConfig"/>.</summary>
+        public const string Decoder = "decoder";
+        /// <summary>The encoder architectures (<see cref="ModelMetadata.Encoder"/>).</summary>
+        public static readonly string[] Encoders = [Vit, Bert];
         /// <summary>Every value.</summary>
-        public static readonly string[] All = [Vit, Bert];
+        public static readonly string[] All = [Vit, Bert, Decoder];
     }
 
     /// <summary><see cref="ModelMetadata.Precision"/>.</summary>
@@ -38,8 +42,51 @@ public static class Schema
         public const string Gelu = "gelu";
         /// <summary>ReLU.</summary>
         public const string Relu = "relu";
-        /// <summary>Every value.</summary>
+        /// <summary>Every value an encoder block takes.</summary>
         public static readonly string[] All = [Gelu, Relu];
+        /// <summary>SiLU (x·σ(x)); in a gated MLP, SwiGLU (decoders).</summary>
+        public const string Silu = "silu";
+        /// <summary>GELU, tanh approximation (GPT-2's "gelu_new").</summary>
+        public const string GeluTanh = "gelu_tanh";
+        /// <summary>Every value a decoder block takes.</summary>
+        public static readonly string[] Decoder = [Silu, GeluTanh, Gelu, Relu];
+    }
+
+    /// <summary><see cref="DecoderConfig.Norm"/>: the normalization of a decoder block.</summary>
+    public static class NormKinds
+    {
+        /// <summary>LayerNorm with weight and bias (GPT-2).</summary>
+        public const string LayerNorm = "layernorm";
+        /// <summary>RMSNorm with weight only (Llama family, Qwen2).</summary>
+        public const string RmsNorm = "rmsnorm";
+        /// <summary>Every value.</summary>
+        public static readonly string[] All = [LayerNorm, RmsNorm];
+    }
+
+    /// <summary><see cref="DecoderConfig.Positions"/>: where token positions enter a decoder.</summary>
+    public static class PositionKinds
+    {
+        /// <summary>Rotary embedding on q and k, rotate-half pairing (i, i + d/2): Hugging Face Llama/Qwen2 checkpoints.</summary>
+        public const string RopeHalf = "rope_half";
+        /// <summary>Rotary embedding, interleaved pairing (2i, 2i + 1): Meta's original Llama, GPT-J.</summary>
+        public const string RopeInterleaved = "rope_interleaved";
+        /// <summary>A learned position table added to the token embedding (GPT-2).</summary>
+        public const string Learned = "learned";
+        /// <summary>Every value.</summary>
+        public static readonly string[] All = [RopeHalf, RopeInterleaved, Learned];
+    }
+
+    /// <summary><see cref="DecoderQuantConfig.Weights"/>: how a decoder's linears are stored.</summary>
+    public static class DecoderWeightKinds
+    {
+        /// <summary>Float weights.</summary>
+        public const string F32 = "f32";
+        /// <summary>Symmetric int8, one scale per output channel.</summary>
+        public const string S8Channel = "s8";
+        /// <summary>Symmetric 4-bit in [−7, 7] (layout S4Blocks32), one scale per output channel and group of K.</summary>
+        public const string S4Group = "s4g";
+        /// <summary>Every value.</summary>
+        public static readonly string[] All = [F32, S8Channel, S4Group];
     }
 
     /// <summary><see cref="EncoderConfig.Pooling"/>.</summary>

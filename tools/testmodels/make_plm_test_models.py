@@ -77,7 +77,8 @@ BENCH_DIR = os.path.join(REPO_ROOT, "tools", "bench")
 sys.path.insert(0, SST2_DIR)
 sys.path.insert(0, BENCH_DIR)
 import train as bert  # noqa: E402  (HF-named BERT modules, hf_config(), export_onnx())
-import safetensors_io  # noqa: E402
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+from eqtools import safetensors_io  # noqa: E402
 from tokenizer import BertTokenizer  # noqa: E402
 import onnx_numpy_eval  # noqa: E402
 

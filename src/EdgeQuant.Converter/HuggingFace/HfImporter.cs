@@ -58,6 +58,14 @@ public static partial class HfImporter
         return doc.RootElement.TryGetProperty("model_type", out var t) && t.GetString() is "vit" or "deit";
     }
 
+    /// <summary>Parses <paramref name="dir"/>/config.json (a JSON object), naming the folder when it is missing.</summary>
+    internal static JsonDocument ReadConfig(string dir, out string path)
+    {
+        path = Path.Combine(dir, "config.json");
+        if (!File.Exists(path)) throw new HfImportException($"{dir}: no config.json (not a Hugging Face model folder)");
+        return ParseJson(path);
+    }
+
     private static JsonDocument ParseJson(string path)
     {
         byte[] bytes;
@@ -352,6 +360,40 @@ internal sealed class HfConfig(JsonElement root, string path)
         double e = Double(key, fallback);
         if (!(e > 0 && e < 1)) throw new HfImportException($"{Path}: \"{key}\" is {e}; a LayerNorm epsilon must be in (0, 1)");
         return (float)e;
+    }
+
+    /// <summary>An optional non-negative integer: null when the key is missing or JSON null (e.g. "head_dim", "n_inner").</summary>
+    public int? IntOrNull(string key, int max = int.MaxValue) =>
+        !Root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null ? null : Int(key, min: 1, max: max);
+
+    public bool Bool(string key, bool fallback)
+    {
+        if (!Root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new HfImportException($"{Path}: \"{key}\" is not true or false"),
+        };
+    }
+
+    /// <summary>A special token id ("bos_token_id"), or −1 when absent or null.</summary>
+    public int TokenId(string key) => TokenIds(key) is [int id, ..] ? id : -1;
+
+    /// <summary>Special token ids given as one integer or a list ("eos_token_id" of Llama 3); empty when absent or null.</summary>
+    public int[] TokenIds(string key)
+    {
+        if (!Root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        static bool Id(JsonElement e, out int id) { id = -1; return e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out id) && id >= 0; }
+        if (Id(v, out int one)) return [one];
+        if (v.ValueKind == JsonValueKind.Array)
+        {
+            var ids = new int[v.GetArrayLength()];
+            for (int i = 0; i < ids.Length; i++)
+                if (!Id(v[i], out ids[i])) throw new HfImportException($"{Path}: \"{key}\" entry {i} is not a token id");
+            return ids;
+        }
+        throw new HfImportException($"{Path}: \"{key}\" is not a token id or a list of them");
     }
 
     public double Double(string key, double fallback) =>

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))  # tools/: the shared eqtools package
 from tokenizer import BertTokenizer  # noqa: E402
-import safetensors_io  # noqa: E402
+from eqtools import safetensors_io  # noqa: E402
 
 CONFIG = dict(
     vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,

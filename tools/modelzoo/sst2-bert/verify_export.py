@@ -107,7 +107,7 @@ def main():
     sys.path.insert(0, HERE)
     import train as T
     from tokenizer import BertTokenizer
-    import safetensors_io
+    from eqtools import safetensors_io
 
     st = os.path.join(args.out, "hf", "model.safetensors")
     tensors, meta = safetensors_io.load_file(st)  # checks contiguity

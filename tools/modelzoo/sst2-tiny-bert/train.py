@@ -60,9 +60,9 @@ BASE_DIR = os.path.join(REPO, "tools", "modelzoo", "sst2-bert")
 # The base script is also called train.py, so load it under its own module name.
 _spec = importlib.util.spec_from_file_location("sst2_bert_train", os.path.join(BASE_DIR, "train.py"))
 base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(base)  # puts BASE_DIR on sys.path (tokenizer, safetensors_io)
+_spec.loader.exec_module(base)  # puts BASE_DIR (tokenizer) and tools/ (eqtools) on sys.path
 from tokenizer import BertTokenizer, load_vocab  # noqa: E402
-import safetensors_io  # noqa: E402
+from eqtools import safetensors_io  # noqa: E402  (tools/ is on sys.path via the base script)
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # printable ASCII minus upper case: a-z, 0-9 and the 32 chars tokenizer.py treats as ASCII punctuation

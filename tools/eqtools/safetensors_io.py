@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Minimal safetensors writer/reader (F32 only) with no dependency on the `safetensors` package.
+"""Minimal safetensors writer/reader (F32, F16, BF16) with no dependency on the `safetensors` package.
 
 File layout (https://github.com/huggingface/safetensors):
     8 bytes   little-endian uint64 N = length of the JSON header in bytes
@@ -21,11 +21,29 @@ import sys
 
 import numpy as np
 
-_DTYPES = {"F32": np.dtype("<f4")}
+_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
 
-def save_file(tensors, path, metadata=None):
-    """tensors: dict name -> array-like (numpy array or torch tensor), stored as float32."""
+def _encode(a, dtype):
+    """float32 array -> the stored little-endian array of `dtype` (BF16: round to nearest even)."""
+    if dtype == "F32":
+        return np.ascontiguousarray(a, dtype="<f4")
+    if dtype == "F16":
+        return np.ascontiguousarray(a.astype("<f2"))
+    u = np.ascontiguousarray(a, dtype="<f4").view("<u4").astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")
+
+
+def _decode(raw, dtype):
+    if dtype == "BF16":
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    return raw.astype(np.float32)
+
+
+def save_file(tensors, path, metadata=None, dtype="F32"):
+    """tensors: dict name -> float32 array-like (numpy array or torch tensor), stored as `dtype` (F32, F16 or BF16)."""
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype}: use one of {sorted(_DTYPES)}")
     meta = {"format": "pt"} if metadata is None else dict(metadata)
     arrays = {}
     for name in sorted(tensors):
@@ -37,11 +55,11 @@ def save_file(tensors, path, metadata=None):
         a = np.asarray(t)
         if a.dtype != np.float32:
             raise TypeError(f"{name}: only float32 is supported, got {a.dtype}")
-        arrays[name] = np.ascontiguousarray(a, dtype="<f4")
+        arrays[name] = _encode(a, dtype)
     header = {"__metadata__": {str(k): str(v) for k, v in meta.items()}}
     offset = 0
     for name, a in arrays.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
+        header[name] = {"dtype": dtype, "shape": list(a.shape),
                         "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     hbytes = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
@@ -80,7 +98,7 @@ def load_file(path, check=True):
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if e - b != count * dt.itemsize:
             raise ValueError(f"{name}: data_offsets {b},{e} do not match shape {shape}")
-        out[name] = np.frombuffer(data[b:e], dtype=dt).reshape(shape).astype(np.float32)
+        out[name] = _decode(np.frombuffer(data[b:e], dtype=dt), info["dtype"]).reshape(shape)
         spans.append((b, e, name))
     if check:
         spans.sort()

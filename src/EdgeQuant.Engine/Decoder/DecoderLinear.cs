@@ -1,0 +1,171 @@
+using EdgeQuant.Format;
+using EdgeQuant.Kernels;
+using EdgeQuant.Kernels.Reference;
+
+namespace EdgeQuant.Engine.Decoder;
+
+/// <summary>
+/// One linear layer of a decoder, y[m, out] = x[m, in]·Wᵀ (+ b), stored as float, per-channel int8 or per-group 4-bit
+/// (<see cref="DecoderTensors"/>). Quantized layers take their input already quantized per row (int8, row scale) and
+/// dequantize each int32 sum with row scale × weight scale; 4-bit layers sum one int32 dot product per group of K and
+/// add the groups in float in index order, so the result is the same on every ISA.
+/// </summary>
+internal readonly unsafe struct DecoderLinear
+{
+    public readonly int Out, In, GroupSize, Groups;
+    public readonly WeightKind Kind;
+    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [out, groups] scales
+    private readonly sbyte* _q;           // [out, in]
+    private readonly byte* _q4;           // [out, RowBytes(in)], S4Blocks32
+    private readonly int* _gsum;          // [groups, out]
+
+    private DecoderLinear(WeightKind kind, int outDim, int inDim, int group, float* wf, float* b, float* s, sbyte* q, byte* q4, int* gsum)
+    {
+        (Kind, Out, In, GroupSize) = (kind, outDim, inDim, group);
+        _wf = wf; _b = b; _s = s; _q = q; _q4 = q4; _gsum = gsum;
+        Groups = group > 0 ? (inDim + group - 1) / group : 1;
+    }
+
+    /// <summary>A float linear over an existing table (the tied LM head of a float model: the embedding [vocab, D]).</summary>
+    public static DecoderLinear Tied(float* table, int outDim, int inDim) => new(WeightKind.F32, outDim, inDim, 0, table, null, null, null, null, null);
+
+    public bool HasBias => _b != null;
+    public int Q4RowBytes => GemmS4Reference.RowBytes(In);
+
+    /// <summary>Loads prefix + ".w" (float), ".q" + ".s" (int8) or ".q4" + ".s" + ".gsum" (4-bit), and ".b" when <paramref name="bias"/>; checks ranges and sums.</summary>
+    public static DecoderLinear Load(ModelFile f, string prefix, int outDim, int inDim, bool bias, WeightKind kind, int group)
+    {
+        float* b = bias ? FiniteF32.Require(f, prefix + DecoderTensors.Bias, outDim) : null;
+        switch (kind)
+        {
+            case WeightKind.F32:
+                return new(kind, outDim, inDim, 0, FiniteF32.Require(f, prefix + DecoderTensors.FloatWeight, outDim, inDim), b, null, null, null, null);
+            case WeightKind.S8:
+            {
+                string name = prefix + DecoderTensors.Int8Weight;
+                var q = (sbyte*)f.Pointer(f.Require(name, TensorDType.S8, outDim, inDim));
+                if (new ReadOnlySpan<sbyte>(q, checked(outDim * inDim)).IndexOf((sbyte)-128) is int at and >= 0)
+                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}': weight {at} is -128; int8 weights are in [-127, 127]");
+                return new(kind, outDim, inDim, 0, null, b, Scales(f, prefix, outDim), q, null, null);
+            }
+            default:
+            {
+                int groups = (inDim + group - 1) / group, rb = GemmS4Reference.RowBytes(inDim);
+                string name = prefix + DecoderTensors.Int4Weight;
+                var e = f.Require(name, TensorDType.U8, outDim, rb);
+                if (e.Layout != TensorLayout.S4Blocks32)
+                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}' has layout {e.Layout}, expected {TensorLayout.S4Blocks32}");
+                var q4 = (byte*)f.Pointer(e);
+                var gsum = (int*)f.Pointer(f.Require(prefix + DecoderTensors.GroupSums, TensorDType.S32, groups, outDim));
+                for (int o = 0; o < outDim; o++)
+                {
+                    var row = new ReadOnlySpan<byte>(q4 + (long)o * rb, rb);
+                    for (int g = 0; g * group < 2 * rb; g++)
+                    {
+                        int sum = 0;
+                        for (int p = g * group; p < Math.Min((g + 1) * group, 2 * rb); p++)
+                        {
+                            int v = GemmS4Reference.Get(row, p);
+                            if (v == -8 || (p >= inDim && v != 0))
+                                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}': row {o} weight {p} is {v} ({(v == -8 ? "outside [-7, 7]" : "padding must be 0")})");
+                            sum += v;
+                        }
+                        if (g < groups && sum != gsum[(long)g * outDim + o])
+                            throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}{DecoderTensors.GroupSums}': channel {o} group {g} is {gsum[(long)g * outDim + o]}, the weights sum to {sum}");
+                    }
+                }
+                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, outDim, groups), null, q4, gsum);
+            }
+        }
+    }
+
+    private static float* Scales(ModelFile f, string prefix, params int[] dims)
+    {
+        float* s = FiniteF32.Require(f, prefix + DecoderTensors.Scales, dims);
+        long n = 1;
+        foreach (int d in dims) n *= d;
+        for (long i = 0; i < n; i++)
+            if (!(s[i] >= 0 && s[i] <= FiniteF32.MaxDequantScale))
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}{DecoderTensors.Scales}': scale {i} is {s[i]}; must be in [0, {FiniteF32.MaxDequantScale:G}]");
+        return s;
+    }
+
+    /// <summary>
+    /// Columns [n0, n1) of y = x·Wᵀ + b for <paramref name="m"/> rows. Float layers read <paramref name="x"/> [m, in];
+    /// quantized ones read <paramref name="xq"/> [m, in] with row scales <paramref name="xs"/> [m] and use
+    /// <paramref name="acc"/> (at least m · (n1 − n0) ints) as the int32 sums.
+    /// </summary>
+    public void Columns(KernelSet k, ReadOnlySpan<float> x, ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xs, Span<int> acc, Span<float> y, int m, int n0, int n1)
+    {
+        int n = n1 - n0;
+        if (n <= 0 || m <= 0) return;
+        ReadOnlySpan<float> bias = _b == null ? default : new ReadOnlySpan<float>(_b + n0, n);
+        var yc = y.Slice(n0, (m - 1) * Out + n);
+        if (Kind == WeightKind.F32)
+        {
+            k.GemmF32(x, In, new ReadOnlySpan<float>(_wf + (long)n0 * In, n * In), In, bias, yc, Out, m, n, In);
+            return;
+        }
+        var c = acc[..(m * n)]; // [m, n]
+        if (Kind == WeightKind.S8)
+        {
+            k.GemmS8S8(xq, In, new ReadOnlySpan<sbyte>(_q + (long)n0 * In, n * In), In, default, c, n, m, n, In);
+            var s = new ReadOnlySpan<float>(_s + n0, n);
+            for (int r = 0; r < m; r++)
+            {
+                float rs = xs[r];
+                var cr = c.Slice(r * n, n);
+                var yr = yc.Slice(r * Out, n);
+                for (int j = 0; j < n; j++) yr[j] = cr[j] * (rs * s[j]) + (bias.IsEmpty ? 0f : bias[j]);
+            }
+            return;
+        }
+        int rb = Q4RowBytes;
+        for (int r = 0; r < m; r++) yc.Slice(r * Out, n).Clear();
+        for (int g = 0; g < Groups; g++)
+        {
+            int k0 = g * GroupSize, kg = Math.Min(GroupSize, In - k0);
+            var b4 = new ReadOnlySpan<byte>(_q4 + (long)n0 * rb + k0 / 2, (n - 1) * rb + GemmS4Reference.RowBytes(kg));
+            k.GemmS8S4(xq[k0..], In, b4, rb, default, new ReadOnlySpan<int>(_gsum + (long)g * Out + n0, n), c, n, m, n, kg);
+            for (int r = 0; r < m; r++)
+            {
+                float rs = xs[r];
+                var cr = c.Slice(r * n, n);
+                var yr = yc.Slice(r * Out, n);
+                float* sg = _s + (long)n0 * Groups + g;
+                for (int j = 0; j < n; j++) yr[j] += cr[j] * (rs * sg[(long)j * Groups]);
+            }
+        }
+        if (!bias.IsEmpty)
+            for (int r = 0; r < m; r++)
+            {
+                var yr = yc.Slice(r * Out, n);
+                for (int j = 0; j < n; j++) yr[j] += bias[j];
+            }
+    }
+
+    /// <summary>Per-row dynamic int8 quantization of x [m, cols] for the quantized layers: scale = max|x| / 127 (0 for a zero row).</summary>
+    public static void QuantizeRows(KernelSet k, ReadOnlySpan<float> x, Span<sbyte> xq, Span<float> xs, int m, int cols)
+    {
+        for (int r = 0; r < m; r++)
+        {
+            var xr = x.Slice(r * cols, cols);
+            float amax = 0;
+            foreach (float v in xr) amax = MathF.Max(amax, MathF.Abs(v));
+            float scale = amax / 127f;
+            xs[r] = scale;
+            k.QuantizeS8(xr, scale > 0 ? 127f / amax : 0f, xq.Slice(r * cols, cols));
+        }
+    }
+}
+
+/// <summary>How a decoder linear's weights are stored.</summary>
+internal enum WeightKind
+{
+    /// <summary>Float.</summary>
+    F32,
+    /// <summary>Int8, one scale per output channel.</summary>
+    S8,
+    /// <summary>4-bit, one scale per output channel and group of K.</summary>
+    S4Group,
+}

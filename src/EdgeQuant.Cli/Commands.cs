@@ -78,7 +78,9 @@ internal static partial class Commands
         int calibRandom = a.Int("calib-random", 0);
         if ((calibImages != null ? 1 : 0) + (calibText != null ? 1 : 0) + (calibIds != null ? 1 : 0) + (calibRandom > 0 ? 1 : 0) > 1)
             throw new UsageException("give one of --calib-images, --calib-random, --calib-text, --calib-ids");
-        if (precision == Schema.Precisions.Int8 && calibImages == null && calibText == null && calibIds == null && calibRandom <= 0)
+        // Decoder LLMs quantize weights only (activations per token at run time): no calibration data.
+        bool decoder = hf != null && Converter.HuggingFace.HfDecoderImporter.IsDecoder(hf);
+        if (precision == Schema.Precisions.Int8 && !decoder && calibImages == null && calibText == null && calibIds == null && calibRandom <= 0)
             throw new UsageException("int8 conversion needs calibration data: --calib-images IDX (or --calib-random N for a smoke test) for image models, --calib-text TSV or --calib-ids FILE for text models");
         // Calibration data, sliced to --calib-range (defaults: the first 1000 images, the first 512 sentences or id lines).
         ImageSet? images = null;
@@ -120,6 +122,7 @@ internal static partial class Commands
             VocabPath = a.Str("vocab"),
             CalibSentences = sentences,
             CalibIds = ids,
+            GroupSize = a.Int("group-size", 32),
             PlantOutliers = ParseOutliers(a.Str("plant-outliers")),
             ReportPath = a.Str("report"),
             Log = Console.Error.WriteLine,
@@ -152,6 +155,14 @@ internal static partial class Commands
         Console.WriteLine($"source          {m.Source}");
         Console.WriteLine($"converter       {m.Converter}");
         Console.WriteLine($"architecture    {m.Architecture}, precision {m.Precision}");
+        if (m.Decoder != null) InfoDecoder(m);
+        else InfoEncoder(m, c);
+        InfoTensors(f);
+        return 0;
+    }
+
+    private static void InfoEncoder(ModelMetadata m, EncoderConfig c)
+    {
         Console.WriteLine($"encoder         {c.Layers} blocks, hidden {c.Hidden}, heads {c.Heads}, MLP {c.MlpDim} ({c.Activation}), {(c.NormFirst ? "pre" : "post")}-LN eps {c.LayerNormEps}, seq {c.SeqLen}, pooling {c.Pooling}");
         if (m.Image is { } im)
             Console.WriteLine($"input           {im.Channels}x{im.Height}x{im.Width}, {(m.Plan != null ? "stem graph" : $"patch {im.PatchSize}")}, x = (pixel*{im.Scale:G6} - [{string.Join(", ", im.Mean)}]) / [{string.Join(", ", im.Std)}]");
@@ -170,6 +181,10 @@ internal static partial class Commands
                 Console.WriteLine($"  block {i,-3}     x {b.AttnInputScale:G3}  q {b.QScale:G3}  k {b.KScale:G3}  v {b.VScale:G3}  ctx {b.ContextScale:G3}  mlp-in {b.MlpInputScale:G3}  act {b.ActScale:G3}");
             }
         }
+    }
+
+    private static void InfoTensors(ModelFile f)
+    {
         long bytes = 0;
         var byType = new SortedDictionary<string, (int, long)>();
         foreach (var t in f.Tensors)
@@ -181,7 +196,6 @@ internal static partial class Commands
         Console.WriteLine($"tensors         {f.Tensors.Count}, {bytes / 1024.0:F1} KiB: {string.Join(", ", byType.Select(kv => $"{kv.Key} {kv.Value.Item1} ({kv.Value.Item2 / 1024.0:F1} KiB)"))}");
         foreach (var t in f.Tensors)
             Console.WriteLine($"  {t.Name,-28} {t.DType,-4} {t.ShapeText,-14} offset {t.Offset,9}  {t.Size,9} B  crc {t.Crc:x8}");
-        return 0;
     }
 
     public static int Run(string[] argv)

@@ -20,6 +20,8 @@ try
         "run" => Commands.Run(args[1..]),
         "eval" => Commands.Eval(args[1..]),
         "embed" => Commands.Embed(args[1..]),
+        "generate" => Commands.Generate(args[1..]),
+        "perplexity" => Commands.Perplexity(args[1..]),
         "selftest" => SelfTest.Execute(args[1..]),
         "--version" or "version" => Commands.Version(),
         _ => throw new UsageException($"unknown command '{args[0]}'"),
@@ -45,7 +47,9 @@ namespace EdgeQuant.Cli
 
               convert MODEL.onnx -o OUT.eqm   import a PyTorch-exported ONNX ViT or BERT-family encoder
               convert --hf DIR -o OUT.eqm     import a Hugging Face folder (config.json + safetensors + vocab):
-                                               BERT, MiniLM, RoBERTa, DistilBERT, ViT, DeiT
+                                               BERT, MiniLM, RoBERTa, DistilBERT, ViT, DeiT; decoder LLMs:
+                                               Llama family (TinyLlama, SmolLM, Mistral), Qwen2, GPT-2
+                                               (int8: weights only, --weight-bits 8|4, --group-size 32|64|128)
                   --precision int8|fp32        (default int8: static PTQ)
                   --calib-images IDX           calibration images (IDX3, e.g. MNIST t10k-images-idx3-ubyte[.gz])
                   --calib-range A:B            use images A..B-1 (default 0:1000)
@@ -87,6 +91,11 @@ namespace EdgeQuant.Cli
                   --reference FP32.eqm         also: top-1 agreement and output SQNR against that model
               embed MODEL.eqm TEXT... [--file LINES] [--output X.f32] [--no-normalize]
                                                sentence embeddings and their cosine similarities
+              generate MODEL.eqm --ids 1,2,3   decoder LLMs: stream generated token ids, then tokens/s
+                  --max-tokens N (64)   --temperature T (0: greedy)   --top-k K (40)   --top-p P (0.95)
+                  --repetition-penalty R (1)   --seed S   --stop-ids a,b   --threads N   --context N
+                  --profile (time per step of the decode steps)
+              perplexity MODEL.eqm --ids-file FILE   decoder LLMs: perplexity of each line's tokens
               selftest [MODEL.eqm ...] [--images IDX] [--count N]
                                                check every kernel path against the reference on this CPU,
                                                engine invariants, and print a hash of the model's outputs

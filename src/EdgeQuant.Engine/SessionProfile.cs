@@ -23,15 +23,21 @@ public sealed class SessionProfile
     private readonly int _stemSteps, _blocks;
     private long _last;
 
-    internal SessionProfile(string[] stemSteps, int blocks, string[] headSteps)
+    /// <summary>The same steps named for a decoder block (rotary + KV cache in the QKV-requantize slot).</summary>
+    internal static readonly string[] DecoderStepNames =
+        ["attention norm + quantize", "q/k/v GEMMs", "rotary + KV cache", "attention", "out GEMM + residual",
+         "MLP norm + quantize", "gate/up GEMMs", "activation + quantize", "down GEMM + residual"];
+
+    internal SessionProfile(string[] stemSteps, int blocks, string[] headSteps, string[]? blockStepNames = null)
     {
+        var stepNames = blockStepNames ?? BlockStepNames;
         _stemSteps = stemSteps.Length;
         _blocks = blocks;
         var names = new List<string>();
         var kinds = new List<string>();
         foreach (var s in stemSteps) { names.Add(s); kinds.Add("stem"); }
         for (int b = 0; b < blocks; b++)
-            for (int s = 0; s < BlockSteps; s++) { names.Add($"block {b}: {BlockStepNames[s]}"); kinds.Add(BlockStepNames[s]); }
+            for (int s = 0; s < BlockSteps; s++) { names.Add($"block {b}: {stepNames[s]}"); kinds.Add(stepNames[s]); }
         foreach (var s in headSteps) { names.Add(s); kinds.Add("head"); }
         (_names, _kinds) = (names.ToArray(), kinds.ToArray());
         _ticks = new long[_names.Length];

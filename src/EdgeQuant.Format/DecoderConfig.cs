@@ -67,7 +67,7 @@ public sealed class DecoderQuantConfig
 /// <summary>
 /// Tensor names of a decoder model, defined once for the converter and the engine. A linear "P" is stored as "P.w"
 /// (F32 [out, in]), or "P.q" (S8 [out, in]) + "P.s" (F32 [out] weight scales), or "P.q4" (U8 [out, RowBytes(in)],
-/// layout S4Blocks32) + "P.s" (F32 [out, in / group]) + "P.gsum" (S32 [in / group, out], each group's weight sum);
+/// layout S4Blocks32) + "P.s" (F32 [in / group, out]) + "P.gsum" (S32 [in / group, out], each group's weight sum);
 /// its bias, when the config says it has one, is "P.b" (F32 [out]). Norms: "N.g" (and "N.b" for LayerNorm).
 /// </summary>
 public static class DecoderTensors

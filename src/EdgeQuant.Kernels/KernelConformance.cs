@@ -10,6 +10,30 @@ public static class KernelConformance
 {
     private static readonly int[] Sizes = [1, 3, 7, 16, 17, 33, 64, 65];
 
+    /// <summary>The grouped 4-bit GEMM on strided operands (columns split at an odd offset into [groups, ldg] scales).</summary>
+    private static void CheckGrouped(KernelSet k, Random r, int m, int n, int kk, int group, List<string> fails)
+    {
+        int lda = kk + 3, rb = GemmS4Reference.RowBytes(kk), ldb = rb + 16, ldc = n + 1, ldg = n + 5, groups = (kk + group - 1) / group;
+        sbyte[] a = S8(r, m * lda), w = new sbyte[n * kk];
+        for (int i = 0; i < w.Length; i++) w[i] = (sbyte)r.Next(-7, 8);
+        byte[] packed = GemmS4Reference.Pack(w, n, kk), b = new byte[n * ldb];
+        for (int j = 0; j < n; j++) packed.AsSpan(j * rb, rb).CopyTo(b.AsSpan(j * ldb));
+        var gsum = new int[groups * ldg];
+        var bs = new float[groups * ldg];
+        for (int g = 0; g < groups; g++)
+            for (int j = 0; j < n; j++)
+            {
+                for (int p = g * group; p < Math.Min(kk, (g + 1) * group); p++) gsum[g * ldg + j] += w[j * kk + p];
+                bs[g * ldg + j] = (float)(r.NextDouble() * 0.01);
+            }
+        var scale = new float[m];
+        for (int i = 0; i < m; i++) scale[i] = (float)(r.NextDouble() * 0.1);
+        float[] c1 = new float[m * ldc], c2 = new float[m * ldc];
+        GemmS4GroupedReference.Gemm(a, lda, scale, b, ldb, bs, gsum, ldg, c1, ldc, m, n, kk, group);
+        k.GemmS8S4Grouped(a, lda, scale, b, ldb, bs, gsum, ldg, c2, ldc, m, n, kk, group);
+        if (!c1.AsSpan().SequenceEqual(c2)) fails.Add($"{k.Name}: GemmS8S4Grouped m={m} n={n} k={kk} group={group} differs from the reference");
+    }
+
     /// <summary>Returns one line per mismatch (empty = conformant).</summary>
     public static List<string> Check(KernelSet k, int seed = 1)
     {
@@ -54,6 +78,11 @@ public static class KernelConformance
                     k.GemmU8S8(au, kk, b, ldb, default, c2, n, m, n, kk);
                     Expect<int>(c1, c2, $"GemmU8S8 m={m} n={n} k={kk}");
                 }
+        foreach (int m in new[] { 1, 2, 5, 33 })
+            foreach (int n in new[] { 1, 7, 8, 17, 40 })
+                foreach (int kk in new[] { 32, 40, 64, 96, 130, 256, 300 })
+                    foreach (int group in new[] { 32, 64, 128 })
+                        CheckGrouped(k, r, m, n, kk, group, fails);
         foreach (int cols in Sizes)
         {
             const int rows = 5;

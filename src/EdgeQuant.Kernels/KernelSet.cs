@@ -30,6 +30,14 @@ public abstract class KernelSet
     public virtual void GemmS8S4(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, ReadOnlySpan<int> bias, ReadOnlySpan<int> wsum, Span<int> c, int ldc, int m, int n, int k)
         => GemmS4Reference.GemmS8S4(a, lda, b, ldb, bias, c, ldc, m, n, k);
 
+    /// <summary>
+    /// s8 × 4-bit weights with per-group scales → f32 (decoder linears; see <see cref="GemmS4GroupedReference"/>).
+    /// Exact group dot products, then the same float steps per output as the reference on every path.
+    /// </summary>
+    public virtual void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b, int ldb,
+        ReadOnlySpan<float> bScale, ReadOnlySpan<int> gsum, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+        => GemmS4GroupedReference.Gemm(a, lda, aScale, b, ldb, bScale, gsum, ldg, c, ldc, m, n, k, group);
+
     /// <summary>u8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmU8S8"/>).</summary>
     public virtual void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
         => GemmS8Reference.GemmU8S8(a, lda, b, ldb, bias, c, ldc, m, n, k);

@@ -72,6 +72,33 @@ def save_file(tensors, path, metadata=None, dtype="F32"):
     return path
 
 
+def save_streaming(entries, path, make, metadata=None, dtype="F32"):
+    """Writes a file tensor by tensor without holding them all: entries = [(name, shape)], make(name, shape) -> float32 array.
+
+    For multi-GB checkpoints (random-weight models with real shapes): peak memory is one tensor."""
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype}: use one of {sorted(_DTYPES)}")
+    entries = sorted(entries)
+    meta = {"format": "pt"} if metadata is None else dict(metadata)
+    header = {"__metadata__": {str(k): str(v) for k, v in meta.items()}}
+    offset, size = 0, _DTYPES[dtype].itemsize
+    for name, shape in entries:
+        n = int(np.prod(shape, dtype=np.int64)) * size
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    hbytes = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
+    hbytes += b" " * ((-(8 + len(hbytes))) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hbytes)))
+        f.write(hbytes)
+        for name, shape in entries:
+            a = np.asarray(make(name, shape), dtype=np.float32)
+            if a.shape != tuple(shape):
+                raise ValueError(f"{name}: made {a.shape}, declared {tuple(shape)}")
+            f.write(_encode(a, dtype).tobytes(order="C"))
+    return path
+
+
 def load_header(path):
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))

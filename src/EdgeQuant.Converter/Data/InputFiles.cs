@@ -9,8 +9,8 @@ public static class InputFiles
 {
     /// <summary>Largest ONNX file read (protobuf's own limit).</summary>
     public const long MaxOnnxBytes = 2L << 30;
-    /// <summary>Largest safetensors file read (one shard).</summary>
-    public const long MaxSafeTensorsBytes = 2L << 30;
+    /// <summary>Largest safetensors file read (one shard; memory-mapped, not read into memory).</summary>
+    public const long MaxSafeTensorsBytes = 64L << 30;
     /// <summary>Largest JSON, vocabulary or text file read.</summary>
     public const long MaxTextBytes = 256L << 20;
 
@@ -26,6 +26,15 @@ public static class InputFiles
         var bytes = new byte[size];
         fs.ReadExactly(bytes);
         return bytes;
+    }
+
+    /// <summary>Size of a regular file after the same checks as <see cref="ReadAllBytes"/> (for callers that map the file instead).</summary>
+    public static long CheckedSize(string path, long maxBytes, string what)
+    {
+        long size = RegularFileSize(path, what);
+        if (size > maxBytes)
+            throw new InvalidDataException($"{what} '{path}' has {size} bytes, more than the {maxBytes}-byte limit for such a file");
+        return size;
     }
 
     /// <summary>The file's lines (UTF-8, BOM and CR dropped, as <see cref="File.ReadAllLines(string)"/>), read through <see cref="ReadAllBytes"/>.</summary>

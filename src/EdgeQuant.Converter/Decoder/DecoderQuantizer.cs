@@ -75,7 +75,7 @@ public static class DecoderQuantizer
         return (err.Sum(), SumSquares(wf));
     }
 
-    /// <summary>"P.q4" (S4Blocks32), "P.s" (F32 [out, groups]) and "P.gsum" (S32 [groups, out]).</summary>
+    /// <summary>"P.q4" (S4Blocks32), "P.s" (F32 [groups, out]) and "P.gsum" (S32 [groups, out]): per group, the columns side by side for the kernels' vector loads.</summary>
     private static (double, double) AddS4(ModelWriter w, string prefix, float[] wf, int outDim, int inDim, int group, bool search)
     {
         int groups = (inDim + group - 1) / group, rb = GemmS4Reference.RowBytes(inDim);
@@ -89,7 +89,7 @@ public static class DecoderQuantizer
             for (int g = 0; g < groups; g++)
             {
                 int k0 = g * group, n = Math.Min(group, inDim - k0);
-                (s[(long)r * groups + g], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan(k0, n), 7, search);
+                (s[(long)g * outDim + r], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan(k0, n), 7, search);
                 err[r] += e;
                 int sum = 0;
                 foreach (sbyte v in q.AsSpan(k0, n)) sum += v;
@@ -98,7 +98,7 @@ public static class DecoderQuantizer
             GemmS4Reference.Pack(q, 1, inDim).CopyTo(packed.AsSpan((int)((long)r * rb), rb));
         });
         w.Add(prefix + DecoderTensors.Int4Weight, TensorDType.U8, TensorLayout.S4Blocks32, packed, outDim, rb);
-        w.Add<float>(prefix + DecoderTensors.Scales, TensorDType.F32, s, outDim, groups);
+        w.Add<float>(prefix + DecoderTensors.Scales, TensorDType.F32, s, groups, outDim);
         w.Add<int>(prefix + DecoderTensors.GroupSums, TensorDType.S32, gsum, groups, outDim);
         return (err.Sum(), SumSquares(wf));
     }

@@ -29,7 +29,7 @@ public static class HfDecoderImporter
         var cfg = new HfConfig(doc.RootElement, cfgPath);
         string type = cfg.Str("model_type");
         if (!ModelTypes.Contains(type)) throw new HfImportException($"{cfgPath}: model_type '{type}' is not a supported decoder ({Schema.List(ModelTypes)})");
-        var st = SafeTensors.OpenFolder(dir);
+        using var st = SafeTensors.OpenFolder(dir);
         log($"HF: model_type '{type}', architecture '{cfg.Architecture}', {st.Names.Count()} tensors");
         var used = new HashSet<string>(StringComparer.Ordinal);
         var dec = type == "gpt2" ? ImportGpt2(cfg, st, used) : ImportLlama(cfg, st, type, used);

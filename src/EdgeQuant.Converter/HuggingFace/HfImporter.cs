@@ -33,7 +33,7 @@ public static partial class HfImporter
         using var doc = ParseJson(cfgPath);
         var cfg = new HfConfig(doc.RootElement, cfgPath);
         string type = cfg.Str("model_type");
-        var st = SafeTensors.OpenFolder(dir);
+        using var st = SafeTensors.OpenFolder(dir);
         log($"HF: model_type '{type}', architecture '{cfg.Architecture}', {st.Names.Count()} tensors");
         var enc = type switch
         {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 
 namespace EdgeQuant.Converter.HuggingFace;
@@ -9,11 +10,16 @@ namespace EdgeQuant.Converter.HuggingFace;
 /// <c>{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}</c>, then the data;
 /// offsets are relative to the end of the header. Every offset and size is checked against the file.
 /// A sharded checkpoint has "model.safetensors.index.json" with a "weight_map" of tensor name → shard file.
+/// Files are memory-mapped (a 1B-parameter checkpoint is one file of several GB), read-only, until <see cref="Dispose"/>.
 /// </remarks>
-public sealed class SafeTensors
+public sealed unsafe class SafeTensors : IDisposable
 {
     private readonly Dictionary<string, (string File, string DType, int[] Shape, long Begin, long End)> _entries = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, byte[]> _files = new(StringComparer.Ordinal);
+    // Each mapped file with its view's base address (the view's pointer is acquired once, released in Dispose).
+    private readonly Dictionary<string, (MemoryMappedFile Map, MemoryMappedViewAccessor View, nint Base)> _files = new(StringComparer.Ordinal);
+
+    /// <summary>Largest JSON header of one file (the safetensors reference implementation's own limit).</summary>
+    public const int MaxHeaderBytes = 100 << 20;
 
     /// <summary>Tensor names.</summary>
     public IEnumerable<string> Names => _entries.Keys;
@@ -22,6 +28,18 @@ public sealed class SafeTensors
     public static SafeTensors OpenFolder(string dir)
     {
         var st = new SafeTensors();
+        try { st.AddFolder(dir); }
+        catch
+        {
+            st.Dispose();
+            throw;
+        }
+        return st;
+    }
+
+    private void AddFolder(string dir)
+    {
+        var st = this;
         string single = Path.Combine(dir, "model.safetensors"), index = Path.Combine(dir, "model.safetensors.index.json");
         if (File.Exists(single)) st.AddFile(single);
         else if (File.Exists(index))
@@ -38,46 +56,62 @@ public sealed class SafeTensors
             }
         }
         else throw new HfImportException($"{dir}: neither model.safetensors nor model.safetensors.index.json found (PyTorch .bin checkpoints are not read: re-save with safe_serialization=True)");
-        return st;
     }
 
-    /// <summary>Parses and validates one safetensors file.</summary>
+    /// <summary>Parses and validates one safetensors file (memory-mapped).</summary>
     public void AddFile(string path)
     {
         string name = Path.GetFileName(path);
-        byte[] bytes;
-        try { bytes = Data.InputFiles.ReadAllBytes(path, Data.InputFiles.MaxSafeTensorsBytes, "safetensors file"); }
+        long length;
+        try { length = Data.InputFiles.CheckedSize(path, Data.InputFiles.MaxSafeTensorsBytes, "safetensors file"); }
         catch (Exception e) when (e is IOException or InvalidDataException) { throw new HfImportException($"{name}: {e.Message}"); }
-        if (bytes.Length < 8) throw new HfImportException($"{name}: {bytes.Length} bytes is too short for a safetensors file");
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (n > (ulong)bytes.Length - 8) throw new HfImportException($"{name}: header length {n} exceeds the file ({bytes.Length} bytes)");
-        long dataStart = 8 + (long)n, dataLen = bytes.Length - dataStart;
-        using (var doc = HfImporter.ParseJsonObject(bytes.AsMemory(8, (int)n), $"{name}: header"))
+        if (length < 8) throw new HfImportException($"{name}: {length} bytes is too short for a safetensors file");
+        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        byte* bytes = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref bytes);
+        bytes += view.PointerOffset;
+        _files[name] = (map, view, (nint)bytes);
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(bytes, 8));
+        if (n > (ulong)length - 8) throw new HfImportException($"{name}: header length {n} exceeds the file ({length} bytes)");
+        if (n > MaxHeaderBytes) throw new HfImportException($"{name}: header length {n} exceeds the {MaxHeaderBytes}-byte limit");
+        long dataStart = 8 + (long)n, dataLen = length - dataStart;
+        using var doc = HfImporter.ParseJsonObject(new ReadOnlySpan<byte>(bytes + 8, (int)n).ToArray(), $"{name}: header");
+        foreach (var p in doc.RootElement.EnumerateObject())
         {
-            foreach (var p in doc.RootElement.EnumerateObject())
+            if (p.Name == "__metadata__") continue;
+            var e = p.Value;
+            string Bad(string what) => throw new HfImportException($"{name}: tensor '{p.Name}': {what}");
+            if (e.ValueKind != JsonValueKind.Object) Bad("entry is not an object");
+            string dtype = e.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! : Bad("no dtype");
+            if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) Bad("no shape");
+            var shape = new int[sh.GetArrayLength()];
+            long count = 1;
+            for (int i = 0; i < shape.Length; i++)
             {
-                if (p.Name == "__metadata__") continue;
-                var e = p.Value;
-                string Bad(string what) => throw new HfImportException($"{name}: tensor '{p.Name}': {what}");
-                if (e.ValueKind != JsonValueKind.Object) Bad("entry is not an object");
-                string dtype = e.TryGetProperty("dtype", out var dt) && dt.ValueKind == JsonValueKind.String ? dt.GetString()! : Bad("no dtype");
-                if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) Bad("no shape");
-                var shape = new int[sh.GetArrayLength()];
-                long count = 1;
-                for (int i = 0; i < shape.Length; i++)
-                {
-                    if (!sh[i].TryGetInt32(out shape[i]) || shape[i] < 0) Bad($"shape entry {i} is not a non-negative int");
-                    count *= shape[i];
-                }
-                if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2
-                    || !off[0].TryGetInt64(out long b) || !off[1].TryGetInt64(out long end)) { Bad("data_offsets must be [begin, end]"); return; }
-                if (b < 0 || end < b || end > dataLen) Bad($"data_offsets [{b}, {end}] fall outside the {dataLen} data bytes");
-                int size = ElementSize(dtype);
-                if (size > 0 && (end - b) != count * size) Bad($"{end - b} bytes for shape [{string.Join(", ", shape)}] of {dtype}");
-                if (!_entries.TryAdd(p.Name, (name, dtype, shape, dataStart + b, dataStart + end))) Bad("appears in two shards");
+                if (!sh[i].TryGetInt32(out shape[i]) || shape[i] < 0) Bad($"shape entry {i} is not a non-negative int");
+                count *= shape[i];
+                if (count > 1L << 40) Bad("more than 2^40 elements");
             }
+            if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2
+                || !off[0].TryGetInt64(out long b) || !off[1].TryGetInt64(out long end)) { Bad("data_offsets must be [begin, end]"); return; }
+            if (b < 0 || end < b || end > dataLen) Bad($"data_offsets [{b}, {end}] fall outside the {dataLen} data bytes");
+            int size = ElementSize(dtype);
+            if (size > 0 && (end - b) != count * size) Bad($"{end - b} bytes for shape [{string.Join(", ", shape)}] of {dtype}");
+            if (!_entries.TryAdd(p.Name, (name, dtype, shape, dataStart + b, dataStart + end))) Bad("appears in two shards");
         }
-        _files[name] = bytes;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        foreach (var (map, view, _) in _files.Values)
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+            map.Dispose();
+        }
+        _files.Clear();
     }
 
     private static int ElementSize(string dtype) => dtype switch
@@ -104,9 +138,11 @@ public sealed class SafeTensors
         if (!_entries.TryGetValue(name, out var e)) throw new HfImportException($"tensor '{name}' is missing from the checkpoint");
         if (!e.Shape.AsSpan().SequenceEqual(shape))
             throw new HfImportException($"tensor '{name}' has shape [{string.Join(", ", e.Shape)}], expected [{string.Join(", ", shape)}]");
-        ReadOnlySpan<byte> src = _files[e.File].AsSpan((int)e.Begin, (int)(e.End - e.Begin));
-        int n = (int)(shape.Aggregate(1L, (a, d) => a * d));
+        long count = shape.Aggregate(1L, (a, d) => a * d);
+        if (count > Array.MaxLength) throw new HfImportException($"tensor '{name}' has {count} elements, more than one array holds");
+        int n = (int)count;
         var dst = new float[n];
+        var src = new ReadOnlySpan<byte>((byte*)_files[e.File].Base + e.Begin, checked((int)(e.End - e.Begin)));
         switch (e.DType)
         {
             case "F32":

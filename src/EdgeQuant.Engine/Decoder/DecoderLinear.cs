@@ -14,7 +14,7 @@ internal readonly unsafe struct DecoderLinear
 {
     public readonly int Out, In, GroupSize, Groups;
     public readonly WeightKind Kind;
-    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [out, groups] scales
+    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [groups, out] scales
     private readonly sbyte* _q;           // [out, in]
     private readonly byte* _q4;           // [out, RowBytes(in)], S4Blocks32
     private readonly int* _gsum;          // [groups, out]
@@ -74,7 +74,7 @@ internal readonly unsafe struct DecoderLinear
                             throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}{DecoderTensors.GroupSums}': channel {o} group {g} is {gsum[(long)g * outDim + o]}, the weights sum to {sum}");
                     }
                 }
-                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, outDim, groups), null, q4, gsum);
+                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, groups, outDim), null, q4, gsum);
             }
         }
     }
@@ -121,21 +121,9 @@ internal readonly unsafe struct DecoderLinear
             return;
         }
         int rb = Q4RowBytes;
-        for (int r = 0; r < m; r++) yc.Slice(r * Out, n).Clear();
-        for (int g = 0; g < Groups; g++)
-        {
-            int k0 = g * GroupSize, kg = Math.Min(GroupSize, In - k0);
-            var b4 = new ReadOnlySpan<byte>(_q4 + (long)n0 * rb + k0 / 2, (n - 1) * rb + GemmS4Reference.RowBytes(kg));
-            k.GemmS8S4(xq[k0..], In, b4, rb, default, new ReadOnlySpan<int>(_gsum + (long)g * Out + n0, n), c, n, m, n, kg);
-            for (int r = 0; r < m; r++)
-            {
-                float rs = xs[r];
-                var cr = c.Slice(r * n, n);
-                var yr = yc.Slice(r * Out, n);
-                float* sg = _s + (long)n0 * Groups + g;
-                for (int j = 0; j < n; j++) yr[j] += cr[j] * (rs * sg[(long)j * Groups]);
-            }
-        }
+        long gl = (long)(Groups - 1) * Out + n; // [groups, out] scales and sums from column n0
+        k.GemmS8S4Grouped(xq, In, xs[..m], new ReadOnlySpan<byte>(_q4 + (long)n0 * rb, n * rb), rb,
+            new ReadOnlySpan<float>(_s + n0, (int)gl), new ReadOnlySpan<int>(_gsum + n0, (int)gl), Out, yc, Out, m, n, In, GroupSize);
         if (!bias.IsEmpty)
             for (int r = 0; r < m; r++)
             {

@@ -15,6 +15,8 @@ public sealed class DecoderSessionOptions
     public int ContextLength { get; set; }
     /// <summary>Prompt tokens run through the blocks together (the GEMMs' M); bounds the arena. Default 32.</summary>
     public int PrefillChunk { get; set; } = 32;
+    /// <summary>Record the wall time of every step (<see cref="DecoderSession.Profile"/>); two timestamps per step.</summary>
+    public bool Profile { get; set; }
     /// <summary>A linear with fewer MACs than this runs on the calling thread (a dispatch costs a few µs). Default 2^18.</summary>
     public long MinParallelMacs { get; set; } = SessionOptions.DefaultMinParallelMacs;
 
@@ -36,6 +38,7 @@ public sealed unsafe class DecoderSession : IDisposable
     private readonly Arena _arena;
     private readonly WorkerPool? _pool;
     private readonly LinearJob _linearJob = new();
+    private readonly SessionProfile? _prof;
     private readonly long _minParallel;
     private readonly int _chunk, _ctx, _d, _qd, _kvd, _dh, _group;
     private readonly bool _quantized, _rope, _layerNorm;
@@ -103,7 +106,11 @@ public sealed unsafe class DecoderSession : IDisposable
         _arena = new Arena(plan.Size);
         if (_rope) FillRotaryTables();
         if (o.Threads > 1) _pool = new WorkerPool(o.Threads);
+        if (o.Profile) _prof = new SessionProfile(["embedding"], _c.Layers, ["final norm + LM head"], SessionProfile.DecoderStepNames);
     }
+
+    /// <summary>Time per step, accumulated over <see cref="Feed(ReadOnlySpan{int})"/> calls (null unless <see cref="DecoderSessionOptions.Profile"/>).</summary>
+    public SessionProfile? Profile => _prof;
 
     /// <summary>The model this session runs.</summary>
     public DecoderModel Model => _model;
@@ -158,6 +165,7 @@ public sealed unsafe class DecoderSession : IDisposable
     private void Chunk(ReadOnlySpan<int> ids, int logitRows)
     {
         int m = ids.Length, d = _d, p0 = _pos;
+        _prof?.Begin();
         var x = _arena.Get<float>(_x)[..(m * d)]; // [m, D]
         var h = _arena.Get<float>(_h)[..(m * d)]; // [m, D]
         for (int r = 0; r < m; r++)
@@ -170,6 +178,7 @@ public sealed unsafe class DecoderSession : IDisposable
                 for (int j = 0; j < d; j++) xr[j] += pe[j];
             }
         }
+        _prof?.Stem(0);
         var q = _arena.Get<float>(_q)[..(m * _qd)];   // [m, heads·dh]
         var kk = _arena.Get<float>(_kk)[..(m * _kvd)]; // [m, kv·dh]
         var v = _arena.Get<float>(_v)[..(m * _kvd)];   // [m, kv·dh]
@@ -182,32 +191,42 @@ public sealed unsafe class DecoderSession : IDisposable
             var b = _model.Blocks[l];
             Norm(x, b.AttnNorm, h, m);
             Quantize(h, m, d);
+            _prof?.Block(l, SessionProfile.BlockStep.AttnNorm);
             Linear(b.Q, h, q, m);
             Linear(b.K, h, kk, m);
             Linear(b.V, h, v, m);
+            _prof?.Block(l, SessionProfile.BlockStep.QkvGemm);
             if (_rope) { Rotate(q, m, _c.Heads, p0); Rotate(kk, m, _c.KvHeads, p0); }
             StoreKv(l, kk, v, m, p0);
+            _prof?.Block(l, SessionProfile.BlockStep.QkvRequantize);
             Attention(l, q, attn, m, p0);
             Quantize(attn, m, _qd);
+            _prof?.Block(l, SessionProfile.BlockStep.Attention);
             Linear(b.O, attn, h, m);
             Add(x, h);
+            _prof?.Block(l, SessionProfile.BlockStep.OutGemm);
             Norm(x, b.MlpNorm, h, m);
             Quantize(h, m, d);
+            _prof?.Block(l, SessionProfile.BlockStep.MlpNorm);
             if (_c.GatedMlp) Linear(b.Gate, h, gate, m);
             Linear(b.Up, h, up, m);
+            _prof?.Block(l, SessionProfile.BlockStep.Fc1Gemm);
             Activate(gate, up, m * f);
             Quantize(up, m, f);
+            _prof?.Block(l, SessionProfile.BlockStep.Activation);
             Linear(b.Down, up, h, m);
             Add(x, h);
+            _prof?.Block(l, SessionProfile.BlockStep.Fc2Gemm);
         }
         _pos += m;
         _logitRows = logitRows;
-        if (logitRows == 0) return;
+        if (logitRows == 0) { _prof?.Head(0); return; }
         int first = m - logitRows;
         var hl = h[..(logitRows * d)];
         Norm(x[(first * d)..], _model.FinalNorm, hl, logitRows);
         Quantize(hl, logitRows, d);
         Linear(_model.LmHead, hl, _arena.Get<float>(_logits)[..(logitRows * _c.VocabSize)], logitRows);
+        _prof?.Head(0);
     }
 
     private void Norm(ReadOnlySpan<float> x, in DecoderNorm n, Span<float> y, int m)

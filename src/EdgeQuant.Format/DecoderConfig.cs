@@ -66,8 +66,8 @@ public sealed class DecoderQuantConfig
 
 /// <summary>
 /// Tensor names of a decoder model, defined once for the converter and the engine. A linear "P" is stored as "P.w"
-/// (F32 [out, in]), or "P.q" (S8 [out, in]) + "P.s" (F32 [out] weight scales), or "P.q4" (U8 [out, RowBytes(in)],
-/// layout S4Blocks32) + "P.s" (F32 [in / group, out]) + "P.gsum" (S32 [in / group, out], each group's weight sum);
+/// (F32 [out, in]), or "P.q" (S8 [out, in]) + "P.s" (F32 [out] weight scales), or "P.q4" (U8 [ceil(out / 8), ceil(in / 32) · 128],
+/// layout S4Panels8) + "P.s" (F32 [ceil(in / group), out]);
 /// its bias, when the config says it has one, is "P.b" (F32 [out]). Norms: "N.g" (and "N.b" for LayerNorm).
 /// </summary>
 public static class DecoderTensors
@@ -105,7 +105,7 @@ public static class DecoderTensors
     public const string Down = "down";
 
     /// <summary>Suffixes of a linear's tensors.</summary>
-    public const string FloatWeight = ".w", Int8Weight = ".q", Int4Weight = ".q4", Scales = ".s", GroupSums = ".gsum", Bias = ".b";
+    public const string FloatWeight = ".w", Int8Weight = ".q", Int4Weight = ".q4", Scales = ".s", Bias = ".b";
     /// <summary>Suffixes of a norm's tensors.</summary>
     public const string Gamma = ".g", Beta = ".b";
 }

@@ -95,6 +95,14 @@ public enum TensorLayout : byte
     /// weights to a multiple of 32. Identical on every ISA (kernels unpack groups with one load and two masks).
     /// </summary>
     S4Blocks32 = 1,
+    /// <summary>
+    /// 4-bit weights for the GEMV-friendly decoder kernels, in a u8 tensor [ceil(out/8), ceil(in/32)·128]: panels of 8
+    /// output channels, each a run of 128-byte blocks of 32 inputs. In block kb of panel p, byte q·32 + c·4 + t (quad q
+    /// in 0..3, column c in 0..7, t in 0..3) holds, for channel 8p + c, input kb·32 + 4q + t in its low nibble and input
+    /// kb·32 + 16 + 4q + t in its high nibble, each as w + 8 (offset binary, w in [−7, 7], so 1..15); padding (channels
+    /// past out, inputs past in) is w = 0 (nibble 8). One 32-byte load gives two steps of 4 inputs × 8 channels.
+    /// </summary>
+    S4Panels8 = 2,
 }
 
 /// <summary>Helpers on <see cref="TensorDType"/>.</summary>

@@ -83,7 +83,7 @@ public static class Schema
         public const string F32 = "f32";
         /// <summary>Symmetric int8, one scale per output channel.</summary>
         public const string S8Channel = "s8";
-        /// <summary>Symmetric 4-bit in [−7, 7] (layout S4Blocks32), one scale per output channel and group of K.</summary>
+        /// <summary>Symmetric 4-bit in [−7, 7] (layout S4Panels8), one scale per output channel and group of K.</summary>
         public const string S4Group = "s4g";
         /// <summary>Every value.</summary>
         public static readonly string[] All = [F32, S8Channel, S4Group];

@@ -11,10 +11,10 @@ namespace EdgeQuant.Native;
 /// </summary>
 public static unsafe partial class Exports
 {
-    private const int AbiVersion = 2;
+    private const int AbiVersion = 3;
     private const int Ok = 0, InvalidArgument = -1, InvalidHandle = -2, Io = -3, Format = -4, BufferTooSmall = -5, Internal = -99;
 
-    private static readonly byte* VersionString = (byte*)Marshal.StringToCoTaskMemUTF8("edgequant 0.2 (abi 2)");
+    private static readonly byte* VersionString = (byte*)Marshal.StringToCoTaskMemUTF8("edgequant 0.2 (abi 3)");
     private static readonly byte* EmptyString = (byte*)Marshal.StringToCoTaskMemUTF8("");
     private static readonly nint InputName = Marshal.StringToCoTaskMemUTF8("input");
     private static readonly nint OutputName = Marshal.StringToCoTaskMemUTF8("logits");
@@ -330,12 +330,15 @@ internal static class Handles
     }
 
     /// <summary>Creates and registers a session while holding the registry lock, so its model cannot be destroyed meanwhile.</summary>
-    public static nint AddSession(nint model, int threads)
+    public static nint AddSession(nint model, int threads) => AddChild<NativeModel>(model, "model", m => new NativeSession(m, threads));
+
+    /// <summary>Creates (from its live parent) and registers an object while holding the registry lock, so the parent cannot be destroyed meanwhile.</summary>
+    public static nint AddChild<TParent>(nint parent, string what, Func<TParent, object> create) where TParent : class
     {
         lock (Live)
         {
-            var m = Get<NativeModel>(model, "model");
-            return Add(new NativeSession(m, threads));
+            var p = Get<TParent>(parent, what);
+            return Add(create(p));
         }
     }
 }

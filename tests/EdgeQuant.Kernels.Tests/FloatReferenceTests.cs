@@ -52,4 +52,27 @@ public class FloatReferenceTests
                 Assert.Equal(BitConverter.SingleToUInt32Bits(s), BitConverter.SingleToUInt32Bits(FloatReference.DotLanes8(a, b)));
             }
     }
+
+    [Fact]
+    public void PortableExpFAndSinCosAreAccurate()
+    {
+        var r = new Random(5);
+        for (int i = 0; i < 200_000; i++)
+        {
+            float x = (float)(r.NextDouble() * 170 - 85);
+            double want = Math.Exp(x), got = FloatReference.ExpF(x);
+            Assert.True(Math.Abs(got - want) <= 2.5e-7 * want, $"ExpF({x}) = {got}, e^x = {want}");
+        }
+        Assert.Equal(1f, FloatReference.ExpF(0f));
+        Assert.Equal(0f, FloatReference.ExpF(-100f));
+        Assert.Equal(float.PositiveInfinity, FloatReference.ExpF(100f));
+        Assert.True(float.IsNaN(FloatReference.ExpF(float.NaN)));
+        for (int i = 0; i < 200_000; i++)
+        {
+            double x = (r.NextDouble() - 0.5) * 2e5;
+            var (s, c) = FloatReference.SinCos(x);
+            Assert.True(Math.Abs(s - Math.Sin(x)) < 1e-12 && Math.Abs(c - Math.Cos(x)) < 1e-12, $"SinCos({x}) = ({s}, {c})");
+        }
+        Assert.True(double.IsNaN(FloatReference.SinCos(double.PositiveInfinity).Sin));
+    }
 }

@@ -75,31 +75,25 @@ public static class DecoderQuantizer
         return (err.Sum(), SumSquares(wf));
     }
 
-    /// <summary>"P.q4" (S4Blocks32), "P.s" (F32 [groups, out]) and "P.gsum" (S32 [groups, out]): per group, the columns side by side for the kernels' vector loads.</summary>
+    /// <summary>"P.q4" (layout S4Panels8, [ceil(out/8), PanelBytes(in)]) and "P.s" (F32 [groups, out]: per group the columns side by side for the kernels' vector loads).</summary>
     private static (double, double) AddS4(ModelWriter w, string prefix, float[] wf, int outDim, int inDim, int group, bool search)
     {
-        int groups = (inDim + group - 1) / group, rb = GemmS4Reference.RowBytes(inDim);
-        var packed = new byte[(long)outDim * rb];
+        int groups = (inDim + group - 1) / group;
+        var q = new sbyte[(long)outDim * inDim];
         var s = new float[(long)outDim * groups];
-        var gsum = new int[(long)groups * outDim];
         var err = new double[outDim];
         Parallel.For(0, outDim, r =>
         {
-            var q = new sbyte[inDim];
             for (int g = 0; g < groups; g++)
             {
                 int k0 = g * group, n = Math.Min(group, inDim - k0);
-                (s[(long)g * outDim + r], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan(k0, n), 7, search);
+                (s[(long)g * outDim + r], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan((int)((long)r * inDim + k0), n), 7, search);
                 err[r] += e;
-                int sum = 0;
-                foreach (sbyte v in q.AsSpan(k0, n)) sum += v;
-                gsum[(long)g * outDim + r] = sum;
             }
-            GemmS4Reference.Pack(q, 1, inDim).CopyTo(packed.AsSpan((int)((long)r * rb), rb));
         });
-        w.Add(prefix + DecoderTensors.Int4Weight, TensorDType.U8, TensorLayout.S4Blocks32, packed, outDim, rb);
+        w.Add(prefix + DecoderTensors.Int4Weight, TensorDType.U8, TensorLayout.S4Panels8, GemmS4GroupedReference.Pack(q, outDim, inDim),
+            (outDim + 7) / 8, GemmS4GroupedReference.PanelBytes(inDim));
         w.Add<float>(prefix + DecoderTensors.Scales, TensorDType.F32, s, groups, outDim);
-        w.Add<int>(prefix + DecoderTensors.GroupSums, TensorDType.S32, gsum, groups, outDim);
         return (err.Sum(), SumSquares(wf));
     }
 

@@ -16,65 +16,46 @@ internal readonly unsafe struct DecoderLinear
     public readonly WeightKind Kind;
     private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [groups, out] scales
     private readonly sbyte* _q;           // [out, in]
-    private readonly byte* _q4;           // [out, RowBytes(in)], S4Blocks32
-    private readonly int* _gsum;          // [groups, out]
+    private readonly byte* _q4;           // [ceil(out/8), PanelBytes(in)], S4Panels8
 
-    private DecoderLinear(WeightKind kind, int outDim, int inDim, int group, float* wf, float* b, float* s, sbyte* q, byte* q4, int* gsum)
+    private DecoderLinear(WeightKind kind, int outDim, int inDim, int group, float* wf, float* b, float* s, sbyte* q, byte* q4)
     {
         (Kind, Out, In, GroupSize) = (kind, outDim, inDim, group);
-        _wf = wf; _b = b; _s = s; _q = q; _q4 = q4; _gsum = gsum;
+        _wf = wf; _b = b; _s = s; _q = q; _q4 = q4;
         Groups = group > 0 ? (inDim + group - 1) / group : 1;
     }
 
     /// <summary>A float linear over an existing table (the tied LM head of a float model: the embedding [vocab, D]).</summary>
-    public static DecoderLinear Tied(float* table, int outDim, int inDim) => new(WeightKind.F32, outDim, inDim, 0, table, null, null, null, null, null);
+    public static DecoderLinear Tied(float* table, int outDim, int inDim) => new(WeightKind.F32, outDim, inDim, 0, table, null, null, null, null);
 
     public bool HasBias => _b != null;
-    public int Q4RowBytes => GemmS4Reference.RowBytes(In);
 
-    /// <summary>Loads prefix + ".w" (float), ".q" + ".s" (int8) or ".q4" + ".s" + ".gsum" (4-bit), and ".b" when <paramref name="bias"/>; checks ranges and sums.</summary>
+    /// <summary>Loads prefix + ".w" (float), ".q" + ".s" (int8) or ".q4" + ".s" (4-bit), and ".b" when <paramref name="bias"/>; checks shapes, layouts and ranges.</summary>
     public static DecoderLinear Load(ModelFile f, string prefix, int outDim, int inDim, bool bias, WeightKind kind, int group)
     {
         float* b = bias ? FiniteF32.Require(f, prefix + DecoderTensors.Bias, outDim) : null;
         switch (kind)
         {
             case WeightKind.F32:
-                return new(kind, outDim, inDim, 0, FiniteF32.Require(f, prefix + DecoderTensors.FloatWeight, outDim, inDim), b, null, null, null, null);
+                return new(kind, outDim, inDim, 0, FiniteF32.Require(f, prefix + DecoderTensors.FloatWeight, outDim, inDim), b, null, null, null);
             case WeightKind.S8:
             {
                 string name = prefix + DecoderTensors.Int8Weight;
                 var q = (sbyte*)f.Pointer(f.Require(name, TensorDType.S8, outDim, inDim));
                 if (new ReadOnlySpan<sbyte>(q, checked(outDim * inDim)).IndexOf((sbyte)-128) is int at and >= 0)
                     throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}': weight {at} is -128; int8 weights are in [-127, 127]");
-                return new(kind, outDim, inDim, 0, null, b, Scales(f, prefix, outDim), q, null, null);
+                return new(kind, outDim, inDim, 0, null, b, Scales(f, prefix, outDim), q, null);
             }
             default:
             {
-                int groups = (inDim + group - 1) / group, rb = GemmS4Reference.RowBytes(inDim);
+                // Every nibble is a valid offset-binary weight (the kernels' int16 bound holds for all 16 values), and
+                // padding is never stored or multiplied by a real input: shape and layout are all there is to check.
+                int groups = (inDim + group - 1) / group;
                 string name = prefix + DecoderTensors.Int4Weight;
-                var e = f.Require(name, TensorDType.U8, outDim, rb);
-                if (e.Layout != TensorLayout.S4Blocks32)
-                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}' has layout {e.Layout}, expected {TensorLayout.S4Blocks32}");
-                var q4 = (byte*)f.Pointer(e);
-                var gsum = (int*)f.Pointer(f.Require(prefix + DecoderTensors.GroupSums, TensorDType.S32, groups, outDim));
-                for (int o = 0; o < outDim; o++)
-                {
-                    var row = new ReadOnlySpan<byte>(q4 + (long)o * rb, rb);
-                    for (int g = 0; g * group < 2 * rb; g++)
-                    {
-                        int sum = 0;
-                        for (int p = g * group; p < Math.Min((g + 1) * group, 2 * rb); p++)
-                        {
-                            int v = GemmS4Reference.Get(row, p);
-                            if (v == -8 || (p >= inDim && v != 0))
-                                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}': row {o} weight {p} is {v} ({(v == -8 ? "outside [-7, 7]" : "padding must be 0")})");
-                            sum += v;
-                        }
-                        if (g < groups && sum != gsum[(long)g * outDim + o])
-                            throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{prefix}{DecoderTensors.GroupSums}': channel {o} group {g} is {gsum[(long)g * outDim + o]}, the weights sum to {sum}");
-                    }
-                }
-                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, groups, outDim), null, q4, gsum);
+                var e = f.Require(name, TensorDType.U8, (outDim + 7) / 8, GemmS4GroupedReference.PanelBytes(inDim));
+                if (e.Layout != TensorLayout.S4Panels8)
+                    throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}' has layout {e.Layout}, expected {TensorLayout.S4Panels8}");
+                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, groups, outDim), null, (byte*)f.Pointer(e));
             }
         }
     }
@@ -120,10 +101,10 @@ internal readonly unsafe struct DecoderLinear
             }
             return;
         }
-        int rb = Q4RowBytes;
-        long gl = (long)(Groups - 1) * Out + n; // [groups, out] scales and sums from column n0
-        k.GemmS8S4Grouped(xq, In, xs[..m], new ReadOnlySpan<byte>(_q4 + (long)n0 * rb, n * rb), rb,
-            new ReadOnlySpan<float>(_s + n0, (int)gl), new ReadOnlySpan<int>(_gsum + n0, (int)gl), Out, yc, Out, m, n, In, GroupSize);
+        // Column ranges start on a panel (the pool splits at multiples of 16 columns).
+        int pb = GemmS4GroupedReference.PanelBytes(In);
+        k.GemmS8S4Grouped(xq, In, xs[..m], new ReadOnlySpan<byte>(_q4 + (long)(n0 / 8) * pb, (n + 7) / 8 * pb),
+            new ReadOnlySpan<float>(_s + n0, (Groups - 1) * Out + n), Out, yc, Out, m, n, In, GroupSize);
         if (!bias.IsEmpty)
             for (int r = 0; r < m; r++)
             {

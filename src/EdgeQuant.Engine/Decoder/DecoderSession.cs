@@ -275,7 +275,7 @@ public sealed unsafe class DecoderSession : IDisposable
         switch (_c.Activation)
         {
             case Schema.Activations.Silu:
-                for (int i = 0; i < n; i++) { float a = gated ? gate[i] : up[i]; float s = a / (1f + (float)FloatReference.Exp(-a)); up[i] = gated ? s * up[i] : s; }
+                for (int i = 0; i < n; i++) { float a = gated ? gate[i] : up[i]; float s = a / (1f + FloatReference.ExpF(-a)); up[i] = gated ? s * up[i] : s; }
                 break;
             case Schema.Activations.GeluTanh:
                 for (int i = 0; i < n; i++) { float a = gated ? gate[i] : up[i]; float s = 0.5f * a * (1f + FloatReference.Tanh(0.7978845608f * (a + 0.044715f * a * a * a))); up[i] = gated ? s * up[i] : s; }
@@ -358,8 +358,16 @@ public sealed unsafe class DecoderSession : IDisposable
                 long head = ((long)layer * _c.KvHeads + hq / group) * _ctx * dh;
                 var qr = q.Slice(r * _qd + hq * dh, dh);
                 var s = scores[..n];
-                for (int j = 0; j < n; j++) s[j] = FloatReference.DotLanes8(qr, kc.Slice((int)(head + (long)j * dh), dh)) * _attnScale;
-                FloatReference.Softmax(s);
+                float max = float.NegativeInfinity;
+                for (int j = 0; j < n; j++)
+                {
+                    s[j] = FloatReference.DotLanes8(qr, kc.Slice((int)(head + (long)j * dh), dh)) * _attnScale;
+                    max = MathF.Max(max, s[j]);
+                }
+                float sum = 0;
+                for (int j = 0; j < n; j++) sum += s[j] = FloatReference.ExpF(s[j] - max);
+                float inv = 1f / sum;
+                for (int j = 0; j < n; j++) s[j] *= inv;
                 var or = o.Slice(r * _qd + hq * dh, dh);
                 or.Clear();
                 for (int j = 0; j < n; j++)

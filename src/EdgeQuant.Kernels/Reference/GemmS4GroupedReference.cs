@@ -6,26 +6,62 @@ namespace EdgeQuant.Kernels.Reference;
 /// C[i, j] = Σ_g float(Σ_{k ∈ g} A[i, k]·B[j, k]) · (aScale[i] · bScale[g, j]), the groups added in order from
 /// 0 to their count, each product and sum rounded to float (no fused multiply-add). Every group's integer dot product
 /// is exact, so SIMD paths that form it in any order and then do the same float steps per output give the same bits.
-/// B is packed as <see cref="GemmS4Reference"/> (S4Blocks32, row stride <c>ldb</c> bytes); <c>bScale</c> and the group
-/// weight sums <c>gsum</c> are [groups, ldg] (column j of group g at g·ldg + j).
+/// B is in the S4Panels8 layout (<see cref="Pack"/>; panels of 8 columns, <see cref="PanelBytes"/> each);
+/// <c>bScale</c> is [groups, ldg] (column j of group g at g·ldg + j).
 /// </summary>
 public static class GemmS4GroupedReference
 {
-    /// <summary>See the class remarks; <paramref name="group"/> is a multiple of 32, the last group may be shorter.</summary>
-    public static void Gemm(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b, int ldb,
-        ReadOnlySpan<float> bScale, ReadOnlySpan<int> gsum, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+    /// <summary>Columns per panel.</summary>
+    public const int PanelColumns = 8;
+
+    /// <summary>Bytes of one panel (8 columns × K rounded up to 32, half a byte each).</summary>
+    public static int PanelBytes(int k) => (k + 31) / 32 * 128;
+
+    /// <summary>Byte offset of weight (j, k) inside the packed tensor, and whether it is the high nibble.</summary>
+    public static (long Offset, bool High) Locate(int j, int k, int kTotal)
     {
-        Check(a.Length, lda, aScale.Length, b.Length, ldb, bScale.Length, gsum.Length, ldg, c.Length, ldc, m, n, k, group);
+        int r = k % 32, rr = r % 16;
+        long offset = (long)(j / 8) * PanelBytes(kTotal) + k / 32 * 128 + rr / 4 * 32 + j % 8 * 4 + rr % 4;
+        return (offset, r >= 16);
+    }
+
+    /// <summary>Weight (j, k) of a packed tensor.</summary>
+    public static int Get(ReadOnlySpan<byte> b, int j, int k, int kTotal)
+    {
+        var (o, high) = Locate(j, k, kTotal);
+        return (high ? b[(int)o] >> 4 : b[(int)o] & 15) - 8;
+    }
+
+    /// <summary>Packs weights [n, k] (each in [−7, 7]) into ceil(n/8) panels of <see cref="PanelBytes"/>(k) bytes.</summary>
+    public static byte[] Pack(ReadOnlySpan<sbyte> w, int n, int k)
+    {
+        var packed = new byte[(long)(n + 7) / 8 * PanelBytes(k)];
+        packed.AsSpan().Fill(0x88); // padding weights are 0
+        for (int j = 0; j < n; j++)
+            for (int p = 0; p < k; p++)
+            {
+                int v = w[j * k + p];
+                if (v is < -7 or > 7) throw new ArgumentOutOfRangeException(nameof(w), $"4-bit weight {v} at [{j}, {p}] is outside [-7, 7]");
+                var (o, high) = Locate(j, p, k);
+                packed[o] = high ? (byte)((packed[o] & 0x0F) | (v + 8) << 4) : (byte)((packed[o] & 0xF0) | (v + 8));
+            }
+        return packed;
+    }
+
+    /// <summary>See the class remarks; <paramref name="group"/> is a multiple of 32, the last group may be shorter.</summary>
+    public static void Gemm(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
+        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+    {
+        Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
         int groups = (k + group - 1) / group;
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {
-                ReadOnlySpan<byte> br = b.Slice(j * ldb, GemmS4Reference.RowBytes(k));
                 float acc = 0f;
                 for (int g = 0; g < groups; g++)
                 {
                     int dot = 0;
-                    for (int p = g * group; p < Math.Min(k, (g + 1) * group); p++) dot += a[i * lda + p] * GemmS4Reference.Get(br, p);
+                    for (int p = g * group; p < Math.Min(k, (g + 1) * group); p++) dot += a[i * lda + p] * Get(b, j, p, k);
                     acc += dot * (aScale[i] * bScale[g * ldg + j]);
                 }
                 c[i * ldc + j] = acc;
@@ -33,16 +69,16 @@ public static class GemmS4GroupedReference
     }
 
     /// <summary>Sizes, strides and span lengths (throws <see cref="ArgumentException"/>).</summary>
-    public static void Check(int aLen, int lda, int asLen, int bLen, int ldb, int bsLen, int gsLen, int ldg, int cLen, int ldc, int m, int n, int k, int group)
+    public static void Check(int aLen, int lda, int asLen, int bLen, int bsLen, int ldg, int cLen, int ldc, int m, int n, int k, int group)
     {
         if (m < 0 || n < 0 || k < 1 || k > GemmS8Reference.MaxK || group < 32 || group % 32 != 0)
             throw new ArgumentOutOfRangeException(nameof(k), $"bad grouped GEMM size m={m} n={n} k={k} group={group}");
         if (m == 0 || n == 0) return;
-        int groups = (k + group - 1) / group, rb = GemmS4Reference.RowBytes(k);
-        if (lda < k || ldb < rb || ldc < n || ldg < n)
-            throw new ArgumentException($"grouped GEMM strides lda={lda} ldb={ldb} ldc={ldc} ldg={ldg} too small for k={k} n={n}");
-        if ((long)(m - 1) * lda + k > aLen || asLen < m || (long)(n - 1) * ldb + rb > bLen || (long)(m - 1) * ldc + n > cLen
-            || (long)(groups - 1) * ldg + n > bsLen || (long)(groups - 1) * ldg + n > gsLen)
+        int groups = (k + group - 1) / group;
+        if (lda < k || ldc < n || ldg < n)
+            throw new ArgumentException($"grouped GEMM strides lda={lda} ldc={ldc} ldg={ldg} too small for k={k} n={n}");
+        if ((long)(m - 1) * lda + k > aLen || asLen < m || (long)(n + 7) / 8 * PanelBytes(k) > bLen || (long)(m - 1) * ldc + n > cLen
+            || (long)(groups - 1) * ldg + n > bsLen)
             throw new ArgumentException("grouped GEMM operand spans are too short for the sizes and strides");
     }
 }

@@ -85,17 +85,15 @@ public unsafe class Avx2Kernels : VectorKernelSet
     }
 
     /// <inheritdoc/>
-    public override void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b, int ldb,
-        ReadOnlySpan<float> bScale, ReadOnlySpan<int> gsum, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+    public override void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
+        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
     {
-        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, ldb, bScale.Length, gsum.Length, ldg, c.Length, ldc, m, n, k, group);
+        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
-        if (group > 128) { base.GemmS8S4Grouped(a, lda, aScale, b, ldb, bScale, gsum, ldg, c, ldc, m, n, k, group); return; }
         fixed (sbyte* pa = a)
         fixed (float* pas = aScale, pbs = bScale, pc = c)
         fixed (byte* pb = b)
-        fixed (int* pgs = gsum)
-            GemmS4GroupedAvx2.Run(pa, lda, pas, pb, ldb, pbs, pgs, ldg, pc, ldc, m, n, k, group);
+            GemmS4GroupedAvx2.Run(pa, lda, pas, pb, pbs, ldg, pc, ldc, m, n, k, group);
     }
 
     /// <inheritdoc/>

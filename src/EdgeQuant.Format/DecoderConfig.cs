@@ -72,7 +72,7 @@ public sealed class DecoderQuantConfig
 /// </summary>
 public static class DecoderTensors
 {
-    /// <summary>Token embedding, F32 [vocab, D].</summary>
+    /// <summary>Token embedding: F32 [vocab, D]; in quantized files an int8 linear ("embed.word.q" + ".s", one scale per row), also the LM head of a tied model.</summary>
     public const string Embedding = "embed.word";
     /// <summary>Learned position table, F32 [max positions, D] (GPT-2).</summary>
     public const string Positions = "embed.pos";
@@ -80,7 +80,7 @@ public static class DecoderTensors
     public const string RopeInvFreq = "rope.inv_freq";
     /// <summary>Norm after the last block.</summary>
     public const string FinalNorm = "final_norm";
-    /// <summary>LM head linear [vocab, D] (absent when tied to the embedding).</summary>
+    /// <summary>LM head linear [vocab, D], int8 in quantized files (absent when tied to the embedding).</summary>
     public const string LmHead = "lm_head";
 
     /// <summary>Prefix of block <paramref name="i"/>'s tensors.</summary>

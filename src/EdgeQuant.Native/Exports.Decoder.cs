@@ -112,6 +112,7 @@ public static unsafe partial class Exports
             if (logits != null && logitsCount < (nuint)vocab)
                 throw new BufferTooSmallException($"logits has {logitsCount} floats, the vocabulary {vocab}");
             s.Feed(new ReadOnlySpan<int>(ids, (int)count));
+            s.CanContinue = true;
             if (logits != null) s.Session.Logits.CopyTo(new Span<float>(logits, vocab));
             return Ok;
         }
@@ -240,12 +241,15 @@ public static unsafe partial class Exports
             if (smp.Vocab != s.Vocab) return Fail(InvalidArgument, $"the sampler's vocabulary ({smp.Vocab}) is not the model's ({s.Vocab})");
             var ds = s.Session;
             int n = (int)promptCount;
-            if (n == 0 && ds.Logits.IsEmpty) return Fail(InvalidArgument, "the session holds no logits to continue from: give a prompt");
+            if (n == 0 && !s.CanContinue)
+                return Fail(InvalidArgument, ds.Position == 0 ? "the session is empty: give a prompt"
+                    : "no eq_decoder_feed since the last generation, whose last token is not in the cache: give it as the prompt");
             // Every feed of the run must fit: the prompt, then each generated token but the last.
             long need = (long)ds.Position + n + maxTokens - 1;
             if (need > ds.ContextLength)
                 return Fail(InvalidArgument, $"context full: {ds.Position} tokens in the cache + {n} prompt + {maxTokens} max_tokens - 1 exceed the context length {ds.ContextLength} (eq_decoder_reset, or a longer context_length)");
             if (n > 0) s.Feed(new ReadOnlySpan<int>(prompt, n));
+            s.CanContinue = false; // the logits are consumed by the first sample
             var eos = s.EosIds;
             var stops = new ReadOnlySpan<int>(stopIds, (int)stopCount);
             int generated = 0;
@@ -376,7 +380,14 @@ internal sealed class NativeDecoderSession : IDisposable
         _history[p] = id;
     }
 
-    public void Reset() => Session.Reset();
+    /// <summary>The logits are those of an <c>eq_decoder_feed</c> not yet sampled by a generation (prompt_count 0 may continue).</summary>
+    public bool CanContinue { get; set; }
+
+    public void Reset()
+    {
+        Session.Reset();
+        CanContinue = false;
+    }
 
     public void Dispose()
     {

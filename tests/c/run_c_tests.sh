@@ -7,7 +7,7 @@
 #
 # Needs the published artifacts/linux-x64 and artifacts/linux-arm64, cc, make, aarch64-linux-gnu-gcc and
 # qemu-aarch64-static. Also runs tests/c/race_destroy.c (eq_model_destroy racing eq_session_create/destroy);
-# EQ_C_TESTS_RACE=0 skips it.
+# EQ_C_TESTS_RACE=0 skips it. Then tests/c/run_decoder_tests.sh (decoder LLMs; its counts join the totals).
 # Last line: "c-tests: N passed, M failed"; exit status 0 only when M is 0.
 set -u
 
@@ -190,5 +190,11 @@ if [ "${EQ_C_TESTS_RACE:-1}" = 1 ]; then
         fail "build race_destroy" "$TMP/log"
     fi
 fi
+
+# ------------------------------------------------------------------ decoder LLMs (eq_decoder_*, eq_sampler_*)
+EQ_X64_DIR="$X64" EQ_ARM64_DIR="$ARM64" EQ_CLI="$CLI" EQ_QEMU_CPUS="$CPUS" "$REPO/tests/c/run_decoder_tests.sh" | tee "$TMP/decoder.log"
+counts=$(sed -n 's/^decoder-c-tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$TMP/decoder.log")
+if [ -n "$counts" ]; then passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
+else fail "tests/c/run_decoder_tests.sh reports its counts" "$TMP/decoder.log"; fi
 
 finish

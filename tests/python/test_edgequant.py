@@ -131,7 +131,7 @@ def mnist(models):
 
 
 def test_versions():
-    assert edgequant.abi_version() == edgequant.ABI_VERSION == 2
+    assert edgequant.abi_version() == edgequant.ABI_VERSION == 3
     assert edgequant.version().startswith("edgequant")
 
 

@@ -16,8 +16,8 @@ public sealed class DecoderQuantOptions
 
 /// <summary>
 /// Weight-only PTQ of a decoder: symmetric per-channel int8, or 4-bit with one scale per channel and group of K. The
-/// LM head stays 8-bit (it decides every token) and is stored even when tied to the embedding, so the engine runs
-/// it as an int8 GEMM. Activations need no calibration: the engine quantizes each token's row at run time.
+/// LM head stays 8-bit (it decides every token); the embedding is int8 per row, which is also the LM head of a tied
+/// model. Activations need no calibration: the engine quantizes each token's row at run time.
 /// </summary>
 public static class DecoderQuantizer
 {
@@ -40,20 +40,21 @@ public static class DecoderQuantizer
         };
         var w = new ModelWriter { Metadata = dec.Metadata(quant) };
         var linears = dec.Linears().ToDictionary(l => l.Prefix + DecoderTensors.FloatWeight, StringComparer.Ordinal);
-        int done = 0, total = linears.Count + (c.TiedEmbeddings ? 1 : 0);
+        int done = 0, total = linears.Count;
         double sqErr = 0, sqRef = 0;
         foreach (var (name, (data, dims)) in dec.Tensors)
         {
+            if (name == DecoderTensors.Embedding)
+            {
+                // int8 rows with a scale each ("embed.word.q" / ".s"): a lookup dequantizes one row; a tied LM head is this linear.
+                AddS8(w, DecoderTensors.Embedding, data, c.VocabSize, c.Hidden, o.ClipSearch);
+                continue;
+            }
             if (!linears.TryGetValue(name, out var l)) { w.Add<float>(name, TensorDType.F32, data, dims); continue; }
             bool head = l.Prefix == DecoderTensors.LmHead;
             var (e, r) = four && !head ? AddS4(w, l.Prefix, data, l.Out, l.In, o.GroupSize, o.ClipSearch) : AddS8(w, l.Prefix, data, l.Out, l.In, o.ClipSearch);
             (sqErr, sqRef) = (sqErr + e, sqRef + r);
             if (++done % 16 == 0 || done == total) log($"quantized {done}/{total} linears");
-        }
-        if (c.TiedEmbeddings)
-        {
-            AddS8(w, DecoderTensors.LmHead, dec.Tensors[DecoderTensors.Embedding].Data, c.VocabSize, c.Hidden, o.ClipSearch);
-            log($"quantized {total}/{total} linears (the tied LM head stored as int8)");
         }
         log($"weights: {(four ? $"4-bit, groups of {o.GroupSize}" : "int8 per channel")}, LM head int8, weight SQNR {10 * Math.Log10(sqRef / Math.Max(sqErr, 1e-30)):F1} dB");
         return w;

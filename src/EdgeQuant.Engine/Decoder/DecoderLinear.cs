@@ -113,6 +113,14 @@ internal readonly unsafe struct DecoderLinear
             }
     }
 
+    /// <summary>Row <paramref name="row"/> of an int8 linear as float (an embedding lookup): w · scale.</summary>
+    public void DequantizeRow(int row, Span<float> y)
+    {
+        var q = new ReadOnlySpan<sbyte>(_q + (long)row * In, In);
+        float s = _s[row];
+        for (int j = 0; j < In; j++) y[j] = q[j] * s;
+    }
+
     /// <summary>Per-row dynamic int8 quantization of x [m, cols] for the quantized layers: scale = max|x| / 127 (0 for a zero row).</summary>
     public static void QuantizeRows(KernelSet k, ReadOnlySpan<float> x, Span<sbyte> xq, Span<float> xs, int m, int cols)
     {

@@ -19,7 +19,8 @@ public sealed unsafe class DecoderModel : IDisposable
     /// <summary>True when the linears are quantized (int8 or 4-bit weights, int8 activations per token).</summary>
     public bool IsQuantized => Config.Quant != null;
 
-    internal readonly float* Embedding;   // [vocab, D]
+    internal readonly float* Embedding;   // [vocab, D] float models
+    internal readonly DecoderLinear EmbeddingQ; // int8 rows [vocab, D] with a scale per row (quantized models)
     internal readonly float* Positions;   // [max positions, D] (learned positions only)
     internal readonly float* RopeInvFreq; // [head dim / 2] (rotary only)
     internal readonly DecoderNorm FinalNorm;
@@ -41,7 +42,8 @@ public sealed unsafe class DecoderModel : IDisposable
         int d = c.Hidden, qd = c.Heads * c.HeadDim, kvd = c.KvHeads * c.HeadDim;
         (WeightKind kind, int group) = c.Quant == null ? (WeightKind.F32, 0)
             : c.Quant.Weights == Schema.DecoderWeightKinds.S4Group ? (WeightKind.S4Group, c.Quant.GroupSize) : (WeightKind.S8, 0);
-        Embedding = FiniteF32.Require(file, DecoderTensors.Embedding, c.VocabSize, d);
+        if (c.Quant == null) Embedding = FiniteF32.Require(file, DecoderTensors.Embedding, c.VocabSize, d);
+        else EmbeddingQ = DecoderLinear.Load(file, DecoderTensors.Embedding, c.VocabSize, d, false, WeightKind.S8, 0);
         if (c.Positions == Schema.PositionKinds.Learned) Positions = FiniteF32.Require(file, DecoderTensors.Positions, c.MaxPositions, d);
         else
         {
@@ -69,8 +71,9 @@ public sealed unsafe class DecoderModel : IDisposable
                 Down = DecoderLinear.Load(file, p + DecoderTensors.Down, d, c.MlpDim, c.MlpBias, kind, group),
             };
         }
-        // Quantized files always store the LM head (int8, from the embedding when tied); float files only when untied.
-        if (c.Quant != null) LmHead = DecoderLinear.Load(file, DecoderTensors.LmHead, c.VocabSize, d, false, WeightKind.S8, 0);
+        // The LM head: its own linear (int8 in quantized files), or the embedding when tied (then int8 rows too).
+        if (c.TiedEmbeddings && c.Quant != null) LmHead = EmbeddingQ;
+        else if (c.Quant != null) LmHead = DecoderLinear.Load(file, DecoderTensors.LmHead, c.VocabSize, d, false, WeightKind.S8, 0);
         else if (!c.TiedEmbeddings) LmHead = DecoderLinear.Load(file, DecoderTensors.LmHead, c.VocabSize, d, false, WeightKind.F32, 0);
         else LmHead = DecoderLinear.Tied(Embedding, c.VocabSize, d);
     }

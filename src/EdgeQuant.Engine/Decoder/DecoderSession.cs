@@ -170,7 +170,8 @@ public sealed unsafe class DecoderSession : IDisposable
         var h = _arena.Get<float>(_h)[..(m * d)]; // [m, D]
         for (int r = 0; r < m; r++)
         {
-            new ReadOnlySpan<float>(_model.Embedding + (long)ids[r] * d, d).CopyTo(x.Slice(r * d, d));
+            if (_quantized) _model.EmbeddingQ.DequantizeRow(ids[r], x.Slice(r * d, d));
+            else new ReadOnlySpan<float>(_model.Embedding + (long)ids[r] * d, d).CopyTo(x.Slice(r * d, d));
             if (!_rope)
             {
                 var pe = new ReadOnlySpan<float>(_model.Positions + (long)(p0 + r) * d, d);

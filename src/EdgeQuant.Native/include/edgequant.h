@@ -180,9 +180,10 @@ eq_status eq_sampler_next(eq_sampler* sampler, const float* logits, size_t logit
 typedef int32_t (*eq_token_callback)(int32_t token, void* user);
 
 /* Feeds prompt[0..prompt_count) after what the cache holds (eq_decoder_reset first for a new conversation; prompt_count 0
- * continues from the last eq_decoder_feed), then generates up to max_tokens (>= 1) tokens: each is sampled from the current
- * logits (history: every id in the cache), passed to callback (may be NULL), and fed, until the callback returns non-zero,
- * the token is one of the model's EOS ids or of stop_ids (the stop token is reported and counted), or max_tokens are made.
+ * continues from the logits of the last eq_decoder_feed, and is EQ_ERR_INVALID_ARGUMENT right after a reset or a
+ * generation), then generates up to max_tokens (>= 1) tokens: each is sampled from the current logits (history: every id
+ * in the cache), passed to callback (may be NULL), and fed, until the callback returns non-zero, the token is one of the
+ * model's EOS ids or of stop_ids (the stop token is reported and counted), or max_tokens are made.
  * The last generated token is not fed: to continue, pass it as the start of the next prompt. out_generated (may be NULL)
  * receives the number of tokens passed to the callback, also after an error. The sampler's vocabulary must be the model's.
  * The whole run must fit the context (position + prompt_count + max_tokens - 1 <= context length) or the call fails with

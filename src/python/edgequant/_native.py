@@ -1,4 +1,4 @@
-"""ctypes bindings of the EdgeQuant C ABI (include/edgequant.h, ABI version 1).
+"""ctypes bindings of the EdgeQuant C ABI (include/edgequant.h, ABI version 3).
 
 The library is located, in order, at:
   1. ``$EDGEQUANT_LIB`` (the .so itself or the folder holding ``libedgequant.so``),
@@ -17,9 +17,9 @@ import ctypes.util
 import os
 import platform
 import threading
-from ctypes import POINTER, Structure, c_char_p, c_float, c_int32, c_size_t, c_void_p
+from ctypes import CFUNCTYPE, POINTER, Structure, c_char_p, c_float, c_int32, c_size_t, c_uint64, c_void_p
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 LIBRARY_NAME = "libedgequant.so"
 
 # eq_status
@@ -60,6 +60,46 @@ class SessionOptions(Structure):
     """Mirror of ``eq_session_options``."""
 
     _fields_ = [("size", c_size_t), ("threads", c_int32)]
+
+
+class DecoderInfo(Structure):
+    """Mirror of ``eq_decoder_info`` (ABI 3)."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("model_type", c_char_p),
+        ("precision", c_char_p),
+        ("vocab_size", c_int32),
+        ("context_trained", c_int32),
+        ("layers", c_int32),
+        ("hidden", c_int32),
+        ("heads", c_int32),
+        ("kv_heads", c_int32),
+        ("head_dim", c_int32),
+        ("mlp_dim", c_int32),
+        ("weight_bits", c_int32),
+        ("bos_id", c_int32),
+        ("eos_count", c_int32),
+        ("eos_ids", POINTER(c_int32)),
+    ]
+
+
+class SamplingOptions(Structure):
+    """Mirror of ``eq_sampling_options`` (ABI 3)."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("temperature", c_float),
+        ("top_k", c_int32),
+        ("top_p", c_float),
+        ("repetition_penalty", c_float),
+        ("repetition_window", c_int32),
+        ("seed", c_uint64),
+    ]
+
+
+# eq_token_callback: int32_t (*)(int32_t token, void* user)
+TOKEN_CALLBACK = CFUNCTYPE(c_int32, c_int32, c_void_p)
 
 
 _ARCH_DIRS = {"x86_64": "linux-x64", "amd64": "linux-x64", "aarch64": "linux-arm64", "arm64": "linux-arm64"}
@@ -105,6 +145,20 @@ def _declare(cdll: ctypes.CDLL) -> ctypes.CDLL:
         "eq_session_run_text": (c_int32, [c_void_p, c_char_p, c_void_p, c_size_t, c_void_p]),
         "eq_session_tokenize": (c_int32, [c_void_p, c_char_p, c_void_p, c_size_t, c_void_p]),
         "eq_topk": (c_int32, [c_void_p, c_size_t, c_int32, c_void_p, c_void_p]),
+        "eq_decoder_load": (c_int32, [c_char_p, p_model]),
+        "eq_decoder_destroy": (c_int32, [c_void_p]),
+        "eq_decoder_get_info": (c_int32, [c_void_p, POINTER(DecoderInfo)]),
+        "eq_decoder_session_create": (c_int32, [c_void_p, c_int32, c_int32, p_model]),
+        "eq_decoder_session_destroy": (c_int32, [c_void_p]),
+        "eq_decoder_feed": (c_int32, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t]),
+        "eq_decoder_reset": (c_int32, [c_void_p]),
+        "eq_decoder_position": (c_int32, [c_void_p, POINTER(c_int32), POINTER(c_int32)]),
+        "eq_sampling_default_options": (None, [POINTER(SamplingOptions)]),
+        "eq_sampler_create": (c_int32, [c_int32, POINTER(SamplingOptions), p_model]),
+        "eq_sampler_destroy": (c_int32, [c_void_p]),
+        "eq_sampler_next": (c_int32, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, POINTER(c_int32)]),
+        "eq_decoder_generate": (c_int32, [c_void_p, c_void_p, c_void_p, c_size_t, c_int32, c_void_p, c_size_t,
+                                          TOKEN_CALLBACK, c_void_p, POINTER(c_int32)]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(cdll, name)
@@ -127,10 +181,14 @@ def lib() -> ctypes.CDLL:
                 tried.append("find_library('edgequant')")
             if path is None:
                 raise OSError(f"{LIBRARY_NAME} not found (tried: {', '.join(tried)}); set EDGEQUANT_LIB to its path")
-            cdll = _declare(ctypes.CDLL(path))
+            cdll = ctypes.CDLL(path)
+            # The version first: an older library lacks the newer functions _declare looks up.
+            cdll.eq_abi_version.restype = c_int32
+            cdll.eq_abi_version.argtypes = []
             abi = cdll.eq_abi_version()
             if abi != ABI_VERSION:
                 raise OSError(f"{path}: library ABI version {abi}, these bindings need {ABI_VERSION}")
+            _declare(cdll)
             cdll._edgequant_path = path
             _lib = cdll
     return _lib

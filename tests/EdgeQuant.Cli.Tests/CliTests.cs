@@ -52,6 +52,38 @@ public class CliTests : IDisposable
     }
 
     [Fact]
+    public void DecoderConvertInfoGeneratePerplexity()
+    {
+        string m = Path.Combine(_dir, "llama.eqm");
+        var (code, output, err) = Cli("convert", "--hf", TestPaths.Asset("decoder/llama"), "-o", m, "--weight-bits", "4", "--group-size", "64");
+        Assert.True(code == 0, err);
+        (code, output, err) = Cli("info", m);
+        Assert.True(code == 0, err);
+        Assert.Contains("4-bit, one scale per channel and 64 inputs", output);
+        Assert.Contains("blocks.1.down.q4", output);
+        (code, output, err) = Cli("generate", m, "--ids", "5,6,7", "--max-tokens", "5", "--temperature", "0.8", "--seed", "3");
+        Assert.True(code == 0, err);
+        Assert.Equal(5, output.Trim().Split(',').Length);
+        Assert.Contains("tokens/s", err);
+        var again = Cli("generate", m, "--ids", "5,6,7", "--max-tokens", "5", "--temperature", "0.8", "--seed", "3");
+        Assert.Equal(output, again.Out); // a seed gives the same tokens
+        string ids = Path.Combine(_dir, "ids.txt");
+        File.WriteAllText(ids, "5,6,7,8,9\n10,11,12\n");
+        (code, output, err) = Cli("perplexity", m, "--ids-file", ids);
+        Assert.True(code == 0, err);
+        Assert.Contains("over 6 predicted tokens in 2 lines", output);
+        (code, _, err) = Cli("generate", m, "--ids", "5,999999");
+        Assert.Equal(1, code);
+        Assert.Contains("outside the vocabulary", err);
+        (code, _, err) = Cli("generate", m, "--ids", "5", "--top-p", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("top-p 0 must be in (0, 1]", err);
+        (code, _, err) = Cli("generate", m, "--ids", "5", "--max-tokens", "500", "--context", "64");
+        Assert.Equal(1, code);
+        Assert.Contains("exceed the context of 64 tokens", err);
+    }
+
+    [Fact]
     public void UsageErrorsExitWith2()
     {
         Assert.Equal(2, Cli().Code);

@@ -223,6 +223,11 @@ arm64_selftest() {
     $X convert "tests/assets/zoo/$m/model.onnx" -o "$tmp/zoo-$m-int8.eqm" --calib-ids "$tmp/calib-ids.txt" 2>/dev/null
   done
   rm -f "$tmp/calib-ids.txt"
+  # Decoder LLMs (weights only: no calibration): FP32, int8 per channel, 4-bit groups of 32 and 64.
+  $X convert --hf tests/assets/decoder/llama -o "$tmp/decoder-llama-fp32.eqm" --precision fp32 2>/dev/null
+  $X convert --hf tests/assets/decoder/qwen2 -o "$tmp/decoder-qwen2-w4-int8.eqm" --weight-bits 4 2>/dev/null
+  $X convert --hf tests/assets/decoder/gpt2 -o "$tmp/decoder-gpt2-w8-int8.eqm" 2>/dev/null
+  $X convert --hf tests/assets/decoder/llama -o "$tmp/decoder-llama-w4g64-int8.eqm" --weight-bits 4 --group-size 64 2>/dev/null
   local args=("$tmp"/*.eqm --images "$SHARED/data/mnist/t10k-images-idx3-ubyte" --count 64)
   log "selftest x64 (AOT)"
   $X selftest "${args[@]}" | tee "$tmp/x64.txt"

@@ -1,6 +1,8 @@
-using EdgeQuant.Converter.Data;
 using System.Runtime.InteropServices;
+using EdgeQuant.Converter.Data;
 using EdgeQuant.Engine;
+using EdgeQuant.Engine.Decoder;
+using EdgeQuant.Format;
 using EdgeQuant.Kernels;
 
 namespace EdgeQuant.Cli;
@@ -39,6 +41,11 @@ internal static class SelfTest
         ImageSet? set = images != null ? ImageSources.ReadIdx(images, null) : null;
         foreach (string file in models)
         {
+            if (ModelFile.PeekArchitecture(file) == Schema.Architectures.Decoder)
+            {
+                CheckDecoder(file, Check);
+                continue;
+            }
             using var model = Model.Load(file);
             if (model.IsText)
             {
@@ -160,6 +167,49 @@ internal static class SelfTest
             check(Throws(() => s.RunTokens([1, 2], [1, 2], default, one1)), $"{name} [{path}]: mask value 2 rejected");
             check(Throws(() => s.RunTokens([1, 2, 3], default, default, 2, new float[2 * outLen])), $"{name} [{path}]: ragged batch rejected");
         }
+    }
+
+    /// <summary>
+    /// A decoder LLM: greedy continuation of a fixed prompt on every kernel path at 1 and <see cref="ThreadsChecked"/>
+    /// threads (prefill in chunks of 3, then M = 1 steps) must give the reference path's tokens and logit bits; the hash
+    /// covers both (compared across ISAs by build.sh), and a generated token allocates nothing.
+    /// </summary>
+    private static void CheckDecoder(string file, Action<bool, string> check)
+    {
+        using var model = DecoderModel.Load(file);
+        string name = Path.GetFileName(file);
+        int v = model.Config.VocabSize;
+        int[] prompt = [.. Enumerable.Range(0, 9).Select(i => (i * 7919 + 3) % v)];
+        const int steps = 16;
+        (int[] Ids, float[] Logits) Greedy(DecoderSession s)
+        {
+            var ids = new int[steps];
+            var logits = new float[steps * v];
+            s.Feed(prompt);
+            for (int i = 0; i < steps; i++)
+            {
+                s.Logits.CopyTo(logits.AsSpan(i * v));
+                ids[i] = Sampler.ArgMax(s.Logits);
+                s.Feed(ids[i]);
+            }
+            return (ids, logits);
+        }
+        (int[] Ids, float[] Logits)? want = null;
+        foreach (string path in KernelTable.Available.Reverse()) // the reference first
+            foreach (int threads in new[] { 1, ThreadsChecked })
+            {
+                using var s = model.CreateSession(new DecoderSessionOptions { Kernels = KernelTable.Select(path), Threads = threads, PrefillChunk = 3, MinParallelMacs = 0 });
+                var got = Greedy(s);
+                want ??= got;
+                check(got.Ids.AsSpan().SequenceEqual(want.Value.Ids) && got.Logits.AsSpan().SequenceEqual(want.Value.Logits),
+                    $"{name} [{path}, {threads} threads]: greedy tokens and logits equal the reference path's");
+                if (threads != 1) continue;
+                ulong hash = Fnv1a64(MemoryMarshal.AsBytes(got.Ids.AsSpan())) ^ Fnv1a64(MemoryMarshal.AsBytes(got.Logits.AsSpan()));
+                Console.WriteLine($"output-hash {name} {model.Metadata.Precision} {path} {steps} greedy-tokens {hash:x16}");
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 4; i++) s.Feed(got.Ids[i]);
+                check(GC.GetAllocatedBytesForCurrentThread() == before, $"{name} [{path}]: a generated token allocates nothing");
+            }
     }
 
     /// <summary>Threads of the second session each model is checked with (Raspberry Pi boards have 4 cores).</summary>

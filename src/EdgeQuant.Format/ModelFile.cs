@@ -78,6 +78,16 @@ public sealed unsafe class ModelFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// The architecture a model file declares (<see cref="Schema.Architectures"/>), read without checking tensor data,
+    /// so a caller can pick the loader (<c>Model</c> or <c>DecoderModel</c>); the loader then validates everything.
+    /// </summary>
+    public static string PeekArchitecture(string path)
+    {
+        using var f = Open(path, verifyData: false);
+        return f.Metadata.Architecture;
+    }
+
     /// <summary>Copies <paramref name="bytes"/> into 64-byte-aligned native memory and validates it.</summary>
     public static ModelFile FromMemory(ReadOnlySpan<byte> bytes, bool verifyData = true)
     {

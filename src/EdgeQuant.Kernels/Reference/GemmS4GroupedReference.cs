@@ -54,18 +54,22 @@ public static class GemmS4GroupedReference
     {
         Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
         int groups = (k + group - 1) / group;
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
+        Span<sbyte> w = stackalloc sbyte[k]; // column j unpacked (k ≤ 2^16), reused by every row
+        for (int j = 0; j < n; j++)
+        {
+            for (int p = 0; p < k; p++) w[p] = (sbyte)Get(b, j, p, k);
+            for (int i = 0; i < m; i++)
             {
                 float acc = 0f;
                 for (int g = 0; g < groups; g++)
                 {
                     int dot = 0;
-                    for (int p = g * group; p < Math.Min(k, (g + 1) * group); p++) dot += a[i * lda + p] * Get(b, j, p, k);
+                    for (int p = g * group; p < Math.Min(k, (g + 1) * group); p++) dot += a[i * lda + p] * w[p];
                     acc += dot * (aScale[i] * bScale[g * ldg + j]);
                 }
                 c[i * ldc + j] = acc;
             }
+        }
     }
 
     /// <summary>Sizes, strides and span lengths (throws <see cref="ArgumentException"/>).</summary>

@@ -185,7 +185,7 @@ typedef int32_t (*eq_token_callback)(int32_t token, void* user);
  * in the cache), passed to callback (may be NULL), and fed, until the callback returns non-zero, the token is one of the
  * model's EOS ids or of stop_ids (the stop token is reported and counted), or max_tokens are made.
  * The last generated token is not fed: to continue, pass it as the start of the next prompt. out_generated (may be NULL)
- * receives the number of tokens passed to the callback, also after an error. The sampler's vocabulary must be the model's.
+ * receives the number of tokens generated, also after an error. The sampler's vocabulary must be the model's.
  * The whole run must fit the context (position + prompt_count + max_tokens - 1 <= context length) or the call fails with
  * EQ_ERR_INVALID_ARGUMENT before feeding anything. Allocates nothing per token. The callback must not call into this session
  * or sampler. */

@@ -30,6 +30,18 @@ public class NeonKernels : VectorKernelSet
         => GemmS4Unpacked.Run(this, a, lda, b, ldb, bias, wsum, c, ldc, m, n, k);
 
     /// <inheritdoc/>
+    public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
+        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+    {
+        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
+        if (m == 0 || n == 0) return;
+        fixed (sbyte* pa = a)
+        fixed (float* pas = aScale, pbs = bScale, pc = c)
+        fixed (byte* pb = b)
+            GemmS4GroupedNeon.Run(pa, lda, pas, pb, pbs, ldg, pc, ldc, m, n, k, group, UseDot);
+    }
+
+    /// <inheritdoc/>
     public override unsafe void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)
     {
         GemmS8Reference.Check(m, n, k, lda, ldb, ldc, a.Length, b.Length, c.Length, bias.Length);

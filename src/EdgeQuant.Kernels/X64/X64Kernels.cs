@@ -180,4 +180,16 @@ public sealed class Avx512Kernels : Avx2Kernels
     public override string Name => "avx512";
 
     private protected override bool Zmm => true;
+
+    /// <inheritdoc/>
+    public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
+        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+    {
+        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
+        if (m == 0 || n == 0) return;
+        fixed (sbyte* pa = a)
+        fixed (float* pas = aScale, pbs = bScale, pc = c)
+        fixed (byte* pb = b)
+            GemmS4GroupedAvx512.Run(pa, lda, pas, pb, pbs, ldg, pc, ldc, m, n, k, group);
+    }
 }

@@ -35,6 +35,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))  # tools/: the shared eqtools package
 from tokenizer import BertTokenizer  # noqa: E402
 from eqtools import safetensors_io  # noqa: E402
+from eqtools.data import read_tsv  # noqa: E402,F401  (also used as T.read_tsv / base.read_tsv by the sibling scripts)
 
 CONFIG = dict(
     vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
@@ -240,21 +241,6 @@ class BertForSequenceClassification(nn.Module):
 
 
 # ------------------------------------ data ----------------------------------------------
-def read_tsv(path):
-    """`sentence<TAB>label` lines; a first line `sentence<TAB>label` is a header and skipped."""
-    rows = []
-    with open(path, "r", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line:
-                continue
-            sent, lab = line.rsplit("\t", 1)
-            if i == 0 and lab.strip() == "label":
-                continue
-            rows.append((sent, int(lab)))
-    return rows
-
-
 def encode_all(tok, rows, max_len):
     return [(tok.encode(s, max_len=max_len)["input_ids"], y) for s, y in rows]
 

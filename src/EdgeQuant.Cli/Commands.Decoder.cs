@@ -7,7 +7,7 @@ namespace EdgeQuant.Cli;
 // Decoder LLM verbs: generate, perplexity; the decoder part of info.
 internal static partial class Commands
 {
-    private static readonly HashSet<string> GenerateFlags = ["profile"];
+    private static readonly HashSet<string> GenerateFlags = ["profile", "kv-int8"];
 
     /// <summary>generate MODEL --ids 1,2,3 [sampling options]: streams the generated ids, then timing on stderr.</summary>
     public static int Generate(string[] argv)
@@ -27,7 +27,7 @@ internal static partial class Commands
             Seed = (ulong)a.Int("seed", 0),
         };
         int[] stopIds = a.Str("stop-ids") is string s ? ParseIds(s) : [];
-        bool profile = a.Flag("profile");
+        bool profile = a.Flag("profile"), kv8 = a.Flag("kv-int8");
         a.CheckAllUsed();
         if (maxTokens < 1) throw new UsageException("--max-tokens must be >= 1");
         try { sampling.Validate(); }
@@ -37,7 +37,7 @@ internal static partial class Commands
 
         var tLoad = Stopwatch.StartNew();
         using var model = DecoderModel.Load(path);
-        using var session = model.CreateSession(new DecoderSessionOptions { Threads = threads, ContextLength = context, Profile = profile });
+        using var session = model.CreateSession(new DecoderSessionOptions { Threads = threads, ContextLength = context, Profile = profile, KvCacheInt8 = kv8 });
         double loadMs = tLoad.Elapsed.TotalMilliseconds;
         if (prompt.Length + maxTokens > session.ContextLength)
             throw new ArgumentException($"the prompt ({prompt.Length} tokens) + --max-tokens {maxTokens} exceed the context of {session.ContextLength} tokens (--context N)");
@@ -77,15 +77,16 @@ internal static partial class Commands
     /// <summary>perplexity MODEL --ids-file FILE: exp(mean negative log-likelihood) of each line's tokens after the first.</summary>
     public static int Perplexity(string[] argv)
     {
-        var a = new Args(argv, NoFlags);
+        var a = new Args(argv, GenerateFlags);
         string path = a.Positional1("model file");
         string file = a.Str("ids-file") ?? throw new UsageException("perplexity needs --ids-file FILE (one comma-separated token id list per line)");
         int threads = a.Int("threads", 1);
         int context = a.Int("context", 0);
+        bool kv8 = a.Flag("kv-int8");
         a.CheckAllUsed();
         var lines = Converter.Data.TokenIds.ReadLines(file);
         using var model = DecoderModel.Load(path);
-        using var session = model.CreateSession(new DecoderSessionOptions { Threads = threads, ContextLength = context });
+        using var session = model.CreateSession(new DecoderSessionOptions { Threads = threads, ContextLength = context, KvCacheInt8 = kv8 });
         var (nll, count) = PerplexityOf(session, lines);
         if (count == 0) throw new ArgumentException($"{file}: no line has two or more tokens");
         Console.WriteLine($"perplexity {Math.Exp(nll / count):F4} over {count} predicted tokens in {lines.Count} lines (context {session.ContextLength})");

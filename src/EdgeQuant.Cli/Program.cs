@@ -94,8 +94,8 @@ namespace EdgeQuant.Cli
               generate MODEL.eqm --ids 1,2,3   decoder LLMs: stream generated token ids, then tokens/s
                   --max-tokens N (64)   --temperature T (0: greedy)   --top-k K (40)   --top-p P (0.95)
                   --repetition-penalty R (1)   --seed S   --stop-ids a,b   --threads N   --context N
-                  --profile (time per step of the decode steps)
-              perplexity MODEL.eqm --ids-file FILE   decoder LLMs: perplexity of each line's tokens
+                  --profile (time per step of the decode steps)   --kv-int8 (int8 key/value cache, a quarter of the memory)
+              perplexity MODEL.eqm --ids-file FILE   decoder LLMs: perplexity of each line's tokens [--kv-int8 --context N]
               selftest [MODEL.eqm ...] [--images IDX] [--count N]
                                                check every kernel path against the reference on this CPU,
                                                engine invariants, and print a hash of the model's outputs

@@ -15,6 +15,11 @@ public sealed class DecoderSessionOptions
     public int ContextLength { get; set; }
     /// <summary>Prompt tokens run through the blocks together (the GEMMs' M); bounds the arena. Default 32.</summary>
     public int PrefillChunk { get; set; } = 32;
+    /// <summary>
+    /// Store keys and values as int8 with one scale per token and head (a quarter of the float cache's memory; the
+    /// perplexity it costs is in docs/PERFORMANCE.md). Default false (float cache).
+    /// </summary>
+    public bool KvCacheInt8 { get; set; }
     /// <summary>Record the wall time of every step (<see cref="DecoderSession.Profile"/>); two timestamps per step.</summary>
     public bool Profile { get; set; }
     /// <summary>A linear with fewer MACs than this runs on the calling thread (a dispatch costs a few µs). Default 2^18.</summary>
@@ -56,7 +61,9 @@ public sealed unsafe class DecoderSession : IDisposable
     private readonly Region _scores;          // [ctx] one query's attention weights
     private readonly Region _logits;          // [chunk, vocab]
     private readonly Region _cos, _sin;       // [ctx, dh/2] rotary tables
-    private readonly Region _kCache, _vCache; // [layers, kv heads, ctx, dh] each
+    private readonly Region _kCache, _vCache; // [layers, kv heads, ctx, dh] each (f32, or s8 with KvCacheInt8)
+    private readonly Region _kScale, _vScale; // [layers, kv heads, ctx] int8 cache: one scale per token and head
+    private readonly bool _kv8;
 
     internal DecoderSession(DecoderModel model, DecoderSessionOptions o)
     {
@@ -101,8 +108,19 @@ public sealed unsafe class DecoderSession : IDisposable
             _sin = plan.Add<float>((long)_ctx * (_dh / 2));
         }
         long cache = (long)_c.Layers * _c.KvHeads * _ctx * _dh;
-        _kCache = plan.Add<float>(cache);
-        _vCache = plan.Add<float>(cache);
+        _kv8 = o.KvCacheInt8;
+        if (_kv8)
+        {
+            _kCache = plan.Add<sbyte>(cache);
+            _vCache = plan.Add<sbyte>(cache);
+            _kScale = plan.Add<float>(cache / _dh);
+            _vScale = plan.Add<float>(cache / _dh);
+        }
+        else
+        {
+            _kCache = plan.Add<float>(cache);
+            _vCache = plan.Add<float>(cache);
+        }
         _arena = new Arena(plan.Size);
         if (_rope) FillRotaryTables();
         if (o.Threads > 1) _pool = new WorkerPool(o.Threads);
@@ -333,22 +351,35 @@ public sealed unsafe class DecoderSession : IDisposable
 
     private void StoreKv(int layer, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int m, int p0)
     {
-        var kc = _arena.Get<float>(_kCache);
-        var vc = _arena.Get<float>(_vCache);
         for (int r = 0; r < m; r++)
             for (int hh = 0; hh < _c.KvHeads; hh++)
             {
-                long at = (((long)layer * _c.KvHeads + hh) * _ctx + p0 + r) * _dh;
-                k.Slice((r * _c.KvHeads + hh) * _dh, _dh).CopyTo(kc.Slice((int)at, _dh));
-                v.Slice((r * _c.KvHeads + hh) * _dh, _dh).CopyTo(vc.Slice((int)at, _dh));
+                long row = ((long)layer * _c.KvHeads + hh) * _ctx + p0 + r, at = row * _dh;
+                var kr = k.Slice((r * _c.KvHeads + hh) * _dh, _dh);
+                var vr = v.Slice((r * _c.KvHeads + hh) * _dh, _dh);
+                if (!_kv8)
+                {
+                    kr.CopyTo(_arena.Get<float>(_kCache).Slice((int)at, _dh));
+                    vr.CopyTo(_arena.Get<float>(_vCache).Slice((int)at, _dh));
+                    continue;
+                }
+                _arena.Get<float>(_kScale)[(int)row] = QuantizeRow(kr, _arena.Get<sbyte>(_kCache).Slice((int)at, _dh));
+                _arena.Get<float>(_vScale)[(int)row] = QuantizeRow(vr, _arena.Get<sbyte>(_vCache).Slice((int)at, _dh));
             }
+    }
+
+    /// <summary>Symmetric int8 of one cached row; returns its scale (0 for a zero row).</summary>
+    private float QuantizeRow(ReadOnlySpan<float> x, Span<sbyte> y)
+    {
+        float amax = 0;
+        foreach (float t in x) amax = MathF.Max(amax, MathF.Abs(t));
+        _k.QuantizeS8(x, amax > 0 ? 127f / amax : 0f, y);
+        return amax / 127f;
     }
 
     /// <summary>Causal attention of m query rows at positions p0.. over the cache (grouped heads share a key/value head).</summary>
     private void Attention(int layer, ReadOnlySpan<float> q, Span<float> o, int m, int p0)
     {
-        var kc = _arena.Get<float>(_kCache);
-        var vc = _arena.Get<float>(_vCache);
         var scores = _arena.Get<float>(_scores);
         int group = _c.Heads / _c.KvHeads, dh = _dh;
         for (int r = 0; r < m; r++)
@@ -356,13 +387,16 @@ public sealed unsafe class DecoderSession : IDisposable
             int n = p0 + r + 1; // keys 0..p0+r
             for (int hq = 0; hq < _c.Heads; hq++)
             {
-                long head = ((long)layer * _c.KvHeads + hq / group) * _ctx * dh;
+                long rows = ((long)layer * _c.KvHeads + hq / group) * _ctx, head = rows * dh;
                 var qr = q.Slice(r * _qd + hq * dh, dh);
                 var s = scores[..n];
                 float max = float.NegativeInfinity;
                 for (int j = 0; j < n; j++)
                 {
-                    s[j] = FloatReference.DotLanes8(qr, kc.Slice((int)(head + (long)j * dh), dh)) * _attnScale;
+                    float dot = _kv8
+                        ? DotS8(qr, _arena.Get<sbyte>(_kCache).Slice((int)(head + (long)j * dh), dh)) * _arena.Get<float>(_kScale)[(int)(rows + j)]
+                        : FloatReference.DotLanes8(qr, _arena.Get<float>(_kCache).Slice((int)(head + (long)j * dh), dh));
+                    s[j] = dot * _attnScale;
                     max = MathF.Max(max, s[j]);
                 }
                 float sum = 0;
@@ -373,12 +407,35 @@ public sealed unsafe class DecoderSession : IDisposable
                 or.Clear();
                 for (int j = 0; j < n; j++)
                 {
-                    float pj = s[j];
-                    var vr = vc.Slice((int)(head + (long)j * dh), dh);
-                    for (int i = 0; i < dh; i++) or[i] += pj * vr[i];
+                    if (_kv8)
+                    {
+                        float pj = s[j] * _arena.Get<float>(_vScale)[(int)(rows + j)];
+                        var v8 = _arena.Get<sbyte>(_vCache).Slice((int)(head + (long)j * dh), dh);
+                        for (int i = 0; i < dh; i++) or[i] += pj * v8[i];
+                        continue;
+                    }
+                    float p = s[j];
+                    var vr = _arena.Get<float>(_vCache).Slice((int)(head + (long)j * dh), dh);
+                    for (int i = 0; i < dh; i++) or[i] += p * vr[i];
                 }
             }
         }
+    }
+
+    /// <summary>Σ q[i]·k[i] for float q and int8 k, four accumulators in a fixed order (the same bits on every ISA).</summary>
+    private static float DotS8(ReadOnlySpan<float> q, ReadOnlySpan<sbyte> k)
+    {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= q.Length; i += 4)
+        {
+            s0 += q[i] * k[i];
+            s1 += q[i + 1] * k[i + 1];
+            s2 += q[i + 2] * k[i + 2];
+            s3 += q[i + 3] * k[i + 3];
+        }
+        for (; i < q.Length; i++) s0 += q[i] * k[i];
+        return (s0 + s1) + (s2 + s3);
     }
 
     /// <inheritdoc/>

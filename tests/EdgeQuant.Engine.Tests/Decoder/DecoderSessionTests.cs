@@ -114,13 +114,13 @@ public class DecoderSessionTests
     }
 
     [Theory]
-    [InlineData(Schema.DecoderWeightKinds.F32, 1)]
-    [InlineData(Schema.DecoderWeightKinds.S8Channel, 1)]
-    [InlineData(Schema.DecoderWeightKinds.S4Group, 2)]
-    public void AGeneratedTokenAllocatesNothing(string weights, int threads)
+    [InlineData(Schema.DecoderWeightKinds.F32, 1, false)]
+    [InlineData(Schema.DecoderWeightKinds.S8Channel, 1, true)]
+    [InlineData(Schema.DecoderWeightKinds.S4Group, 2, false)]
+    public void AGeneratedTokenAllocatesNothing(string weights, int threads, bool kv8)
     {
         using var m = DecoderModel.Load(DecoderModels.Get("llama", weights));
-        using var s = m.CreateSession(new DecoderSessionOptions { Threads = threads, MinParallelMacs = 0, ContextLength = 128 });
+        using var s = m.CreateSession(new DecoderSessionOptions { Threads = threads, MinParallelMacs = 0, ContextLength = 128, KvCacheInt8 = kv8 });
         s.Feed([5, 6, 7]);
         int next = 9;
         Assert.Equal(0, Allocations.PerFiveRuns(() =>
@@ -129,6 +129,33 @@ public class DecoderSessionTests
             s.Feed(next);
             next = DecoderModels.ArgMax(s.Logits);
         }));
+    }
+
+    [Fact]
+    public void Int8KvCacheIsCloseAndTheSameOnEveryPath()
+    {
+        foreach (string name in DecoderModels.Names)
+        {
+            var (prompt, _, _) = DecoderModels.Expected(name);
+            using var m = DecoderModel.Load(DecoderModels.Get(name, Schema.DecoderWeightKinds.S8Channel));
+            using var f = m.CreateSession();
+            using var reference = m.CreateSession(new DecoderSessionOptions { KvCacheInt8 = true, Kernels = KernelTable.Select("reference") });
+            Assert.True(reference.ArenaBytes < f.ArenaBytes);
+            int v = m.Config.VocabSize;
+            float[] a = new float[prompt.Length * v], b = new float[prompt.Length * v];
+            f.Feed(prompt, a);
+            reference.Feed(prompt, b);
+            double sig = 0, noise = 0;
+            for (int i = 0; i < a.Length; i++) { sig += (double)a[i] * a[i]; noise += (double)(a[i] - b[i]) * (a[i] - b[i]); }
+            Assert.True(10 * Math.Log10(sig / noise) > 25, $"{name}: int8 KV cache logits SQNR {10 * Math.Log10(sig / noise):F1} dB");
+            foreach (string path in KernelTable.Available)
+            {
+                using var s = m.CreateSession(new DecoderSessionOptions { KvCacheInt8 = true, Kernels = KernelTable.Select(path), Threads = 2, MinParallelMacs = 0 });
+                var c = new float[prompt.Length * v];
+                s.Feed(prompt, c);
+                Assert.Equal(b, c);
+            }
+        }
     }
 
     [Fact]

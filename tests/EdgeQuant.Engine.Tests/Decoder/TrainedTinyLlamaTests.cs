@@ -57,7 +57,7 @@ public class TrainedTinyLlamaTests(ITestOutputHelper output)
         byte[] w8 = DecoderQuantizer.Quantize(dec, new DecoderQuantOptions()).ToArray();
         double p8 = Perplexity(w8, lines), p8kv = Perplexity(w8, lines, kv8: true), pfkv = Perplexity(fp32, lines, kv8: true);
         double p4 = Perplexity(DecoderQuantizer.Quantize(dec, new DecoderQuantOptions { Weights = Schema.DecoderWeightKinds.S4Group, GroupSize = 32 }).ToArray(), lines);
-        string Rel(double p) => $"{p:F4} ({100 * (p / pf - 1):+0.00;-0.00} %)";
+        string Rel(double p) => $"{p:F4} ({Math.Round(100 * (p / pf - 1), 2).ToString("+0.00;-0.00;0.00", System.Globalization.CultureInfo.InvariantCulture)} %)";
         output.WriteLine($"perplexity: PyTorch FP32 {want:F4}, engine FP32 {pf:F4}, W8 {Rel(p8)}, W4 g32 {Rel(p4)}; int8 KV cache: FP32 {Rel(pfkv)}, W8 {Rel(p8kv)}");
         Assert.True(Math.Abs(pf / want - 1) < 1e-4, $"engine FP32 perplexity {pf} vs PyTorch {want}");
         Assert.True(p8 / pf - 1 < 0.01, $"W8 perplexity {p8} vs FP32 {pf}");

@@ -10,20 +10,20 @@ public static class KernelConformance
 {
     private static readonly int[] Sizes = [1, 3, 7, 16, 17, 33, 64, 65];
 
-    /// <summary>The grouped 4-bit GEMM on strided operands ([groups, ldg] scales, a column count that leaves a partial panel).</summary>
+    /// <summary>The grouped 4-bit GEMM on strided operands (panel-major scales, a column count that leaves a partial panel).</summary>
     private static void CheckGrouped(KernelSet k, Random r, int m, int n, int kk, int group, List<string> fails)
     {
-        int lda = kk + 3, ldc = n + 1, ldg = n + 5, groups = (kk + group - 1) / group;
+        int lda = kk + 3, ldc = n + 1, groups = (kk + group - 1) / group;
         sbyte[] a = S8(r, m * lda), w = new sbyte[n * kk];
         for (int i = 0; i < w.Length; i++) w[i] = (sbyte)r.Next(-7, 8);
         byte[] b = GemmS4GroupedReference.Pack(w, n, kk);
-        var bs = new float[groups * ldg];
+        var bs = new float[(n + 7) / 8 * groups * 8];
         for (int i = 0; i < bs.Length; i++) bs[i] = (float)(r.NextDouble() * 0.01);
         var scale = new float[m];
         for (int i = 0; i < m; i++) scale[i] = (float)(r.NextDouble() * 0.1);
         float[] c1 = new float[m * ldc], c2 = new float[m * ldc];
-        GemmS4GroupedReference.Gemm(a, lda, scale, b, bs, ldg, c1, ldc, m, n, kk, group);
-        k.GemmS8S4Grouped(a, lda, scale, b, bs, ldg, c2, ldc, m, n, kk, group);
+        GemmS4GroupedReference.Gemm(a, lda, scale, b, bs, c1, ldc, m, n, kk, group);
+        k.GemmS8S4Grouped(a, lda, scale, b, bs, c2, ldc, m, n, kk, group);
         if (!c1.AsSpan().SequenceEqual(c2)) fails.Add($"{k.Name}: GemmS8S4Grouped m={m} n={n} k={kk} group={group} differs from the reference");
     }
 

@@ -35,8 +35,8 @@ public abstract class KernelSet
     /// <see cref="GemmS4GroupedReference"/>). Exact group dot products, then the reference's float steps per output.
     /// </summary>
     public virtual void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
-        => GemmS4GroupedReference.Gemm(a, lda, aScale, b, bScale, ldg, c, ldc, m, n, k, group);
+        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
+        => GemmS4GroupedReference.Gemm(a, lda, aScale, b, bScale, c, ldc, m, n, k, group);
 
     /// <summary>u8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmU8S8"/>).</summary>
     public virtual void GemmU8S8(ReadOnlySpan<byte> a, int lda, ReadOnlySpan<sbyte> b, int ldb, ReadOnlySpan<int> bias, Span<int> c, int ldc, int m, int n, int k)

@@ -76,25 +76,25 @@ public static class DecoderQuantizer
         return (err.Sum(), SumSquares(wf));
     }
 
-    /// <summary>"P.q4" (layout S4Panels8, [ceil(out/8), PanelBytes(in)]) and "P.s" (F32 [groups, out]: per group the columns side by side for the kernels' vector loads).</summary>
+    /// <summary>"P.q4" (layout S4Panels8, [ceil(out/8), PanelBytes(in)]) and "P.s" (F32 [ceil(out/8), groups, 8], panel-major like the weights: one stream per panel; padding 0).</summary>
     private static (double, double) AddS4(ModelWriter w, string prefix, float[] wf, int outDim, int inDim, int group, bool search)
     {
         int groups = (inDim + group - 1) / group;
         var q = new sbyte[(long)outDim * inDim];
-        var s = new float[(long)outDim * groups];
+        var s = new float[(long)(outDim + 7) / 8 * groups * 8];
         var err = new double[outDim];
         Parallel.For(0, outDim, r =>
         {
             for (int g = 0; g < groups; g++)
             {
                 int k0 = g * group, n = Math.Min(group, inDim - k0);
-                (s[(long)g * outDim + r], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan((int)((long)r * inDim + k0), n), 7, search);
+                (s[GemmS4GroupedReference.ScaleIndex(r, g, groups)], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan((int)((long)r * inDim + k0), n), 7, search);
                 err[r] += e;
             }
         });
         w.Add(prefix + DecoderTensors.Int4Weight, TensorDType.U8, TensorLayout.S4Panels8, GemmS4GroupedReference.Pack(q, outDim, inDim),
             (outDim + 7) / 8, GemmS4GroupedReference.PanelBytes(inDim));
-        w.Add<float>(prefix + DecoderTensors.Scales, TensorDType.F32, s, groups, outDim);
+        w.Add<float>(prefix + DecoderTensors.Scales, TensorDType.F32, s, (outDim + 7) / 8, groups, 8);
         return (err.Sum(), SumSquares(wf));
     }
 

@@ -14,7 +14,7 @@ internal readonly unsafe struct DecoderLinear
 {
     public readonly int Out, In, GroupSize, Groups;
     public readonly WeightKind Kind;
-    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [groups, out] scales
+    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [ceil(out/8), groups, 8] scales
     private readonly sbyte* _q;           // [out, in]
     private readonly byte* _q4;           // [ceil(out/8), PanelBytes(in)], S4Panels8
 
@@ -55,7 +55,7 @@ internal readonly unsafe struct DecoderLinear
                 var e = f.Require(name, TensorDType.U8, (outDim + 7) / 8, GemmS4GroupedReference.PanelBytes(inDim));
                 if (e.Layout != TensorLayout.S4Panels8)
                     throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}' has layout {e.Layout}, expected {TensorLayout.S4Panels8}");
-                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, groups, outDim), null, (byte*)f.Pointer(e));
+                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, (outDim + 7) / 8, groups, 8), null, (byte*)f.Pointer(e));
             }
         }
     }
@@ -103,8 +103,9 @@ internal readonly unsafe struct DecoderLinear
         }
         // Column ranges start on a panel (the pool splits at multiples of 16 columns).
         int pb = GemmS4GroupedReference.PanelBytes(In);
+        int ps = Groups * 8; // panel-major scales: [ceil(out/8), groups, 8]
         k.GemmS8S4Grouped(xq, In, xs[..m], new ReadOnlySpan<byte>(_q4 + (long)(n0 / 8) * pb, (n + 7) / 8 * pb),
-            new ReadOnlySpan<float>(_s + n0, (Groups - 1) * Out + n), Out, yc, Out, m, n, In, GroupSize);
+            new ReadOnlySpan<float>(_s + (long)(n0 / 8) * ps, (n + 7) / 8 * ps), yc, Out, m, n, In, GroupSize);
         if (!bias.IsEmpty)
             for (int r = 0; r < m; r++)
             {

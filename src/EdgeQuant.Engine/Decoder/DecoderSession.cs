@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using EdgeQuant.Format;
 using EdgeQuant.Kernels;
 using EdgeQuant.Kernels.Reference;
@@ -414,12 +416,28 @@ public sealed unsafe class DecoderSession : IDisposable
                         for (int i = 0; i < dh; i++) or[i] += pj * v8[i];
                         continue;
                     }
-                    float p = s[j];
-                    var vr = _arena.Get<float>(_vCache).Slice((int)(head + (long)j * dh), dh);
-                    for (int i = 0; i < dh; i++) or[i] += p * vr[i];
+                    AddScaled(or, s[j], _arena.Get<float>(_vCache).Slice((int)(head + (long)j * dh), dh));
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// o += p · v, elementwise: a multiply and an add per element (no fused multiply-add), four lanes at a time where
+    /// the hardware has them; each element sees the same two roundings, so every ISA gives the same bits.
+    /// </summary>
+    private static void AddScaled(Span<float> o, float p, ReadOnlySpan<float> v)
+    {
+        int i = 0;
+        if (Vector128.IsHardwareAccelerated)
+        {
+            var pv = Vector128.Create(p);
+            ref float ro = ref MemoryMarshal.GetReference(o);
+            ref float rv = ref MemoryMarshal.GetReference(v);
+            for (; i + 4 <= o.Length; i += 4)
+                Vector128.StoreUnsafe(Vector128.LoadUnsafe(ref ro, (nuint)i) + pv * Vector128.LoadUnsafe(ref rv, (nuint)i), ref ro, (nuint)i);
+        }
+        for (; i < o.Length; i++) o[i] += p * v[i];
     }
 
     /// <summary>Σ q[i]·k[i] for float q and int8 k, four accumulators in a fixed order (the same bits on every ISA).</summary>

@@ -31,14 +31,14 @@ public class NeonKernels : VectorKernelSet
 
     /// <inheritdoc/>
     public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
-        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
+        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
         fixed (sbyte* pa = a)
         fixed (float* pas = aScale, pbs = bScale, pc = c)
         fixed (byte* pb = b)
-            GemmS4GroupedNeon.Run(pa, lda, pas, pb, pbs, ldg, pc, ldc, m, n, k, group, UseDot);
+            GemmS4GroupedNeon.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group, UseDot);
     }
 
     /// <inheritdoc/>

@@ -7,7 +7,8 @@ namespace EdgeQuant.Kernels.Reference;
 /// 0 to their count, each product and sum rounded to float (no fused multiply-add). Every group's integer dot product
 /// is exact, so SIMD paths that form it in any order and then do the same float steps per output give the same bits.
 /// B is in the S4Panels8 layout (<see cref="Pack"/>; panels of 8 columns, <see cref="PanelBytes"/> each);
-/// <c>bScale</c> is [groups, ldg] (column j of group g at g·ldg + j).
+/// <c>bScale</c> is panel-major like B, [ceil(n/8), groups, 8] (<see cref="ScaleIndex"/>): a panel's scales follow each
+/// other in the order its blocks are read, one stream beside the weights.
 /// </summary>
 public static class GemmS4GroupedReference
 {
@@ -16,6 +17,9 @@ public static class GemmS4GroupedReference
 
     /// <summary>Bytes of one panel (8 columns × K rounded up to 32, half a byte each).</summary>
     public static int PanelBytes(int k) => (k + 31) / 32 * 128;
+
+    /// <summary>Index of the scale of column j, group g in the panel-major scale tensor.</summary>
+    public static long ScaleIndex(int j, int g, int groups) => ((long)(j / 8) * groups + g) * 8 + j % 8;
 
     /// <summary>Byte offset of weight (j, k) inside the packed tensor, and whether it is the high nibble.</summary>
     public static (long Offset, bool High) Locate(int j, int k, int kTotal)
@@ -50,9 +54,9 @@ public static class GemmS4GroupedReference
 
     /// <summary>See the class remarks; <paramref name="group"/> is a multiple of 32, the last group may be shorter.</summary>
     public static void Gemm(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
-        Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
+        Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         int groups = (k + group - 1) / group;
         Span<sbyte> w = stackalloc sbyte[k]; // column j unpacked (k ≤ 2^16), reused by every row
         for (int j = 0; j < n; j++)
@@ -65,7 +69,7 @@ public static class GemmS4GroupedReference
                 {
                     int dot = 0;
                     for (int p = g * group; p < Math.Min(k, (g + 1) * group); p++) dot += a[i * lda + p] * w[p];
-                    acc += dot * (aScale[i] * bScale[g * ldg + j]);
+                    acc += dot * (aScale[i] * bScale[(int)ScaleIndex(j, g, groups)]);
                 }
                 c[i * ldc + j] = acc;
             }
@@ -73,16 +77,16 @@ public static class GemmS4GroupedReference
     }
 
     /// <summary>Sizes, strides and span lengths (throws <see cref="ArgumentException"/>).</summary>
-    public static void Check(int aLen, int lda, int asLen, int bLen, int bsLen, int ldg, int cLen, int ldc, int m, int n, int k, int group)
+    public static void Check(int aLen, int lda, int asLen, int bLen, int bsLen, int cLen, int ldc, int m, int n, int k, int group)
     {
         if (m < 0 || n < 0 || k < 1 || k > GemmS8Reference.MaxK || group < 32 || group % 32 != 0)
             throw new ArgumentOutOfRangeException(nameof(k), $"bad grouped GEMM size m={m} n={n} k={k} group={group}");
         if (m == 0 || n == 0) return;
         int groups = (k + group - 1) / group;
-        if (lda < k || ldc < n || ldg < n)
-            throw new ArgumentException($"grouped GEMM strides lda={lda} ldc={ldc} ldg={ldg} too small for k={k} n={n}");
+        if (lda < k || ldc < n)
+            throw new ArgumentException($"grouped GEMM strides lda={lda} ldc={ldc} too small for k={k} n={n}");
         if ((long)(m - 1) * lda + k > aLen || asLen < m || (long)(n + 7) / 8 * PanelBytes(k) > bLen || (long)(m - 1) * ldc + n > cLen
-            || (long)(groups - 1) * ldg + n > bsLen)
+            || (long)(n + 7) / 8 * groups * 8 > bsLen)
             throw new ArgumentException("grouped GEMM operand spans are too short for the sizes and strides");
     }
 }

@@ -12,7 +12,7 @@ internal static unsafe class GemmS4GroupedAvx512
 {
     [ThreadStatic] private static int[]? t_sums;
 
-    public static void Run(sbyte* a, int lda, float* aScale, byte* b, float* bScale, int ldg, float* c, int ldc, int m, int n, int k, int group)
+    public static void Run(sbyte* a, int lda, float* aScale, byte* b, float* bScale, float* c, int ldc, int m, int n, int k, int group)
     {
         int pairs = n / 16 * 16;
         if (pairs > 0)
@@ -26,21 +26,25 @@ internal static unsafe class GemmS4GroupedAvx512
                     for (int p = g * group, end = Math.Min(k, (g + 1) * group); p < end; p++) s += a[(long)i * lda + p];
                     asum[i * groups + g] = 8 * s;
                 }
-            if (m == 1 && k % 32 == 0) RowM1(a, aScale[0], b, bScale, ldg, c, pairs, k, group, asum);
-            else Rows(a, lda, aScale, b, bScale, ldg, c, ldc, m, pairs, k, group, asum, asum + m * groups);
+            if (m == 1 && k % 32 == 0) RowM1(a, aScale[0], b, bScale, c, pairs, k, group, asum);
+            else Rows(a, lda, aScale, b, bScale, c, ldc, m, pairs, k, group, asum, asum + m * groups);
         }
         if (pairs < n)
         {
-            int pb = (k + 31) / 32 * 128;
-            GemmS4GroupedAvx2.Run(a, lda, aScale, b + (long)(pairs / 8) * pb, bScale + pairs, ldg, c + pairs, ldc, m, n - pairs, k, group);
+            int pb = (k + 31) / 32 * 128, groups = (k + group - 1) / group;
+            GemmS4GroupedAvx2.Run(a, lda, aScale, b + (long)(pairs / 8) * pb, bScale + (long)(pairs / 8) * groups * 8, c + pairs, ldc, m, n - pairs, k, group);
         }
     }
+
+    /// <summary>Group g's scales of panels p and p + 1 (16 columns).</summary>
+    private static Vector512<float> Scales(float* bScale, int panel, int groups, int g) =>
+        Vector512.Create(Avx.LoadVector256(bScale + ((long)panel * groups + g) * 8), Avx.LoadVector256(bScale + ((long)(panel + 1) * groups + g) * 8));
 
     /// <summary>The 8 weight steps of one block of panels p and p + 1: quad q's low nibbles (inputs 4q..) and high nibbles (16 + 4q..).</summary>
     private static Vector512<byte> Quad(byte* w0, byte* w1, int q) =>
         Vector512.Create(Avx.LoadVector256(w0 + q * 32), Avx.LoadVector256(w1 + q * 32));
 
-    private static void Rows(sbyte* a, int lda, float* aScale, byte* b, float* bScale, int ldg, float* c, int ldc, int m, int n, int k, int group, int* asum, int* iacc)
+    private static void Rows(sbyte* a, int lda, float* aScale, byte* b, float* bScale, float* c, int ldc, int m, int n, int k, int group, int* asum, int* iacc)
     {
         int groups = (k + group - 1) / group, kb = (k + 31) / 32, panelBytes = kb * 128;
         sbyte* tail = stackalloc sbyte[32];
@@ -84,7 +88,7 @@ internal static unsafe class GemmS4GroupedAvx512
                         Avx512F.Store(acc, first ? s32 : Avx512F.LoadVector512(acc) + s32);
                     }
                 }
-                var bs = Avx512F.LoadVector512(bScale + (long)g * ldg + j0);
+                var bs = Scales(bScale, j0 / 8, groups, g);
                 for (int i = 0; i < m; i++)
                 {
                     var dots = Avx512F.LoadVector512(iacc + i * 16) - Vector512.Create(asum[i * groups + g]);
@@ -96,7 +100,7 @@ internal static unsafe class GemmS4GroupedAvx512
         }
     }
 
-    private static void RowM1(sbyte* a, float aScale, byte* b, float* bScale, int ldg, float* c, int n, int k, int group, int* asum)
+    private static void RowM1(sbyte* a, float aScale, byte* b, float* bScale, float* c, int n, int k, int group, int* asum)
     {
         int kb = k / 32, groups = (k + group - 1) / group, bpg = group / 32, panelBytes = kb * 128;
         var low4 = Vector512.Create((byte)0x0F);
@@ -125,7 +129,7 @@ internal static unsafe class GemmS4GroupedAvx512
                     isum += Avx512BW.MultiplyAddAdjacent(s16, ones);
                 }
                 var dots = Avx512F.ConvertToVector512Single(isum - Vector512.Create(asum[g]));
-                facc = Avx512F.Add(facc, Avx512F.Multiply(dots, Avx512F.Multiply(sa, Avx512F.LoadVector512(bScale + (long)g * ldg + j0))));
+                facc = Avx512F.Add(facc, Avx512F.Multiply(dots, Avx512F.Multiply(sa, Scales(bScale, j0 / 8, groups, g))));
             }
             Avx512F.Store(c + j0, facc);
         }

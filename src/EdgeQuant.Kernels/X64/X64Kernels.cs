@@ -86,14 +86,14 @@ public unsafe class Avx2Kernels : VectorKernelSet
 
     /// <inheritdoc/>
     public override void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
-        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
+        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
         fixed (sbyte* pa = a)
         fixed (float* pas = aScale, pbs = bScale, pc = c)
         fixed (byte* pb = b)
-            GemmS4GroupedAvx2.Run(pa, lda, pas, pb, pbs, ldg, pc, ldc, m, n, k, group);
+            GemmS4GroupedAvx2.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
     }
 
     /// <inheritdoc/>
@@ -183,13 +183,13 @@ public sealed class Avx512Kernels : Avx2Kernels
 
     /// <inheritdoc/>
     public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, int ldg, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
-        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, ldg, c.Length, ldc, m, n, k, group);
+        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
         fixed (sbyte* pa = a)
         fixed (float* pas = aScale, pbs = bScale, pc = c)
         fixed (byte* pb = b)
-            GemmS4GroupedAvx512.Run(pa, lda, pas, pb, pbs, ldg, pc, ldc, m, n, k, group);
+            GemmS4GroupedAvx512.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
     }
 }

@@ -67,7 +67,7 @@ public sealed class DecoderQuantConfig
 /// <summary>
 /// Tensor names of a decoder model, defined once for the converter and the engine. A linear "P" is stored as "P.w"
 /// (F32 [out, in]), or "P.q" (S8 [out, in]) + "P.s" (F32 [out] weight scales), or "P.q4" (U8 [ceil(out / 8), ceil(in / 32) · 128],
-/// layout S4Panels8) + "P.s" (F32 [ceil(out / 8), ceil(in / group), 8]: panel-major like the weights);
+/// layout S4Panels8) + "P.s" (BF16 [ceil(out / 8), ceil(in / group), 8]: panel-major like the weights);
 /// its bias, when the config says it has one, is "P.b" (F32 [out]). Norms: "N.g" (and "N.b" for LayerNorm).
 /// </summary>
 public static class DecoderTensors

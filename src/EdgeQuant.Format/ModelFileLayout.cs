@@ -82,6 +82,8 @@ public enum TensorDType : byte
     S32 = 4,
     /// <summary>Signed 16-bit integer.</summary>
     S16 = 5,
+    /// <summary>bfloat16: the upper 16 bits of an IEEE 754 binary32 (decoder 4-bit group scales).</summary>
+    BF16 = 6,
 }
 
 /// <summary>Memory layout of a stored tensor.</summary>
@@ -112,7 +114,7 @@ public static class TensorDTypeExtensions
     public static int ElementSize(this TensorDType dtype) => dtype switch
     {
         TensorDType.F32 or TensorDType.S32 => 4,
-        TensorDType.S16 => 2,
+        TensorDType.S16 or TensorDType.BF16 => 2,
         TensorDType.S8 or TensorDType.U8 => 1,
         _ => 0,
     };

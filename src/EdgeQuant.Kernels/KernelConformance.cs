@@ -17,8 +17,8 @@ public static class KernelConformance
         sbyte[] a = S8(r, m * lda), w = new sbyte[n * kk];
         for (int i = 0; i < w.Length; i++) w[i] = (sbyte)r.Next(-7, 8);
         byte[] b = GemmS4GroupedReference.Pack(w, n, kk);
-        var bs = new float[(n + 7) / 8 * groups * 8];
-        for (int i = 0; i < bs.Length; i++) bs[i] = (float)(r.NextDouble() * 0.01);
+        var bs = new ushort[(n + 7) / 8 * groups * 8];
+        for (int i = 0; i < bs.Length; i++) bs[i] = GemmS4GroupedReference.ToBf16((float)(r.NextDouble() * 0.01));
         var scale = new float[m];
         for (int i = 0; i < m; i++) scale[i] = (float)(r.NextDouble() * 0.1);
         float[] c1 = new float[m * ldc], c2 = new float[m * ldc];

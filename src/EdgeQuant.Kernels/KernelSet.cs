@@ -35,7 +35,7 @@ public abstract class KernelSet
     /// <see cref="GemmS4GroupedReference"/>). Exact group dot products, then the reference's float steps per output.
     /// </summary>
     public virtual void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<ushort> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
         => GemmS4GroupedReference.Gemm(a, lda, aScale, b, bScale, c, ldc, m, n, k, group);
 
     /// <summary>u8 × s8 → s32, NT form (see <see cref="GemmS8Reference.GemmU8S8"/>).</summary>

@@ -25,30 +25,7 @@ CPUS="${EQ_QEMU_CPUS:-cortex-a72 cortex-a76}"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/eq-c-tests.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; [ -n "${2:-}" ] && sed 's/^/      /' "$2" | tail -n 30; }
-finish() {
-    echo "c-tests: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
-
-# check NAME CMD...: passes when CMD exits 0; its output goes to $TMP/log.
-check() {
-    local name="$1"; shift
-    if "$@" >"$TMP/log" 2>&1; then pass "$name"; else fail "$name (exit $?)" "$TMP/log"; fi
-}
-
-# same_output NAME FILE_A FILE_B: byte-identical files.
-same_output() {
-    if cmp -s "$2" "$3"; then pass "$1"
-    else
-        diff "$2" "$3" >"$TMP/diff" 2>&1
-        fail "$1" "$TMP/diff"
-    fi
-}
+source "$REPO/tests/c/harness.sh"
 
 # close_output NAME FILE_A FILE_B: same count of numbers, each within 1e-5 relative (1e-6 absolute floor).
 # The FP32 reference path has a named tolerance, not bit-exactness: its float dot products use the ISA's SIMD width.
@@ -64,12 +41,12 @@ close_output() {
 
 # ------------------------------------------------------------------ prerequisites
 for f in "$CLI" "$X64/libedgequant.so" "$X64/include/edgequant.h" "$ARM64/libedgequant.so" "$ARM64/include/edgequant.h"; do
-    [ -f "$f" ] || { fail "prerequisite $f exists"; finish; }
+    [ -f "$f" ] || { fail "prerequisite $f exists"; finish c-tests; }
 done
 MNIST_ONNX="$SHARED/models/vit-mnist/vit-mnist.onnx"
 MNIST_IMAGES="$SHARED/data/mnist/t10k-images-idx3-ubyte"
 for f in "$MNIST_ONNX" "$MNIST_IMAGES"; do
-    [ -f "$f" ] || { fail "shared file $f exists (set EDGEQUANT_SHARED)"; finish; }
+    [ -f "$f" ] || { fail "shared file $f exists (set EDGEQUANT_SHARED)"; finish c-tests; }
 done
 
 # ------------------------------------------------------------------ models and images (x64 CLI)
@@ -197,4 +174,4 @@ counts=$(sed -n 's/^decoder-c-tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2
 if [ -n "$counts" ]; then passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
 else fail "tests/c/run_decoder_tests.sh reports its counts" "$TMP/decoder.log"; fi
 
-finish
+finish c-tests

@@ -28,33 +28,14 @@ CFLAGS=(-std=c11 -Wall -Wextra -Werror -O2 -ffp-contract=off)
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/eq-decoder-tests.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; [ -n "${2:-}" ] && sed 's/^/      /' "$2" | tail -n 30; }
-finish() {
-    echo "decoder-c-tests: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
-check() {
-    local name="$1"; shift
-    if "$@" >"$TMP/log" 2>&1; then pass "$name"; else fail "$name (exit $?)" "$TMP/log"; fi
-}
-same_output() {
-    if cmp -s "$2" "$3"; then pass "$1"
-    else
-        diff "$2" "$3" >"$TMP/diff" 2>&1
-        fail "$1" "$TMP/diff"
-    fi
-}
+source "$REPO/tests/c/harness.sh"
 
 for f in "$CLI" "$X64/libedgequant.so" "$X64/include/edgequant.h"; do
-    [ -f "$f" ] || { fail "prerequisite $f exists"; finish; }
+    [ -f "$f" ] || { fail "prerequisite $f exists"; finish decoder-c-tests; }
 done
 if [ -n "$CPUS" ]; then
     for f in "$ARM64/libedgequant.so" "$ARM64/include/edgequant.h"; do
-        [ -f "$f" ] || { fail "prerequisite $f exists (EQ_QEMU_CPUS= skips arm64)"; finish; }
+        [ -f "$f" ] || { fail "prerequisite $f exists (EQ_QEMU_CPUS= skips arm64)"; finish decoder-c-tests; }
     done
 fi
 
@@ -73,7 +54,7 @@ MODELS="llama-fp32 llama-int8 llama-w4"
 
 # ------------------------------------------------------------------ x64
 B64="$TMP/decoder_check-x64"
-check "build decoder_check x64 (-Wall -Wextra -Werror)" cc "${CFLAGS[@]}" -isystem "$X64/include" -o "$B64" "$SRC" \
+check "build decoder_check x64 (-Wall -Wextra -Werror)" cc "${CFLAGS[@]}" -isystem "$X64/include" -I "$REPO/examples/c" -o "$B64" "$SRC" \
     -L"$X64" -Wl,-rpath,"$X64" -ledgequant -lm
 for m in $MODELS; do
     check "x64 decoder_check $m" "$B64" "$M/$m.eqm" "$M/gpt2-fp32.eqm" --encoder "$M/vit.eqm"
@@ -93,7 +74,7 @@ if cmp -s "$TMP/x64.llama-fp32.bits" "$TMP/x64.llama-int8.bits"; then fail "x64 
 # ------------------------------------------------------------------ arm64 under qemu
 if [ -n "$CPUS" ]; then
     BA="$TMP/decoder_check-arm64"
-    check "build decoder_check arm64 (-Wall -Wextra -Werror)" "$CROSS_CC" "${CFLAGS[@]}" -isystem "$ARM64/include" -o "$BA" "$SRC" \
+    check "build decoder_check arm64 (-Wall -Wextra -Werror)" "$CROSS_CC" "${CFLAGS[@]}" -isystem "$ARM64/include" -I "$REPO/examples/c" -o "$BA" "$SRC" \
         -L"$ARM64" -Wl,-rpath,"$ARM64" -ledgequant -lm
     for cpu in $CPUS; do
         Q=("$QEMU" -L "$SYSROOT" -cpu "$cpu")
@@ -112,4 +93,4 @@ if [ -n "$CPUS" ]; then
     done
 fi
 
-finish
+finish decoder-c-tests

@@ -76,33 +76,36 @@ public static class DecoderQuantizer
         return (err.Sum(), SumSquares(wf));
     }
 
-    /// <summary>"P.q4" (layout S4Panels8, [ceil(out/8), PanelBytes(in)]) and "P.s" (F32 [ceil(out/8), groups, 8], panel-major like the weights: one stream per panel; padding 0).</summary>
+    /// <summary>"P.q4" (layout S4Panels8, [ceil(out/8), PanelBytes(in)]) and "P.s" (BF16 [ceil(out/8), groups, 8], panel-major like the weights: one stream per panel; padding 0).</summary>
     private static (double, double) AddS4(ModelWriter w, string prefix, float[] wf, int outDim, int inDim, int group, bool search)
     {
         int groups = (inDim + group - 1) / group;
         var q = new sbyte[(long)outDim * inDim];
-        var s = new float[(long)(outDim + 7) / 8 * groups * 8];
+        var s = new ushort[(long)(outDim + 7) / 8 * groups * 8];
         var err = new double[outDim];
         Parallel.For(0, outDim, r =>
         {
             for (int g = 0; g < groups; g++)
             {
                 int k0 = g * group, n = Math.Min(group, inDim - k0);
-                (s[GemmS4GroupedReference.ScaleIndex(r, g, groups)], double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan((int)((long)r * inDim + k0), n), 7, search);
+                (float sc, double e) = Fit(wf.AsSpan((int)((long)r * inDim + k0), n), q.AsSpan((int)((long)r * inDim + k0), n), 7, search, bf16: true);
+                s[GemmS4GroupedReference.ScaleIndex(r, g, groups)] = GemmS4GroupedReference.ToBf16(sc); // exact: Fit rounded it
                 err[r] += e;
             }
         });
         w.Add(prefix + DecoderTensors.Int4Weight, TensorDType.U8, TensorLayout.S4Panels8, GemmS4GroupedReference.Pack(q, outDim, inDim),
             (outDim + 7) / 8, GemmS4GroupedReference.PanelBytes(inDim));
-        w.Add<float>(prefix + DecoderTensors.Scales, TensorDType.F32, s, (outDim + 7) / 8, groups, 8);
+        w.Add<ushort>(prefix + DecoderTensors.Scales, TensorDType.BF16, s, (outDim + 7) / 8, groups, 8);
         return (err.Sum(), SumSquares(wf));
     }
 
     /// <summary>
     /// Symmetric quantization of <paramref name="x"/> to [−<paramref name="qmax"/>, qmax]: scale = clip·max|x| / qmax with
     /// the clip ratio of the least squared error (or 1); returns the scale and that error. All-zero rows get scale 0.
+    /// With <paramref name="bf16"/> every candidate scale is rounded to bfloat16 first (the stored value), so the
+    /// weights and the error are those of the scale the engine will use.
     /// </summary>
-    private static (float Scale, double Error) Fit(ReadOnlySpan<float> x, Span<sbyte> q, int qmax, bool search)
+    private static (float Scale, double Error) Fit(ReadOnlySpan<float> x, Span<sbyte> q, int qmax, bool search, bool bf16 = false)
     {
         float amax = 0;
         foreach (float v in x) amax = Math.Max(amax, Math.Abs(v));
@@ -112,6 +115,7 @@ public static class DecoderQuantizer
         foreach (float ratio in search ? ClipGrid : ClipGrid.AsSpan(0, 1))
         {
             float sc = ratio * amax / qmax;
+            if (bf16) sc = GemmS4GroupedReference.Bf16(GemmS4GroupedReference.ToBf16(sc));
             double e = 0;
             foreach (float v in x)
             {

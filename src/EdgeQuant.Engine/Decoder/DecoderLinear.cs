@@ -14,14 +14,15 @@ internal readonly unsafe struct DecoderLinear
 {
     public readonly int Out, In, GroupSize, Groups;
     public readonly WeightKind Kind;
-    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] or [ceil(out/8), groups, 8] scales
+    private readonly float* _wf, _b, _s; // [out, in] float weights; [out] bias; [out] int8 weight scales
+    private readonly ushort* _s16;        // [ceil(out/8), groups, 8] bfloat16 4-bit group scales
     private readonly sbyte* _q;           // [out, in]
     private readonly byte* _q4;           // [ceil(out/8), PanelBytes(in)], S4Panels8
 
-    private DecoderLinear(WeightKind kind, int outDim, int inDim, int group, float* wf, float* b, float* s, sbyte* q, byte* q4)
+    private DecoderLinear(WeightKind kind, int outDim, int inDim, int group, float* wf, float* b, float* s, sbyte* q, byte* q4, ushort* s16 = null)
     {
         (Kind, Out, In, GroupSize) = (kind, outDim, inDim, group);
-        _wf = wf; _b = b; _s = s; _q = q; _q4 = q4;
+        _wf = wf; _b = b; _s = s; _q = q; _q4 = q4; _s16 = s16;
         Groups = group > 0 ? (inDim + group - 1) / group : 1;
     }
 
@@ -55,9 +56,24 @@ internal readonly unsafe struct DecoderLinear
                 var e = f.Require(name, TensorDType.U8, (outDim + 7) / 8, GemmS4GroupedReference.PanelBytes(inDim));
                 if (e.Layout != TensorLayout.S4Panels8)
                     throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}' has layout {e.Layout}, expected {TensorLayout.S4Panels8}");
-                return new(kind, outDim, inDim, group, null, b, Scales(f, prefix, (outDim + 7) / 8, groups, 8), null, (byte*)f.Pointer(e));
+                return new(kind, outDim, inDim, group, null, b, null, null, (byte*)f.Pointer(e), GroupScales(f, prefix, (outDim + 7) / 8, groups));
             }
         }
+    }
+
+    /// <summary>"P.s" of a 4-bit linear: bfloat16 [panels, groups, 8], each finite and in [0, MaxDequantScale].</summary>
+    private static ushort* GroupScales(ModelFile f, string prefix, int panels, int groups)
+    {
+        string name = prefix + DecoderTensors.Scales;
+        var s = (ushort*)f.Pointer(f.Require(name, TensorDType.BF16, panels, groups, 8));
+        long n = (long)panels * groups * 8;
+        for (long i = 0; i < n; i++)
+        {
+            float v = GemmS4GroupedReference.Bf16(s[i]);
+            if (!(v >= 0 && v <= FiniteF32.MaxDequantScale))
+                throw new ModelFormatException(ModelFormatError.BadTensor, $"tensor '{name}': scale {i} is {v}; must be in [0, {FiniteF32.MaxDequantScale:G}]");
+        }
+        return s;
     }
 
     private static float* Scales(ModelFile f, string prefix, params int[] dims)
@@ -105,7 +121,7 @@ internal readonly unsafe struct DecoderLinear
         int pb = GemmS4GroupedReference.PanelBytes(In);
         int ps = Groups * 8; // panel-major scales: [ceil(out/8), groups, 8]
         k.GemmS8S4Grouped(xq, In, xs[..m], new ReadOnlySpan<byte>(_q4 + (long)(n0 / 8) * pb, (n + 7) / 8 * pb),
-            new ReadOnlySpan<float>(_s + (long)(n0 / 8) * ps, (n + 7) / 8 * ps), yc, Out, m, n, In, GroupSize);
+            new ReadOnlySpan<ushort>(_s16 + (long)(n0 / 8) * ps, (n + 7) / 8 * ps), yc, Out, m, n, In, GroupSize);
         if (!bias.IsEmpty)
             for (int r = 0; r < m; r++)
             {

@@ -31,12 +31,13 @@ public class NeonKernels : VectorKernelSet
 
     /// <inheritdoc/>
     public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<ushort> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
         GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
         fixed (sbyte* pa = a)
-        fixed (float* pas = aScale, pbs = bScale, pc = c)
+        fixed (float* pas = aScale, pc = c)
+        fixed (ushort* pbs = bScale)
         fixed (byte* pb = b)
             GemmS4GroupedNeon.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group, UseDot);
     }

@@ -16,7 +16,7 @@ internal static unsafe class GemmS4GroupedNeon
 {
     [ThreadStatic] private static int[]? t_acc;
 
-    public static void Run(sbyte* a, int lda, float* aScale, byte* b, float* bScale, float* c, int ldc, int m, int n, int k, int group, bool dot)
+    public static void Run(sbyte* a, int lda, float* aScale, byte* b, ushort* bScale, float* c, int ldc, int m, int n, int k, int group, bool dot)
     {
         int groups = (k + group - 1) / group, kb = (k + 31) / 32, panelBytes = kb * 128;
         // Per row the int32 lanes of the open group: 8 (SDOT: columns 0..7) or 16 (pairs of inputs per column).
@@ -99,19 +99,22 @@ internal static unsafe class GemmS4GroupedNeon
                         d1 = AdvSimd.Arm64.AddPairwise(AdvSimd.LoadVector128(acc + 8), AdvSimd.LoadVector128(acc + 12));
                     }
                     float* cr = c + (long)i * ldc + j0;
-                    float* bs = bScale + ((long)(j0 / 8) * groups + g) * 8; // this panel's 8 scales of group g
+                    ushort* bs = bScale + ((long)(j0 / 8) * groups + g) * 8; // this panel's 8 scales of group g (bfloat16)
                     if (cols == 8)
                     {
                         var sa = Vector128.Create(aScale[i]);
-                        var prod0 = AdvSimd.Multiply(AdvSimd.ConvertToSingle(d0), AdvSimd.Multiply(sa, AdvSimd.LoadVector128(bs)));
-                        var prod1 = AdvSimd.Multiply(AdvSimd.ConvertToSingle(d1), AdvSimd.Multiply(sa, AdvSimd.LoadVector128(bs + 4)));
+                        var s01 = AdvSimd.LoadVector128(bs); // 8 bfloat16 zipped under zeros: the upper halves of 8 floats (exact)
+                        var sc0 = AdvSimd.Arm64.ZipLow(Vector128<ushort>.Zero, s01).AsSingle();
+                        var sc1 = AdvSimd.Arm64.ZipHigh(Vector128<ushort>.Zero, s01).AsSingle();
+                        var prod0 = AdvSimd.Multiply(AdvSimd.ConvertToSingle(d0), AdvSimd.Multiply(sa, sc0));
+                        var prod1 = AdvSimd.Multiply(AdvSimd.ConvertToSingle(d1), AdvSimd.Multiply(sa, sc1));
                         AdvSimd.Store(cr, AdvSimd.Add(g == 0 ? Vector128<float>.Zero : AdvSimd.LoadVector128(cr), prod0));
                         AdvSimd.Store(cr + 4, AdvSimd.Add(g == 0 ? Vector128<float>.Zero : AdvSimd.LoadVector128(cr + 4), prod1));
                         continue;
                     }
                     AdvSimd.Store(lanes, d0); // the last, partial panel: the same float steps, one column at a time
                     AdvSimd.Store(lanes + 4, d1);
-                    for (int t = 0; t < cols; t++) cr[t] = (g == 0 ? 0f : cr[t]) + lanes[t] * (aScale[i] * bs[t]);
+                    for (int t = 0; t < cols; t++) cr[t] = (g == 0 ? 0f : cr[t]) + lanes[t] * (aScale[i] * GemmS4GroupedReference.Bf16(bs[t]));
                 }
             }
         }

@@ -7,8 +7,9 @@ namespace EdgeQuant.Kernels.Reference;
 /// 0 to their count, each product and sum rounded to float (no fused multiply-add). Every group's integer dot product
 /// is exact, so SIMD paths that form it in any order and then do the same float steps per output give the same bits.
 /// B is in the S4Panels8 layout (<see cref="Pack"/>; panels of 8 columns, <see cref="PanelBytes"/> each);
-/// <c>bScale</c> is panel-major like B, [ceil(n/8), groups, 8] (<see cref="ScaleIndex"/>): a panel's scales follow each
-/// other in the order its blocks are read, one stream beside the weights.
+/// <c>bScale</c> holds bfloat16 bits (<see cref="Bf16"/>; a quarter of the weight stream's bytes in f32 would be an
+/// eighth in bf16), panel-major like B, [ceil(n/8), groups, 8] (<see cref="ScaleIndex"/>): a panel's scales follow
+/// each other in the order its blocks are read, one stream beside the weights.
 /// </summary>
 public static class GemmS4GroupedReference
 {
@@ -17,6 +18,16 @@ public static class GemmS4GroupedReference
 
     /// <summary>Bytes of one panel (8 columns × K rounded up to 32, half a byte each).</summary>
     public static int PanelBytes(int k) => (k + 31) / 32 * 128;
+
+    /// <summary>A bfloat16 (the upper 16 bits of a binary32) as float: exact.</summary>
+    public static float Bf16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+
+    /// <summary>The bfloat16 nearest to a finite float (ties to even).</summary>
+    public static ushort ToBf16(float x)
+    {
+        uint u = BitConverter.SingleToUInt32Bits(x);
+        return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+    }
 
     /// <summary>Index of the scale of column j, group g in the panel-major scale tensor.</summary>
     public static long ScaleIndex(int j, int g, int groups) => ((long)(j / 8) * groups + g) * 8 + j % 8;
@@ -54,7 +65,7 @@ public static class GemmS4GroupedReference
 
     /// <summary>See the class remarks; <paramref name="group"/> is a multiple of 32, the last group may be shorter.</summary>
     public static void Gemm(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<ushort> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
         Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         int groups = (k + group - 1) / group;
@@ -69,7 +80,7 @@ public static class GemmS4GroupedReference
                 {
                     int dot = 0;
                     for (int p = g * group; p < Math.Min(k, (g + 1) * group); p++) dot += a[i * lda + p] * w[p];
-                    acc += dot * (aScale[i] * bScale[(int)ScaleIndex(j, g, groups)]);
+                    acc += dot * (aScale[i] * Bf16(bScale[(int)ScaleIndex(j, g, groups)]));
                 }
                 c[i * ldc + j] = acc;
             }

@@ -16,7 +16,7 @@ internal static unsafe class GemmS4GroupedAvx2
 {
     [ThreadStatic] private static int[]? t_sums;
 
-    public static void Run(sbyte* a, int lda, float* aScale, byte* b, float* bScale, float* c, int ldc, int m, int n, int k, int group)
+    public static void Run(sbyte* a, int lda, float* aScale, byte* b, ushort* bScale, float* c, int ldc, int m, int n, int k, int group)
     {
         int groups = (k + group - 1) / group, kb = (k + 31) / 32, panelBytes = kb * 128;
         // Per row and group: 8 · Σ a (the offset-binary correction); then per row the int32 lanes of the open group.
@@ -45,8 +45,8 @@ internal static unsafe class GemmS4GroupedAvx2
             for (int g = 0; g < groups; g++)
             {
                 int b0 = g * group / 32, b1 = Math.Min(kb, (g + 1) * group / 32);
-                float* ps = bScale + ((long)(j0 / 8) * groups + g) * 8; // this panel's 8 scales of group g
-                var bs = Avx.LoadVector256(ps);
+                ushort* ps = bScale + ((long)(j0 / 8) * groups + g) * 8; // this panel's 8 scales of group g
+                var bs = Scales8(ps);
                 for (int blk = b0; blk < b1; blk++)
                 {
                     byte* w = panel + (long)blk * 128;
@@ -95,7 +95,7 @@ internal static unsafe class GemmS4GroupedAvx2
                         continue;
                     }
                     Avx.Store(lanes, dots); // the last, partial panel: the same float steps, one column at a time
-                    for (int t = 0; t < cols; t++) cr[t] = (g == 0 ? 0f : cr[t]) + lanes[t] * (aScale[i] * ps[t]);
+                    for (int t = 0; t < cols; t++) cr[t] = (g == 0 ? 0f : cr[t]) + lanes[t] * (aScale[i] * GemmS4GroupedReference.Bf16(ps[t]));
                 }
             }
         }
@@ -105,7 +105,7 @@ internal static unsafe class GemmS4GroupedAvx2
     /// One activation row (decode, M = 1) with K a multiple of 32: each panel's int32 and float sums stay in registers
     /// across the blocks and groups (the general path keeps them in memory to serve many rows).
     /// </summary>
-    private static void RowM1(sbyte* a, float aScale, byte* b, float* bScale, float* c, int n, int k, int group, int* asum)
+    private static void RowM1(sbyte* a, float aScale, byte* b, ushort* bScale, float* c, int n, int k, int group, int* asum)
     {
         int kb = k / 32, groups = (k + group - 1) / group, bpg = group / 32, panelBytes = kb * 128;
         var low4 = Vector256.Create((byte)0x0F);
@@ -117,7 +117,7 @@ internal static unsafe class GemmS4GroupedAvx2
         {
             byte* w = b + (long)(j0 / 8) * panelBytes;
             bool full = n - j0 >= 8;
-            float* ps = bScale + (long)(j0 / 8) * groups * 8; // this panel's scales, 8 per group
+            ushort* ps = bScale + (long)(j0 / 8) * groups * 8; // this panel's scales, 8 per group
             var facc = Vector256<float>.Zero;
             for (int g = 0, blk = 0; g < groups; g++)
             {
@@ -140,16 +140,20 @@ internal static unsafe class GemmS4GroupedAvx2
                     isum += Avx2.MultiplyAddAdjacent(s16, ones);
                 }
                 var dots = Avx.ConvertToVector256Single(isum - Vector256.Create(asum[g]));
-                if (full) facc = Avx.Add(facc, Avx.Multiply(dots, Avx.Multiply(sa, Avx.LoadVector256(ps + g * 8))));
+                if (full) facc = Avx.Add(facc, Avx.Multiply(dots, Avx.Multiply(sa, Scales8(ps + g * 8))));
                 else
                 {
                     // The last, partial panel: the same float steps, one column at a time (scales past n are not read).
                     var d = Avx.ConvertToVector256Int32WithTruncation(dots);
                     Avx.Store(lanes, d);
-                    for (int t = 0; t < n - j0; t++) c[j0 + t] = (g == 0 ? 0f : c[j0 + t]) + lanes[t] * (aScale * ps[g * 8 + t]);
+                    for (int t = 0; t < n - j0; t++) c[j0 + t] = (g == 0 ? 0f : c[j0 + t]) + lanes[t] * (aScale * GemmS4GroupedReference.Bf16(ps[g * 8 + t]));
                 }
             }
             if (full) Avx.Store(c + j0, facc);
         }
     }
+
+    /// <summary>Eight bfloat16 scales as floats: zero-extend to 32 bits, shift into the upper half (exact).</summary>
+    internal static Vector256<float> Scales8(ushort* p) =>
+        Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(p)), 16).AsSingle();
 }

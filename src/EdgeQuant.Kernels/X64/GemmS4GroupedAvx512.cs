@@ -12,7 +12,7 @@ internal static unsafe class GemmS4GroupedAvx512
 {
     [ThreadStatic] private static int[]? t_sums;
 
-    public static void Run(sbyte* a, int lda, float* aScale, byte* b, float* bScale, float* c, int ldc, int m, int n, int k, int group)
+    public static void Run(sbyte* a, int lda, float* aScale, byte* b, ushort* bScale, float* c, int ldc, int m, int n, int k, int group)
     {
         int pairs = n / 16 * 16;
         if (pairs > 0)
@@ -37,14 +37,14 @@ internal static unsafe class GemmS4GroupedAvx512
     }
 
     /// <summary>Group g's scales of panels p and p + 1 (16 columns).</summary>
-    private static Vector512<float> Scales(float* bScale, int panel, int groups, int g) =>
-        Vector512.Create(Avx.LoadVector256(bScale + ((long)panel * groups + g) * 8), Avx.LoadVector256(bScale + ((long)(panel + 1) * groups + g) * 8));
+    private static Vector512<float> Scales(ushort* bScale, int panel, int groups, int g) =>
+        Vector512.Create(GemmS4GroupedAvx2.Scales8(bScale + ((long)panel * groups + g) * 8), GemmS4GroupedAvx2.Scales8(bScale + ((long)(panel + 1) * groups + g) * 8));
 
     /// <summary>The 8 weight steps of one block of panels p and p + 1: quad q's low nibbles (inputs 4q..) and high nibbles (16 + 4q..).</summary>
     private static Vector512<byte> Quad(byte* w0, byte* w1, int q) =>
         Vector512.Create(Avx.LoadVector256(w0 + q * 32), Avx.LoadVector256(w1 + q * 32));
 
-    private static void Rows(sbyte* a, int lda, float* aScale, byte* b, float* bScale, float* c, int ldc, int m, int n, int k, int group, int* asum, int* iacc)
+    private static void Rows(sbyte* a, int lda, float* aScale, byte* b, ushort* bScale, float* c, int ldc, int m, int n, int k, int group, int* asum, int* iacc)
     {
         int groups = (k + group - 1) / group, kb = (k + 31) / 32, panelBytes = kb * 128;
         sbyte* tail = stackalloc sbyte[32];
@@ -56,6 +56,8 @@ internal static unsafe class GemmS4GroupedAvx512
             for (int g = 0; g < groups; g++)
             {
                 int b0 = g * group / 32, b1 = Math.Min(kb, (g + 1) * group / 32);
+                var bs = Scales(bScale, j0 / 8, groups, g);
+                bool single = b1 - b0 == 1; // a one-block group (groups of 32) is finished in the row loop: no int32 round trip
                 for (int blk = b0; blk < b1; blk++)
                 {
                     byte* w0 = p0 + (long)blk * 128, w1 = p1 + (long)blk * 128;
@@ -84,23 +86,30 @@ internal static unsafe class GemmS4GroupedAvx512
                             + Avx512BW.MultiplyAddAdjacent(l3, Vector512.Create(x[3]).AsSByte())
                             + Avx512BW.MultiplyAddAdjacent(h3, Vector512.Create(x[7]).AsSByte());
                         var s32 = Avx512BW.MultiplyAddAdjacent(s16, ones);
+                        if (single)
+                        {
+                            Finish(s32, asum[i * groups + g], aScale[i], bs, c + (long)i * ldc + j0, g == 0);
+                            continue;
+                        }
                         int* acc = iacc + i * 16;
                         Avx512F.Store(acc, first ? s32 : Avx512F.LoadVector512(acc) + s32);
                     }
                 }
-                var bs = Scales(bScale, j0 / 8, groups, g);
+                if (single) continue;
                 for (int i = 0; i < m; i++)
-                {
-                    var dots = Avx512F.LoadVector512(iacc + i * 16) - Vector512.Create(asum[i * groups + g]);
-                    float* cr = c + (long)i * ldc + j0;
-                    var prod = Avx512F.Multiply(Avx512F.ConvertToVector512Single(dots), Avx512F.Multiply(Vector512.Create(aScale[i]), bs));
-                    Avx512F.Store(cr, Avx512F.Add(g == 0 ? Vector512<float>.Zero : Avx512F.LoadVector512(cr), prod));
-                }
+                    Finish(Avx512F.LoadVector512(iacc + i * 16), asum[i * groups + g], aScale[i], bs, c + (long)i * ldc + j0, g == 0);
             }
         }
     }
 
-    private static void RowM1(sbyte* a, float aScale, byte* b, float* bScale, float* c, int n, int k, int group, int* asum)
+    /// <summary>A finished group of 16 columns: exact dots (sums minus 8·Σa), then c = (first ? 0 : c) + dot · (aScale · bScale).</summary>
+    private static void Finish(Vector512<int> sums, int asum8, float aScale, Vector512<float> bs, float* cr, bool first)
+    {
+        var prod = Avx512F.Multiply(Avx512F.ConvertToVector512Single(sums - Vector512.Create(asum8)), Avx512F.Multiply(Vector512.Create(aScale), bs));
+        Avx512F.Store(cr, Avx512F.Add(first ? Vector512<float>.Zero : Avx512F.LoadVector512(cr), prod));
+    }
+
+    private static void RowM1(sbyte* a, float aScale, byte* b, ushort* bScale, float* c, int n, int k, int group, int* asum)
     {
         int kb = k / 32, groups = (k + group - 1) / group, bpg = group / 32, panelBytes = kb * 128;
         var low4 = Vector512.Create((byte)0x0F);

@@ -86,12 +86,13 @@ public unsafe class Avx2Kernels : VectorKernelSet
 
     /// <inheritdoc/>
     public override void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<ushort> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
         GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
         fixed (sbyte* pa = a)
-        fixed (float* pas = aScale, pbs = bScale, pc = c)
+        fixed (float* pas = aScale, pc = c)
+        fixed (ushort* pbs = bScale)
         fixed (byte* pb = b)
             GemmS4GroupedAvx2.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
     }
@@ -183,12 +184,13 @@ public sealed class Avx512Kernels : Avx2Kernels
 
     /// <inheritdoc/>
     public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<float> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
+        ReadOnlySpan<ushort> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
     {
         GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
         if (m == 0 || n == 0) return;
         fixed (sbyte* pa = a)
-        fixed (float* pas = aScale, pbs = bScale, pc = c)
+        fixed (float* pas = aScale, pc = c)
+        fixed (ushort* pbs = bScale)
         fixed (byte* pb = b)
             GemmS4GroupedAvx512.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
     }

@@ -43,16 +43,10 @@ internal static unsafe class GemmS4GroupedNeon
                             w[q * 4 + half] = (v & low4).AsSByte() - eight;                                          // inputs 4q..4q+3
                             w[q * 4 + 2 + half] = AdvSimd.ShiftRightLogical(v, 4).AsSByte() - eight;                 // inputs 16+4q..
                         }
-                    bool partial = blk * 32 + 32 > k, first = blk == b0;
+                    bool first = blk == b0;
                     for (int i = 0; i < m; i++)
                     {
-                        sbyte* ap = a + (long)i * lda + blk * 32;
-                        if (partial)
-                        {
-                            new Span<sbyte>(tail, 32).Clear();
-                            new ReadOnlySpan<sbyte>(ap, k - blk * 32).CopyTo(new Span<sbyte>(tail, 32));
-                            ap = tail;
-                        }
+                        sbyte* ap = GemmS4GroupedReference.Block(a + (long)i * lda, blk, k, tail);
                         var a0 = AdvSimd.LoadVector128(ap);
                         var a1 = AdvSimd.LoadVector128(ap + 16);
                         int* acc = iacc + i * 16;

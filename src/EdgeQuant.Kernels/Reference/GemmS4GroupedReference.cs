@@ -87,6 +87,19 @@ public static class GemmS4GroupedReference
         }
     }
 
+    /// <summary>
+    /// The 32 activations of block <paramref name="blk"/> of a row of <paramref name="k"/>: in place, or for a last
+    /// partial block a copy zero-padded in <paramref name="tail"/> (32 bytes), so SIMD paths never read past the row.
+    /// </summary>
+    internal static unsafe sbyte* Block(sbyte* row, int blk, int k, sbyte* tail)
+    {
+        sbyte* p = row + blk * 32;
+        if (blk * 32 + 32 <= k) return p;
+        new Span<sbyte>(tail, 32).Clear();
+        new ReadOnlySpan<sbyte>(p, k - blk * 32).CopyTo(new Span<sbyte>(tail, 32));
+        return tail;
+    }
+
     /// <summary>Sizes, strides and span lengths (throws <see cref="ArgumentException"/>).</summary>
     public static void Check(int aLen, int lda, int asLen, int bLen, int bsLen, int cLen, int ldc, int m, int n, int k, int group)
     {

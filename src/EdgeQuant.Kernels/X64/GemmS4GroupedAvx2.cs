@@ -58,16 +58,10 @@ internal static unsafe class GemmS4GroupedAvx2
                     var l1 = q1 & low4; var h1 = Avx2.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & low4;
                     var l2 = q2 & low4; var h2 = Avx2.ShiftRightLogical(q2.AsUInt16(), 4).AsByte() & low4;
                     var l3 = q3 & low4; var h3 = Avx2.ShiftRightLogical(q3.AsUInt16(), 4).AsByte() & low4;
-                    bool partial = blk * 32 + 32 > k, first = blk == b0;
+                    bool first = blk == b0;
                     for (int i = 0; i < m; i++)
                     {
-                        sbyte* ap = a + (long)i * lda + blk * 32;
-                        if (partial)
-                        {
-                            new Span<sbyte>(tail, 32).Clear();
-                            new ReadOnlySpan<sbyte>(ap, k - blk * 32).CopyTo(new Span<sbyte>(tail, 32));
-                            ap = tail;
-                        }
+                        sbyte* ap = GemmS4GroupedReference.Block(a + (long)i * lda, blk, k, tail);
                         int* x = (int*)ap;
                         var s16 = Avx2.MultiplyAddAdjacent(l0, Vector256.Create(x[0]).AsSByte())
                             + Avx2.MultiplyAddAdjacent(h0, Vector256.Create(x[4]).AsSByte())

@@ -87,37 +87,10 @@ internal static partial class Commands
         var lines = Converter.Data.TokenIds.ReadLines(file);
         using var model = DecoderModel.Load(path);
         using var session = model.CreateSession(new DecoderSessionOptions { Threads = threads, ContextLength = context, KvCacheInt8 = kv8 });
-        var (nll, count) = PerplexityOf(session, lines);
+        var (nll, count) = session.NegativeLogLikelihood(lines);
         if (count == 0) throw new ArgumentException($"{file}: no line has two or more tokens");
         Console.WriteLine($"perplexity {Math.Exp(nll / count):F4} over {count} predicted tokens in {lines.Count} lines (context {session.ContextLength})");
         return 0;
-    }
-
-    /// <summary>Σ −log p(token | earlier tokens of its line) and the number of predicted tokens; lines longer than the context are cut.</summary>
-    internal static (double Nll, long Count) PerplexityOf(DecoderSession session, IReadOnlyList<int[]> lines)
-    {
-        int v = session.Model.Config.VocabSize;
-        var logits = new float[(long)session.ContextLength * v];
-        double nll = 0;
-        long count = 0;
-        foreach (int[] full in lines)
-        {
-            int[] ids = full.Length > session.ContextLength ? full[..session.ContextLength] : full;
-            if (ids.Length < 2) continue;
-            session.Reset();
-            session.Feed(ids, logits);
-            for (int t = 0; t + 1 < ids.Length; t++)
-            {
-                var row = logits.AsSpan(t * v, v);
-                float max = float.NegativeInfinity;
-                foreach (float x in row) max = Math.Max(max, x);
-                double sum = 0;
-                foreach (float x in row) sum += Math.Exp(x - max);
-                nll += Math.Log(sum) + max - row[ids[t + 1]];
-                count++;
-            }
-        }
-        return (nll, count);
     }
 
     /// <summary>The decoder lines of `info`.</summary>

@@ -181,6 +181,37 @@ public sealed unsafe class DecoderSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// Σ −log p(token | earlier tokens of its sequence) over every sequence (each from an empty cache, cut at
+    /// <see cref="ContextLength"/>; sequences under 2 tokens predict nothing) and the number of predicted tokens:
+    /// perplexity = exp(Nll / Tokens). Resets the session; allocates one logits buffer per call (an evaluation, not a hot path).
+    /// </summary>
+    public (double Nll, long Tokens) NegativeLogLikelihood(IReadOnlyList<int[]> sequences)
+    {
+        int v = _c.VocabSize;
+        var logits = new float[(long)_ctx * v]; // [ctx, vocab]
+        double nll = 0;
+        long count = 0;
+        foreach (int[] full in sequences)
+        {
+            int[] ids = full.Length > _ctx ? full[.._ctx] : full;
+            if (ids.Length < 2) continue;
+            Reset();
+            Feed(ids, logits);
+            for (int t = 0; t + 1 < ids.Length; t++)
+            {
+                var row = logits.AsSpan(t * v, v);
+                float max = float.NegativeInfinity;
+                foreach (float x in row) max = Math.Max(max, x);
+                double sum = 0;
+                foreach (float x in row) sum += Math.Exp(x - max);
+                nll += Math.Log(sum) + max - row[ids[t + 1]];
+                count++;
+            }
+        }
+        return (nll, count);
+    }
+
     /// <summary>Runs m tokens at positions _pos.. through the blocks; logits for the last <paramref name="logitRows"/> rows.</summary>
     private void Chunk(ReadOnlySpan<int> ids, int logitRows)
     {
@@ -365,18 +396,9 @@ public sealed unsafe class DecoderSession : IDisposable
                     vr.CopyTo(_arena.Get<float>(_vCache).Slice((int)at, _dh));
                     continue;
                 }
-                _arena.Get<float>(_kScale)[(int)row] = QuantizeRow(kr, _arena.Get<sbyte>(_kCache).Slice((int)at, _dh));
-                _arena.Get<float>(_vScale)[(int)row] = QuantizeRow(vr, _arena.Get<sbyte>(_vCache).Slice((int)at, _dh));
+                DecoderLinear.QuantizeRows(_k, kr, _arena.Get<sbyte>(_kCache).Slice((int)at, _dh), _arena.Get<float>(_kScale).Slice((int)row, 1), 1, _dh);
+                DecoderLinear.QuantizeRows(_k, vr, _arena.Get<sbyte>(_vCache).Slice((int)at, _dh), _arena.Get<float>(_vScale).Slice((int)row, 1), 1, _dh);
             }
-    }
-
-    /// <summary>Symmetric int8 of one cached row; returns its scale (0 for a zero row).</summary>
-    private float QuantizeRow(ReadOnlySpan<float> x, Span<sbyte> y)
-    {
-        float amax = 0;
-        foreach (float t in x) amax = MathF.Max(amax, MathF.Abs(t));
-        _k.QuantizeS8(x, amax > 0 ? 127f / amax : 0f, y);
-        return amax / 127f;
     }
 
     /// <summary>Causal attention of m query rows at positions p0.. over the cache (grouped heads share a key/value head).</summary>

@@ -94,7 +94,10 @@ public unsafe class Avx2Kernels : VectorKernelSet
         fixed (float* pas = aScale, pc = c)
         fixed (ushort* pbs = bScale)
         fixed (byte* pb = b)
-            GemmS4GroupedAvx2.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
+        {
+            if (Zmm) GemmS4GroupedAvx512.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
+            else GemmS4GroupedAvx2.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
+        }
     }
 
     /// <inheritdoc/>
@@ -181,17 +184,4 @@ public sealed class Avx512Kernels : Avx2Kernels
     public override string Name => "avx512";
 
     private protected override bool Zmm => true;
-
-    /// <inheritdoc/>
-    public override unsafe void GemmS8S4Grouped(ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<float> aScale, ReadOnlySpan<byte> b,
-        ReadOnlySpan<ushort> bScale, Span<float> c, int ldc, int m, int n, int k, int group)
-    {
-        GemmS4GroupedReference.Check(a.Length, lda, aScale.Length, b.Length, bScale.Length, c.Length, ldc, m, n, k, group);
-        if (m == 0 || n == 0) return;
-        fixed (sbyte* pa = a)
-        fixed (float* pas = aScale, pc = c)
-        fixed (ushort* pbs = bScale)
-        fixed (byte* pb = b)
-            GemmS4GroupedAvx512.Run(pa, lda, pas, pb, pbs, pc, ldc, m, n, k, group);
-    }
 }

@@ -41,14 +41,6 @@ internal static class DecoderModels
         return (Ints("prompt"), logits, Ints("greedy"));
     }
 
-    /// <summary>Argmax, ties to the lower id (as torch.argmax).</summary>
-    public static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
-        return best;
-    }
-
     /// <summary>Greedy continuation of <paramref name="prompt"/> by <paramref name="n"/> tokens.</summary>
     public static int[] Greedy(DecoderSession s, int[] prompt, int n)
     {
@@ -57,7 +49,7 @@ internal static class DecoderModels
         var ids = new int[n];
         for (int i = 0; i < n; i++)
         {
-            ids[i] = ArgMax(s.Logits);
+            ids[i] = Sampler.ArgMax(s.Logits); // ties to the lower id, as torch.argmax
             if (i + 1 < n) s.Feed(ids[i]);
         }
         return ids;

@@ -127,7 +127,7 @@ public class DecoderSessionTests
         {
             if (s.Position == s.ContextLength) s.Reset();
             s.Feed(next);
-            next = DecoderModels.ArgMax(s.Logits);
+            next = Sampler.ArgMax(s.Logits);
         }));
     }
 

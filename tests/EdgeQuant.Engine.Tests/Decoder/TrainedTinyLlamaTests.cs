@@ -21,24 +21,7 @@ public class TrainedTinyLlamaTests(ITestOutputHelper output)
     {
         using var m = DecoderModel.Load(model);
         using var s = m.CreateSession(new DecoderSessionOptions { ContextLength = 128, KvCacheInt8 = kv8 });
-        int v = m.Config.VocabSize;
-        var logits = new float[128 * v];
-        double nll = 0;
-        long n = 0;
-        foreach (int[] ids in lines)
-        {
-            s.Reset();
-            s.Feed(ids, logits);
-            for (int t = 0; t + 1 < ids.Length; t++)
-            {
-                var row = logits.AsSpan(t * v, v);
-                double max = double.NegativeInfinity, sum = 0;
-                foreach (float x in row) max = Math.Max(max, x);
-                foreach (float x in row) sum += Math.Exp(x - max);
-                nll += Math.Log(sum) + max - row[ids[t + 1]];
-                n++;
-            }
-        }
+        var (nll, n) = s.NegativeLogLikelihood(lines);
         return Math.Exp(nll / n);
     }
 
